@@ -77,10 +77,11 @@ stack_stop_pid() {
 # Lists pids of java/postgres processes whose command line mentions <dir>.
 stack_procs_under() {
   local dir=$1
-  pgrep -f -- "$dir" 2>/dev/null | while read -r pid; do
+  { pgrep -f -- "$dir" 2>/dev/null || true; } | while read -r pid; do
     [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
     local comm
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
     case $comm in java|postgres|postmaster) printf '%s\n' "$pid" ;; esac
   done
+  return 0
 }

@@ -49,16 +49,17 @@ _kafka_spawn() {
   printf '%s\n' "$pid"
 }
 
-# Java command prefix for Kafka <version>: log4j2 (4.x) or reload4j (3.x) config, heap, classpath.
+# Java command prefix for Kafka <version>: log4j2 (4.x) or reload4j (3.x) config, heap,
+# classpath. <prefix> selects the logging config: "" for servers, "tools-" for CLI tools.
 _kafka_java() {
-  local version=$1
-  shift
+  local version=$1 prefix=$2
+  shift 2
   local lib logopt
   lib=$(kafka_lib_dir "$version")
   if [[ $version == 3.* ]]; then
-    logopt="-Dlog4j.configuration=file:$STACK_LOCAL_DIR/kafka/log4j.properties"
+    logopt="-Dlog4j.configuration=file:$STACK_LOCAL_DIR/kafka/${prefix}log4j.properties"
   else
-    logopt="-Dlog4j2.configurationFile=$STACK_LOCAL_DIR/kafka/log4j2.properties"
+    logopt="-Dlog4j2.configurationFile=$STACK_LOCAL_DIR/kafka/${prefix}log4j2.properties"
   fi
   printf '%s\0' java "$@" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     "$logopt" -cp "$lib/*"
@@ -70,7 +71,7 @@ kafka_tool() {
   local version=$1
   shift
   local -a cmd
-  mapfile -d '' cmd < <(_kafka_java "$version" -Xms64m -Xmx256m -XX:TieredStopAtLevel=1)
+  mapfile -d '' cmd < <(_kafka_java "$version" tools- -Xms64m -Xmx256m -XX:TieredStopAtLevel=1)
   "${cmd[@]}" "$@"
 }
 
@@ -121,7 +122,7 @@ kafka_kraft_start() {
       -c "$inst/server.properties" >>"$log" 2>&1 || stack_die "storage format failed; see $log"
   fi
   local -a cmd
-  mapfile -d '' cmd < <(_kafka_java "$version" "${KAFKA_HEAP_OPTS[@]}")
+  mapfile -d '' cmd < <(_kafka_java "$version" "" "${KAFKA_HEAP_OPTS[@]}")
   _kafka_spawn "$inst/kafka.pid" "$log" "${cmd[@]}" kafka.Kafka "$inst/server.properties" >/dev/null
 }
 
@@ -175,7 +176,7 @@ kafka_zk_start() {
   pid=$(stack_live_pid "$inst/zookeeper.pid" "$inst")
   if [[ -z $pid ]]; then
     stack_require_port_free "$zk_port" "$inst" "ZooKeeper"
-    mapfile -d '' cmd < <(_kafka_java "$version" "${ZK_HEAP_OPTS[@]}")
+    mapfile -d '' cmd < <(_kafka_java "$version" "" "${ZK_HEAP_OPTS[@]}")
     pid=$(_kafka_spawn "$inst/zookeeper.pid" "$logdir/zookeeper.log" "${cmd[@]}" \
       org.apache.zookeeper.server.quorum.QuorumPeerMain "$inst/zookeeper.properties")
   fi
@@ -188,7 +189,7 @@ kafka_zk_start() {
   pid=$(stack_live_pid "$inst/kafka.pid" "$inst")
   [[ -n $pid ]] && return 0
   stack_require_port_free "$broker_port" "$inst" "Kafka broker"
-  mapfile -d '' cmd < <(_kafka_java "$version" "${KAFKA_HEAP_OPTS[@]}")
+  mapfile -d '' cmd < <(_kafka_java "$version" "" "${KAFKA_HEAP_OPTS[@]}")
   _kafka_spawn "$inst/kafka.pid" "$logdir/kafka.log" "${cmd[@]}" kafka.Kafka "$inst/server.properties" >/dev/null
 }
 
