@@ -5,9 +5,20 @@
 namespace sluice::pg {
 namespace {
 
+// One line: libpq messages carry newlines and tabs that break log lines and DLQ headers.
 std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
 }
 
 PgFailure Make(std::string sqlstate, const std::exception& error, bool connection_lost) {
