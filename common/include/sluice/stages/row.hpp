@@ -1,0 +1,107 @@
+#pragma once
+// Rows as the pure stages see them: named, nullable scalar cells.
+//
+// The cell kinds mirror sluice::avro::CellKind (null, bool, long, double, string) so the
+// wiring converts a Row to and from an avro::FlatRow cell by cell. An Avro `date` is a long
+// holding days since 1970-01-01.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace sluice::stages {
+
+struct Null {
+  friend bool operator==(const Null&, const Null&) = default;
+};
+
+// One cell. Order of alternatives = avro::CellKind order.
+using Value = std::variant<Null, bool, std::int64_t, double, std::string>;
+
+inline bool IsNull(const Value& v) { return std::holds_alternative<Null>(v); }
+// A readable rendering for reasons and logs: null -> "null", strings quoted.
+std::string Describe(const Value& v);
+
+// An ordered list of named cells. Lookups are linear: rows have tens of fields, and a
+// vector beats a hash map at that size. Value type, not thread-safe for mutation.
+class Row {
+ public:
+  Row() = default;
+  Row(std::initializer_list<std::pair<std::string, Value>> cells);
+
+  // nullptr when absent.
+  const Value* Find(std::string_view name) const;
+  Value* Find(std::string_view name);
+  // Null when absent.
+  const Value& Get(std::string_view name) const;
+  // Replaces the value, or appends the field.
+  void Set(std::string_view name, Value value);
+  bool Erase(std::string_view name);
+
+  std::size_t size() const { return cells_.size(); }
+  const std::vector<std::pair<std::string, Value>>& cells() const { return cells_; }
+
+  friend bool operator==(const Row&, const Row&) = default;
+
+ private:
+  std::vector<std::pair<std::string, Value>> cells_;
+};
+
+// The Avro types a stage produces for a field (after unwrapping ["null", T]).
+enum class FieldType { kString, kBoolean, kInt, kLong, kFloat, kDouble, kDate };
+
+std::string_view FieldTypeName(FieldType t);
+// "string", "int", "long", "double", "float", "boolean", "date"; throws core::ConfigError.
+FieldType ParseFieldType(std::string_view name);
+
+// One field of an output record.
+struct FieldSpec {
+  std::string name;
+  FieldType type = FieldType::kString;
+  bool nullable = false;
+  std::optional<Value> default_value;  // from the schema's "default", converted
+};
+
+// The flat field list of a record schema: what a stage must produce. Immutable.
+struct RecordSpec {
+  std::string name;
+  std::vector<FieldSpec> fields;
+
+  const FieldSpec* Find(std::string_view field) const;
+};
+
+// Reads the fields of a flat record .avsc (primitives, ["null", T] unions, the `date`
+// logical type). Throws core::ConfigError naming `origin` for anything else.
+RecordSpec RecordSpecFromAvsc(const nlohmann::json& avsc, const std::string& origin);
+RecordSpec LoadRecordSpec(const std::string& avsc_path);
+
+// Strict scalar parsing: the whole text must be the number (no spaces, no junk).
+std::optional<std::int64_t> ParseInt64(std::string_view text);
+std::optional<double> ParseDouble(std::string_view text);
+
+// Converts `v` to the field's type. Strings are parsed strictly (dates as YYYY-MM-DD);
+// integral doubles become ints; int range is checked. nullopt + *why on failure.
+std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why);
+
+// Days since 1970-01-01 for a proleptic Gregorian date, and back.
+std::int64_t DaysFromCivil(int year, unsigned month, unsigned day);
+void CivilFromDays(std::int64_t days, int* year, unsigned* month, unsigned* day);
+std::string FormatDate(std::int64_t days);  // YYYY-MM-DD
+// Parses `text` with a strftime-like format limited to %Y %m %d %b (month abbreviation,
+// case-insensitive) %y (two digits, 1970..2069) and literal characters. Validates the day
+// against the month. nullopt when it does not match.
+std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view format);
+
+std::string_view Trim(std::string_view s);
+std::string ToLower(std::string_view s);
+
+// Row <-> JSON object (null, bool, integer, number, string), for case files and logs.
+Row RowFromJson(const nlohmann::json& j);
+nlohmann::json RowToJson(const Row& row);
+
+}  // namespace sluice::stages
