@@ -113,3 +113,31 @@ TEST_CASE("records to several partitions come back per partition in order") {
   CHECK(last_offset.size() > 1);  // 7 keys over 3 partitions use more than one
   consumer.Close();
 }
+
+TEST_CASE("Produce waits out a full local queue instead of failing") {
+  const std::string topic = UniqueName("queue-full");
+  TopicsGuard topics({{topic, 1, 1, {}}});
+  Config config = BaseConfig();
+  config.Set("queue.buffering.max.messages", "5");  // tiny queue: QUEUE_FULL after 5 records
+  config.Set("linger.ms", "5");
+  Producer producer(config);
+  for (int i = 0; i < 500; ++i) producer.Produce(Record(topic, "k", std::to_string(i)));
+  producer.Flush(kWaitBound);
+  CHECK(producer.TakeDeliveryFailures().empty());
+  CHECK(producer.Stats().delivered == 500);
+
+  // With no time to wait, a full queue is a retriable error.
+  Producer blocked(config);
+  bool queue_full = false;
+  for (int i = 0; i < 100 && !queue_full; ++i) {
+    try {
+      blocked.Produce(Record(topic, "k", "x"), 0ms);
+    } catch (const KafkaError& e) {
+      CHECK(e.Code() == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+      CHECK(e.IsRetriable());
+      queue_full = true;
+    }
+  }
+  CHECK(queue_full);
+  blocked.Flush(kWaitBound);
+}

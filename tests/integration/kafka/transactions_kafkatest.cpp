@@ -140,3 +140,39 @@ TEST_CASE("consume-transform-produce: offsets sent to an aborted transaction are
   CHECK(out.front().value == "committed-in-0");
   reader.Close();
 }
+
+TEST_CASE("a fenced transactional producer gets a fatal error") {
+  const std::string topic = UniqueName("txn-fenced");
+  TopicsGuard topics({{topic, 1, 1, {}}});
+  Config config = TransactionalConfig();  // both producers share one transactional.id
+  Producer old_instance(config);
+  old_instance.InitTransactions(kWaitBound);
+  Producer new_instance(config);
+  new_instance.InitTransactions(kWaitBound);  // bumps the epoch: the old instance is a zombie
+
+  bool fatal = false;
+  try {
+    old_instance.BeginTransaction();
+    old_instance.Produce(Record(topic, "k", "zombie"));
+    old_instance.CommitTransaction(kWaitBound);
+  } catch (const KafkaError& e) {
+    INFO(e.what());
+    CHECK(e.IsFatal());
+    CHECK_FALSE(e.Retryable());
+    fatal = true;
+  }
+  CHECK(fatal);
+  // Once fatal, every later call fails fatally too.
+  CHECK_THROWS_MATCHES(old_instance.Produce(Record(topic, "k", "again")), KafkaError,
+                       Catch::Predicate<KafkaError>([](const KafkaError& e) { return e.IsFatal(); }));
+
+  // The new instance works, and the zombie's record never became visible.
+  new_instance.BeginTransaction();
+  new_instance.Produce(Record(topic, "k", "committed-0"));
+  new_instance.CommitTransaction(kWaitBound);
+  Consumer reader(IsolatedConsumer("read_committed"));
+  reader.Subscribe({topic});
+  const std::vector<Message> got = ReadThroughCommitted(reader, 1);
+  CHECK(CountPrefix(got, "zombie") == 0);
+  reader.Close();
+}
