@@ -28,6 +28,7 @@ struct Consumer::Impl {
   RebalanceListener* listener = nullptr;  // only touched on the polling thread
   std::exception_ptr rebalance_error;     // set in the callback, rethrown by Poll
   bool closed = false;
+  bool reset_to_end = false;  // auto.offset.reset is latest/largest/end
 
   ~Impl() {
     if (rk == nullptr) return;
@@ -155,6 +156,8 @@ Consumer::Consumer(const Config& config) : impl_(std::make_unique<Impl>()) {
   if (!merged.Has("group.id")) {
     throw core::ConfigError("kafka consumer needs librdkafka property 'group.id'");
   }
+  const std::string reset = merged.Get("auto.offset.reset").value_or("");
+  impl_->reset_to_end = reset == "latest" || reset == "largest" || reset == "end";
   detail::ConfPtr conf = detail::MakeConf(merged);
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::OnRebalance);
   rd_kafka_conf_set_error_cb(conf.get(), &Impl::OnError);
@@ -252,6 +255,16 @@ void Consumer::Seek(const std::vector<TopicPartitionOffset>& offsets,
     throw KafkaError::FromError("seek", error);
   }
   detail::ThrowOnPartitionError("seek", list.get());
+}
+
+void Consumer::RewindToCommitted(std::chrono::milliseconds timeout) {
+  const std::vector<TopicPartition> assigned = Assignment();
+  if (assigned.empty()) return;
+  std::vector<TopicPartitionOffset> offsets = Committed(assigned, timeout);
+  for (auto& o : offsets) {
+    if (o.offset < 0) o.offset = impl_->reset_to_end ? kOffsetEnd : kOffsetBeginning;
+  }
+  Seek(offsets, timeout);
 }
 
 std::vector<TopicPartitionOffset> Consumer::Position(const std::vector<TopicPartition>& partitions) {

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <climits>
+#include <map>
 
 #include "sluice/core/error.hpp"
 #include "sluice/kafka/error.hpp"
@@ -14,6 +16,18 @@ const Header* FindLastHeader(const Headers& headers, std::string_view name) {
     if (it->name == name) return &*it;
   }
   return nullptr;
+}
+
+std::vector<TopicPartitionOffset> NextOffsets(const std::vector<Message>& messages) {
+  std::map<TopicPartition, std::int64_t> next;
+  for (const Message& m : messages) {
+    auto [it, inserted] = next.emplace(TopicPartition{m.topic, m.partition}, m.offset + 1);
+    if (!inserted) it->second = std::max(it->second, m.offset + 1);
+  }
+  std::vector<TopicPartitionOffset> out;
+  out.reserve(next.size());
+  for (const auto& [tp, offset] : next) out.push_back({tp.topic, tp.partition, offset});
+  return out;
 }
 
 namespace detail {

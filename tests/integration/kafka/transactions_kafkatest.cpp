@@ -108,7 +108,7 @@ TEST_CASE("consume-transform-produce: offsets sent to an aborted transaction are
     for (const Message& m : batch) {
       producer.Produce(Record(output, *m.key, attempt + "-" + *m.value));
     }
-    producer.SendOffsetsToTransaction({batch.back().NextOffset()}, consumer.ConsumerGroupMetadata(),
+    producer.SendOffsetsToTransaction(NextOffsets(batch), consumer.ConsumerGroupMetadata(),
                                       kWaitBound);
   };
 
@@ -118,8 +118,8 @@ TEST_CASE("consume-transform-produce: offsets sent to an aborted transaction are
   CHECK(consumer.Committed({in0}, kWaitBound).at(0).offset == kOffsetInvalid);
 
   // As in librdkafka's transactions example: after an abort, rewind to the last committed
-  // position (here: the beginning) and redo the work.
-  consumer.Seek({{input, 0, 0}}, kWaitBound);
+  // position (none yet, so auto.offset.reset=earliest: the beginning) and redo the work.
+  consumer.RewindToCommitted(kWaitBound);
   transform_five("committed");
   producer.CommitTransaction(kWaitBound);
   CHECK(consumer.Committed({in0}, kWaitBound).at(0).offset == 5);

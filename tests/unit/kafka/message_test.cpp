@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 #include "sluice/kafka/detail/rdkafka_glue.hpp"
 #include "sluice/kafka/error.hpp"
 
@@ -79,4 +81,19 @@ TEST_CASE("error codes are classified by what the caller should do") {
   const KafkaError plain = KafkaError::FromError("commit_transaction", raw);
   CHECK(plain.Kind() == ErrorKind::kPermanent);
   CHECK(plain.Code() == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH);
+}
+
+TEST_CASE("NextOffsets gives the highest offset + 1 per partition") {
+  std::vector<Message> batch;
+  for (auto [topic, partition, offset] :
+       std::vector<std::tuple<std::string, int, std::int64_t>>{{"b", 0, 7}, {"a", 1, 3}, {"b", 0, 5}, {"a", 0, 9}, {"a", 1, 4}}) {
+    Message m;
+    m.topic = topic;
+    m.partition = partition;
+    m.offset = offset;
+    batch.push_back(m);
+  }
+  const std::vector<TopicPartitionOffset> expected{{"a", 0, 10}, {"a", 1, 5}, {"b", 0, 8}};
+  CHECK(NextOffsets(batch) == expected);
+  CHECK(NextOffsets({}).empty());
 }

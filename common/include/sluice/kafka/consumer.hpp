@@ -94,6 +94,10 @@ class Consumer {
                                               std::chrono::milliseconds timeout);
   // Moves the fetch position of assigned partitions.
   void Seek(const std::vector<TopicPartitionOffset>& offsets, std::chrono::milliseconds timeout);
+  // Seeks every assigned partition back to the group's committed offset (where none is
+  // committed: the start chosen by auto.offset.reset). Used after an aborted transaction so
+  // the batch is read and processed again (librdkafka's examples/transactions.c).
+  void RewindToCommitted(std::chrono::milliseconds timeout);
   // Next offset to read per partition (kOffsetInvalid before the first fetch).
   std::vector<TopicPartitionOffset> Position(const std::vector<TopicPartition>& partitions);
   std::vector<TopicPartition> Assignment();

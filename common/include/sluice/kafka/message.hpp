@@ -70,4 +70,8 @@ struct Message {
   TopicPartitionOffset NextOffset() const { return {topic, partition, offset + 1}; }
 };
 
+// The offsets to commit after handling `messages`: per partition, the highest offset + 1.
+// Sorted by topic and partition.
+std::vector<TopicPartitionOffset> NextOffsets(const std::vector<Message>& messages);
+
 }  // namespace sluice::kafka
