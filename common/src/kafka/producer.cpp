@@ -29,8 +29,9 @@ struct Producer::Impl {
 
   ~Impl() {
     if (rk == nullptr) return;
-    // A transactional producer's open transaction is aborted by destroy; flushing would only
-    // deliver records that are then discarded.
+    // A transactional producer's open transaction is never committed by destroy (the
+    // coordinator aborts it on timeout or when the next instance with the same
+    // transactional.id initialises), so flushing it would only deliver doomed records.
     if (!transactional) {
       const rd_kafka_resp_err_t err = rd_kafka_flush(rk, 10'000);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

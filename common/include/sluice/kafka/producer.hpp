@@ -33,7 +33,8 @@ struct DeliveryStats {
 // Owns one rd_kafka_t producer handle.
 // Lifecycle: construct (validates config; throws ConfigError) → [InitTransactions] →
 // Produce/transactions → Flush → destroy (the destructor flushes briefly, then destroys; call
-// Flush yourself to learn whether everything was delivered).
+// Flush yourself to learn whether everything was delivered; an open transaction is left to
+// the coordinator to abort).
 // Delivery reports are served by Produce (non-blocking poll), Poll, Flush and
 // CommitTransaction on the calling thread; failures are collected (TakeDeliveryFailures),
 // never thrown from the callback. A fatal error (e.g. fenced transactional id) makes every
