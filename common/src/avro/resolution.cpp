@@ -486,6 +486,18 @@ class Builder {
   std::string failure_reason_;
 };
 
+// Keeps the reader's nesting depth balanced even when decoding throws.
+class Nest {
+ public:
+  explicit Nest(BinaryReader& in) : in_(in) { in_.Enter(); }
+  ~Nest() { in_.Leave(); }
+  Nest(const Nest&) = delete;
+  Nest& operator=(const Nest&) = delete;
+
+ private:
+  BinaryReader& in_;
+};
+
 Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
   const Step& s = plan.steps[index];
   switch (s.op) {
@@ -539,7 +551,7 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
       return EnumValue{static_cast<std::size_t>(mapped)};
     }
     case Op::kArray: {
-      in.Enter();
+      Nest nest(in);
       Array array;
       std::size_t count = 0;
       while (std::size_t block = in.ReadBlockCount(s.min_item_bytes, count)) {
@@ -548,11 +560,10 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
         }
         count += block;
       }
-      in.Leave();
       return array;
     }
     case Op::kMap: {
-      in.Enter();
+      Nest nest(in);
       Map map;
       std::size_t count = 0;
       while (std::size_t block = in.ReadBlockCount(s.min_item_bytes, count)) {
@@ -563,11 +574,10 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
         }
         count += block;
       }
-      in.Leave();
       return map;
     }
     case Op::kRecord: {
-      in.Enter();
+      Nest nest(in);
       Record record;
       record.fields.resize(s.reader_field_count);
       for (const auto& [index_in_reader, value] : s.defaults) {
@@ -580,7 +590,6 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
           record.fields[action.reader_index] = Run(plan, action.step, in);
         }
       }
-      in.Leave();
       return record;
     }
     case Op::kWriterUnion: {
@@ -590,10 +599,8 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
         throw DecodeError(at, "union branch " + std::to_string(branch) + " out of range (" +
                                   std::to_string(s.branches.size()) + " branches)");
       }
-      in.Enter();
-      Datum value = Run(plan, s.branches[static_cast<std::size_t>(branch)], in);
-      in.Leave();
-      return value;
+      Nest nest(in);
+      return Run(plan, s.branches[static_cast<std::size_t>(branch)], in);
     }
     case Op::kReaderUnion:
       return Union(s.reader_branch, Run(plan, s.child, in));

@@ -115,7 +115,8 @@ std::string Quote(std::string_view s) { return json(std::string(s)).dump(); }
 // Builds one SchemaData. Not reusable; one instance per ParseSchema call.
 class SchemaParser {
  public:
-  SchemaParser() : data_(std::make_shared<detail::SchemaData>()) {}
+  explicit SchemaParser(bool validate_defaults)
+      : data_(std::make_shared<detail::SchemaData>()), validate_defaults_(validate_defaults) {}
 
   void ParseReference(const Schema& ref, std::size_t i) {
     ParseType(ToJson(ref), "", "$references[" + std::to_string(i) + "]", 0);
@@ -374,7 +375,7 @@ class SchemaParser {
       if (def_it != fj.end()) {
         f.has_default_ = true;
         f.default_ = *def_it;
-        pending_defaults_.push_back({node, i, fpath + ".default"});
+        if (validate_defaults_) pending_defaults_.push_back({node, i, fpath + ".default"});
       }
       f.props_ = ExtraProps(fj, {"name", "type", "doc", "default", "order", "aliases"});
       node->fields_.push_back(std::move(f));
@@ -492,9 +493,10 @@ class SchemaParser {
   };
   std::shared_ptr<detail::SchemaData> data_;
   std::vector<PendingDefault> pending_defaults_;
+  bool validate_defaults_;
 };
 
-Schema::Schema() : Schema(ParseSchema(json("null"))) {}
+Schema::Schema() : Schema(ParseSchema(std::string_view("\"null\""))) {}
 
 const Node& Schema::root() const { return *data_->root; }
 
@@ -507,21 +509,21 @@ const std::vector<const Node*>& Schema::named_types() const { return data_->name
 std::size_t Schema::node_count() const { return data_->nodes.size(); }
 const Node& Schema::node(std::size_t id) const { return *data_->nodes.at(id); }
 
-Schema ParseSchema(std::string_view text) {
+Schema ParseSchema(std::string_view text, const ParseOptions& options) {
   json j;
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
     throw SchemaParseError("$", std::string("invalid JSON: ") + e.what());
   }
-  return ParseSchema(j);
+  return ParseSchema(j, options);
 }
 
-Schema ParseSchema(const json& j) { return ParseSchema(j, {}); }
-
-Schema ParseSchema(const json& j, const std::vector<Schema>& references) {
-  SchemaParser parser;
-  for (std::size_t i = 0; i < references.size(); ++i) parser.ParseReference(references[i], i);
+Schema ParseSchema(const json& j, const ParseOptions& options) {
+  SchemaParser parser(options.validate_defaults);
+  for (std::size_t i = 0; i < options.references.size(); ++i) {
+    parser.ParseReference(options.references[i], i);
+  }
   return parser.Finish(j);
 }
 

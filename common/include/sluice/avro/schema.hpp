@@ -199,14 +199,29 @@ class Schema {
   std::shared_ptr<const detail::SchemaData> data_;
 };
 
+// Options of ParseSchema.
+struct ParseOptions {
+  // Reject field defaults that do not match the field's type (Java's validateDefaults).
+  // Off: defaults are kept unchecked, as older Java parsers and some registries accept.
+  bool validate_defaults = true;
+  // Schemas whose named types are visible by full name (Confluent schema references). Their
+  // definitions are copied into the new schema, so its canonical form and ToJson inline
+  // them at first use, as Java Avro does.
+  std::vector<Schema> references;
+};
+
 // Parses an .avsc document (object, array = union, or string = type name).
 // Throws SchemaParseError.
-Schema ParseSchema(std::string_view json);
-Schema ParseSchema(const nlohmann::json& json);
-// Parses with named types of other schemas visible by full name (Confluent schema
-// references). The referenced definitions are copied into the new schema, so its
-// canonical form and ToJson inline them at first use, as Java Avro does.
-Schema ParseSchema(const nlohmann::json& json, const std::vector<Schema>& references);
+Schema ParseSchema(std::string_view json, const ParseOptions& options = {});
+// An already parsed JSON document (a JSON string value is a type name).
+Schema ParseSchema(const nlohmann::json& json, const ParseOptions& options = {});
+// Text overloads (nlohmann::json converts implicitly from strings; these say "text").
+inline Schema ParseSchema(const char* json, const ParseOptions& options = {}) {
+  return ParseSchema(std::string_view(json), options);
+}
+inline Schema ParseSchema(const std::string& json, const ParseOptions& options = {}) {
+  return ParseSchema(std::string_view(json), options);
+}
 
 // Parsing Canonical Form, exactly as the Avro 1.11 specification defines it.
 std::string CanonicalForm(const Schema& schema);
