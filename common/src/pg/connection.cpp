@@ -74,6 +74,27 @@ core::Duration Backoff(const RetryBudget& budget, int attempt) {
   return core::Duration(delay.count() - half + jitter(rng));
 }
 
+// Server NOTICEs and WARNINGs go to the log (debug/warn) instead of pqxx's default, stderr, which
+// would break JSON log lines.
+class NoticeLogger : public pqxx::errorhandler {
+ public:
+  explicit NoticeLogger(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char message[]) noexcept override {
+    try {
+      std::string_view text(message);
+      while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+      if (text.rfind("WARNING", 0) == 0) {
+        spdlog::warn("postgres: {}", text);
+      } else {
+        spdlog::debug("postgres: {}", text);
+      }
+    } catch (...) {
+      // Logging must never throw into libpq's notice callback.
+    }
+    return false;  // handled: do not pass on to pqxx's stderr printer
+  }
+};
+
 }  // namespace
 
 std::string ConninfoFromEnv() {
@@ -96,6 +117,7 @@ Connection::Connection(ConnectionOptions options) : options_(std::move(options))
 Connection::~Connection() { Drop(); }
 
 void Connection::Drop() noexcept {
+  notices_.reset();  // unregisters from conn_, so it must go first
   if (conn_) {
     conn_->disconnect();
     conn_.reset();
@@ -113,6 +135,7 @@ pqxx::connection& Connection::EnsureConnected() {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   conn_->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
+  notices_ = std::make_unique<NoticeLogger>(*conn_);
   if (connects_++ > 0) ++reconnects_;
   return *conn_;
 }

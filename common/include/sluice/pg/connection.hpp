@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <pqxx/connection>
+#include <pqxx/errorhandler>
 
 #include "sluice/core/duration.hpp"
 #include "sluice/pg/pg_error.hpp"
@@ -95,7 +96,8 @@ class Connection {
   std::string conninfo_;
   std::uint64_t connects_ = 0;
   std::uint64_t reconnects_ = 0;
-  std::unique_ptr<pqxx::connection> conn_;  // last: closed first on destruction
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<pqxx::errorhandler> notices_;  // server notices → log; registered on conn_
 };
 
 }  // namespace sluice::pg

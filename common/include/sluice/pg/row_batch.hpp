@@ -1,0 +1,47 @@
+#pragma once
+// A batch of flat rows bound for one table: column names plus, per row, one text value (in
+// PostgreSQL input syntax) or NULL per column. Rows are stored already escaped for COPY text
+// format in one buffer, so writing a batch costs no per-cell allocation and any contiguous
+// range of rows can be sent again (the writer's bisection does that).
+#include <cstddef>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::pg {
+
+// Built by one thread, then handed to BatchWriter::Write. Reusable: Clear() keeps capacity.
+class RowBatch {
+ public:
+  explicit RowBatch(std::vector<std::string> columns);
+
+  const std::vector<std::string>& columns() const noexcept { return columns_; }
+  std::size_t size() const noexcept { return row_end_.size(); }
+  bool empty() const noexcept { return row_end_.empty(); }
+
+  // Cell by cell: exactly columns().size() Add/AddNull calls, then EndRow().
+  void Add(std::string_view value);
+  void AddNull();
+  void EndRow();
+
+  // A whole row; nullopt is NULL.
+  void AddRow(std::initializer_list<std::optional<std::string_view>> cells);
+  void AddRow(const std::vector<std::optional<std::string>>& cells);
+
+  void Clear();
+
+  // COPY text lines of rows [first, last), each line "<row index>\t<cells>\n".
+  std::string_view CopyText(std::size_t first, std::size_t last) const;
+
+ private:
+  void StartCell();
+
+  std::vector<std::string> columns_;
+  std::string text_;                   // escaped COPY lines of all finished rows
+  std::vector<std::size_t> row_end_;   // end offset of each row's line in text_
+  std::size_t cells_in_row_ = 0;
+};
+
+}  // namespace sluice::pg
