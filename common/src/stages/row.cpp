@@ -317,10 +317,10 @@ bool ReadDigits(std::string_view text, std::size_t& pos, int max_digits, bool ex
 
 }  // namespace
 
-std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view format) {
+std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_view format) {
   static const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                   "jul", "aug", "sep", "oct", "nov", "dec"};
-  int y = -1, m = -1, d = 1;
+  int y = -1, m = -1, d = 1, hh = 0, mm = 0, ss = 0;
   std::size_t pos = 0;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] == '%' && i + 1 < format.size()) {
@@ -342,6 +342,18 @@ std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view fo
         case 'd':
           if (!ReadDigits(text, pos, 2, false, &v)) return std::nullopt;
           d = v;
+          break;
+        case 'H':
+          if (!ReadDigits(text, pos, 2, false, &v) || v > 23) return std::nullopt;
+          hh = v;
+          break;
+        case 'M':
+          if (!ReadDigits(text, pos, 2, false, &v) || v > 59) return std::nullopt;
+          mm = v;
+          break;
+        case 'S':
+          if (!ReadDigits(text, pos, 2, false, &v) || v > 60) return std::nullopt;
+          ss = v;
           break;
         case 'b': {
           if (pos + 3 > text.size()) return std::nullopt;
@@ -369,7 +381,15 @@ std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view fo
   }
   if (pos != text.size() || y < 0 || m < 1 || m > 12 || d < 1) return std::nullopt;
   if (static_cast<unsigned>(d) > DaysInMonth(y, static_cast<unsigned>(m))) return std::nullopt;
-  return DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+  const std::int64_t days = DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+  return days * 86'400'000 + (hh * 3600 + mm * 60 + ss) * 1000LL;
+}
+
+std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view format) {
+  auto ms = ParseDateTime(text, format);
+  if (!ms) return std::nullopt;
+  // Floor division: dates before 1970 are negative.
+  return *ms >= 0 ? *ms / 86'400'000 : -((-*ms + 86'400'000 - 1) / 86'400'000);
 }
 
 std::string_view Trim(std::string_view s) {

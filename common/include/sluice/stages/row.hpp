@@ -96,6 +96,8 @@ std::string FormatDate(std::int64_t days);  // YYYY-MM-DD
 // case-insensitive) %y (two digits, 1970..2069) and literal characters. Validates the day
 // against the month. nullopt when it does not match.
 std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view format);
+// Same, also accepting %H %M %S; returns milliseconds since the epoch (UTC).
+std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_view format);
 
 std::string_view Trim(std::string_view s);
 std::string ToLower(std::string_view s);

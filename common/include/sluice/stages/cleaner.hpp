@@ -1,0 +1,78 @@
+#pragma once
+// The cleaner's rules engine: declarative rules from the pipeline file turn a raw row
+// (nullable strings) into a typed row of the clean schema, or reject it with the rule's
+// name and a reason, or drop it.
+//
+// Rule types (YAML shape in common/src/stages/README.md): required, coerce, range, regex,
+// allowed, impute, dedupe, outlier, synthetic_date. Each rule has an action:
+//   reject - the record goes to the DLQ naming the rule and the reason;
+//   flag   - the record goes on, with the rule's name added to the flags field;
+//   fix    - the value is repaired (set to a default, clamped, imputed) and the record goes on;
+//   drop   - (dedupe only) the record is discarded and counted.
+// Rules run in the order written; after the last rule every clean-schema field is converted
+// to its Avro type (failures are rejected by the implicit rule "type").
+//
+// Running state (dedupe window, imputation and z-score statistics) lives in the Cleaner and
+// is updated only by emitted records, in input order, so the output is a pure function of
+// the input sequence. After a restart the state starts empty unless the wiring replays the
+// tail of the clean topic through Warm(); the sink's upsert by key is what finally
+// guarantees "each key once".
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "sluice/stages/row.hpp"
+
+namespace sluice::stages {
+
+enum class Verdict { kEmit, kDrop, kReject };
+
+struct CleanResult {
+  Verdict verdict = Verdict::kEmit;
+  Row row;                         // kEmit: the typed clean row, in clean-schema field order
+  std::vector<std::string> flags;  // names of the rules that flagged the record
+  std::string rule;                // kReject / kDrop: the deciding rule
+  std::string reason;              // kReject / kDrop: what was wrong
+};
+
+struct CleanerSettings {
+  // Clean-schema field receiving the flags as "rule1,rule2" (null when none). Empty: none.
+  std::string flags_field = "flags";
+};
+
+class Rule;
+
+// One cleaner instance per consumer (not thread-safe); owns the running state.
+class Cleaner {
+ public:
+  // `rules`: the YAML sequence (cleaner.rules); `origin` names it in errors, e.g.
+  // "pipelines/loans.yaml: cleaner.rules". Throws core::ConfigError.
+  Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& origin,
+          CleanerSettings settings = {});
+  ~Cleaner();
+  Cleaner(Cleaner&&) noexcept;
+  Cleaner& operator=(Cleaner&&) noexcept;
+
+  // timestamp_ms: the record's timestamp (used by time windows only).
+  CleanResult Process(const Row& input, std::int64_t timestamp_ms);
+  // Feeds an already-clean row (e.g. re-read from the clean topic after a restart) into the
+  // running state, as if it had just been emitted.
+  void Warm(const Row& clean_row, std::int64_t timestamp_ms);
+
+  std::vector<std::string> RuleNames() const;
+  const RecordSpec& output() const { return output_; }
+
+ private:
+  std::vector<std::unique_ptr<Rule>> rules_;
+  RecordSpec output_;
+  CleanerSettings settings_;
+};
+
+// The deterministic synthetic date of the synthetic_date rule: days since epoch in
+// [first_day, last_day], from a stable hash of `seed_text`.
+std::int64_t SyntheticDate(std::string_view seed_text, std::int64_t first_day, std::int64_t last_day);
+
+}  // namespace sluice::stages
