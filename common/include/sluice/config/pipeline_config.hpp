@@ -1,0 +1,84 @@
+#pragma once
+// The pipeline file (pipelines/<name>.yaml), loaded, strictly validated against the spec in
+// pipeline_spec.hpp, with defaults filled and environment endpoints attached. Every daemon
+// loads and validates the whole file, then reads its own section. Immutable after Load; read
+// it from one thread at start-up (the YAML tree inside gives no thread-safety promise).
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sluice/config/environment.hpp"
+#include "sluice/config/issue.hpp"
+#include "sluice/config/view.hpp"
+
+namespace sluice::config {
+
+// The daemons, as named in the file (http.ports.<stage>, librdkafka.<stage>).
+enum class Stage { kProducer, kCleaner, kEnricher, kPgSink, kRegistry, kReplay };
+std::string StageKey(Stage stage);  // "producer", ..., "pg_sink", "registry", "replay"
+
+struct Topics {
+  std::string raw, clean, enriched, dlq;
+  int partitions = 1;
+  int replication = 1;
+  std::map<std::string, std::string> configs;
+};
+
+struct Endpoints {
+  std::string kafka_brokers;  // "" when SLUICE_KAFKA_BROKERS is unset
+  std::string registry_url;   // "" when SLUICE_REGISTRY_URL is unset
+  std::string registry_username, registry_password;
+  std::string pg_conninfo;    // SLUICE_PG_URL, or "" to let libpq read PG*
+};
+
+// Either a loaded config or the full list of issues.
+class PipelineConfig {
+ public:
+  // Throws core::ConfigError whose message lists every issue, one per line.
+  static PipelineConfig Load(const std::filesystem::path& file, const Environment& env);
+  // Same checks without throwing; `out` is set only when there are no issues.
+  static std::vector<Issue> Check(const std::filesystem::path& file, const Environment& env,
+                                  PipelineConfig* out = nullptr);
+  // For tests and tools: validates YAML text as if read from `display_name`, resolving
+  // relative paths against `base_dir`.
+  static std::vector<Issue> CheckText(const std::string& yaml, const std::string& display_name,
+                                      const std::filesystem::path& base_dir,
+                                      const Environment& env, PipelineConfig* out = nullptr);
+
+  const std::string& Name() const { return name_; }
+  const std::filesystem::path& File() const { return file_; }
+  const Topics& TopicNames() const { return topics_; }
+  const Endpoints& Endpoint() const { return endpoints_; }
+
+  // A top-level section ("producer", "cleaner", "enricher", "sink", "http", "retry"...).
+  View SectionView(const std::string& key) const;
+  // Absolute path of the schema for "raw", "clean", "enriched", "key" or "" if not set.
+  std::filesystem::path SchemaPath(const std::string& which) const;
+  // The librdkafka properties for one stage: the shared map, then the stage's overrides,
+  // then bootstrap.servers and SASL credentials from the environment.
+  std::map<std::string, std::string> Librdkafka(Stage stage) const;
+  // The health/metrics port of one stage (http.ports.<stage>) and the bind address.
+  int HttpPort(Stage stage) const;
+  std::string HttpBind() const;
+  // Consumer group of a stage: "sluice-<stage>-<pipeline>" (dashes in stage names).
+  std::string ConsumerGroup(Stage stage) const;
+
+  // The effective configuration as YAML: defaults filled, environment shown, secrets masked.
+  std::string ToYaml() const;
+
+  // Throws core::ConfigError naming the variable if an endpoint this stage needs is unset.
+  void RequireKafka() const;
+  void RequireRegistry() const;
+  void RequirePg() const;
+
+ private:
+  std::filesystem::path file_;
+  std::string name_;
+  YAML::Node effective_;
+  Topics topics_;
+  Endpoints endpoints_;
+  Environment env_;
+};
+
+}  // namespace sluice::config

@@ -1,0 +1,50 @@
+#pragma once
+// Read-only typed access to one validated section of the effective config. Because the
+// section was validated against its spec, a getter only fails when code asks for a key it
+// never declared or a type it did not declare (a programmer error, reported as
+// core::ConfigError naming the path). Cheap to copy (shares the tree). Read it at start-up
+// into the stage's own settings struct; yaml-cpp gives no thread-safety promise.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "sluice/core/duration.hpp"
+
+namespace sluice::config {
+
+class View {
+ public:
+  View() = default;
+  View(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+
+  bool Has(const std::string& key) const;
+  bool Exists() const { return node_.IsDefined() && !node_.IsNull(); }
+
+  std::string String(const std::string& key) const;
+  std::optional<std::string> OptionalString(const std::string& key) const;
+  int64_t Int(const std::string& key) const;
+  double Double(const std::string& key) const;
+  std::optional<double> OptionalDouble(const std::string& key) const;
+  bool Bool(const std::string& key) const;
+  core::Duration Duration(const std::string& key) const;
+  std::vector<std::string> Strings(const std::string& key) const;
+  std::map<std::string, std::string> StringMap(const std::string& key) const;
+  View Child(const std::string& key) const;
+  // Items of a list of sections (or of a variant list), with paths like "cleaner.rules[3]".
+  std::vector<View> Items(const std::string& key) const;
+
+  const YAML::Node& Node() const { return node_; }
+  const std::string& Path() const { return path_; }
+
+ private:
+  YAML::Node Get(const std::string& key) const;
+
+  YAML::Node node_;
+  std::string path_;
+};
+
+}  // namespace sluice::config

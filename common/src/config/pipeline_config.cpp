@@ -1,0 +1,274 @@
+#include "sluice/config/pipeline_config.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "sluice/config/pipeline_spec.hpp"
+#include "sluice/config/spec.hpp"
+#include "sluice/core/error.hpp"
+
+namespace sluice::config {
+namespace fs = std::filesystem;
+
+std::string StageKey(Stage stage) {
+  switch (stage) {
+    case Stage::kProducer: return "producer";
+    case Stage::kCleaner: return "cleaner";
+    case Stage::kEnricher: return "enricher";
+    case Stage::kPgSink: return "pg_sink";
+    case Stage::kRegistry: return "registry";
+    case Stage::kReplay: return "replay";
+  }
+  return "?";
+}
+
+namespace {
+
+// Files the pipeline definition points at must exist: a typo there is a config error, found
+// by --check rather than at the first record.
+void CheckFileExists(const YAML::Node& raw, const std::string& path, const fs::path& base,
+                     Validator& v) {
+  if (!raw.IsScalar()) return;
+  fs::path p = base / raw.Scalar();
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) {
+    v.Error(raw, path, "file '" + raw.Scalar() + "' not found (paths are relative to the pipeline file)");
+  }
+}
+
+void CheckReferencedFiles(const YAML::Node& root, const fs::path& base, Validator& v) {
+  if (!root.IsMap()) return;
+  const YAML::Node schemas = Lookup(root, "schemas");
+  if (schemas.IsMap()) {
+    for (const char* which : {"raw", "clean", "enriched", "key"}) {
+      if (Lookup(schemas, which).IsDefined()) {
+        CheckFileExists(Lookup(schemas, which), std::string("schemas.") + which, base, v);
+      }
+    }
+  }
+  const YAML::Node views = Lookup(Lookup(root, "sink"), "views");
+  if (views.IsSequence()) {
+    for (size_t i = 0; i < views.size(); ++i) {
+      CheckFileExists(views[i], "sink.views[" + std::to_string(i) + "]", base, v);
+    }
+  }
+}
+
+void MaskSecrets(YAML::Node node) {
+  if (node.IsMap()) {
+    for (auto kv : node) {
+      if (kv.first.IsScalar() && IsSecretName(kv.first.Scalar()) && kv.second.IsScalar()) {
+        kv.second = "****";
+      } else {
+        MaskSecrets(kv.second);
+      }
+    }
+  } else if (node.IsSequence()) {
+    for (auto item : node) MaskSecrets(item);
+  }
+}
+
+// One layout whatever the file used: lists of scalars and empty collections inline, the rest
+// as blocks, so printing is stable (print, re-load, print gives the same text).
+void NormalizeStyle(YAML::Node node) {
+  if (node.IsSequence()) {
+    bool scalars = true;
+    for (auto item : node) {
+      scalars = scalars && item.IsScalar();
+      NormalizeStyle(item);
+    }
+    node.SetStyle(scalars ? YAML::EmitterStyle::Flow : YAML::EmitterStyle::Block);
+  } else if (node.IsMap()) {
+    for (auto kv : node) NormalizeStyle(kv.second);
+    node.SetStyle(node.size() == 0 ? YAML::EmitterStyle::Flow : YAML::EmitterStyle::Block);
+  }
+}
+
+}  // namespace
+
+std::vector<Issue> PipelineConfig::CheckText(const std::string& yaml,
+                                             const std::string& display_name,
+                                             const fs::path& base_dir, const Environment& env,
+                                             PipelineConfig* out) {
+  YAML::Node raw;
+  try {
+    raw = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    Issue issue{display_name, "", e.mark.line + 1, e.mark.column + 1,
+                "YAML syntax error: " + e.msg};
+    if (e.mark.line < 0) issue.line = issue.column = 0;
+    return {issue};
+  }
+  if (!raw.IsDefined() || raw.IsNull()) {
+    return {Issue{display_name, "", 0, 0,
+                  "the file is empty; expected a map starting with 'pipeline: <name>'"}};
+  }
+  if (!raw.IsMap()) {
+    Validator v(display_name);
+    v.Error(raw, "", "expected a map of sections (pipeline, topics, producer, ...), got " +
+                         Describe(raw));
+    return v.TakeIssues();
+  }
+  std::string name;
+  if (Lookup(raw, "pipeline").IsScalar()) name = Lookup(raw, "pipeline").Scalar();
+  Validator v(display_name, name);
+  YAML::Node effective = v.ValidateSection(raw, PipelineSpec(), "");
+  CheckReferencedFiles(raw, base_dir, v);
+  std::vector<Issue> issues = v.TakeIssues();
+  for (auto& issue : env.Validate()) issues.push_back(std::move(issue));
+  if (!issues.empty() || !out) return issues;
+
+  PipelineConfig c;
+  c.file_ = base_dir / fs::path(display_name).filename();
+  c.name_ = name;
+  c.effective_ = effective;
+  c.env_ = env;
+  View topics(Lookup(effective, "topics"), "topics");
+  c.topics_.raw = topics.String("raw");
+  c.topics_.clean = topics.String("clean");
+  c.topics_.enriched = topics.String("enriched");
+  c.topics_.dlq = topics.String("dlq");
+  c.topics_.partitions = static_cast<int>(topics.Int("partitions"));
+  c.topics_.replication = static_cast<int>(topics.Int("replication"));
+  c.topics_.configs = topics.StringMap("configs");
+  c.endpoints_.kafka_brokers = env.Get("SLUICE_KAFKA_BROKERS").value_or("");
+  c.endpoints_.registry_url = env.Get("SLUICE_REGISTRY_URL").value_or("");
+  while (!c.endpoints_.registry_url.empty() && c.endpoints_.registry_url.back() == '/') {
+    c.endpoints_.registry_url.pop_back();
+  }
+  c.endpoints_.registry_username = env.Get("SLUICE_REGISTRY_USERNAME").value_or("");
+  c.endpoints_.registry_password = env.Get("SLUICE_REGISTRY_PASSWORD").value_or("");
+  c.endpoints_.pg_conninfo = env.Get("SLUICE_PG_URL").value_or("");
+  *out = std::move(c);
+  return {};
+}
+
+std::vector<Issue> PipelineConfig::Check(const fs::path& file, const Environment& env,
+                                         PipelineConfig* out) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return {Issue{file.string(), "", 0, 0,
+                  std::string("cannot read the pipeline file: ") + std::strerror(errno)}};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto issues = CheckText(buffer.str(), file.string(), file.parent_path(), env, out);
+  if (issues.empty() && out) out->file_ = fs::absolute(file);
+  return issues;
+}
+
+PipelineConfig PipelineConfig::Load(const fs::path& file, const Environment& env) {
+  PipelineConfig config;
+  auto issues = Check(file, env, &config);
+  if (!issues.empty()) {
+    std::string text = FormatIssues(std::move(issues));
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    throw core::ConfigError(text);
+  }
+  return config;
+}
+
+View PipelineConfig::SectionView(const std::string& key) const {
+  return View(Lookup(effective_, key), key);
+}
+
+fs::path PipelineConfig::SchemaPath(const std::string& which) const {
+  View schemas = SectionView("schemas");
+  std::string chosen = which;
+  // clean defaults to raw, enriched to clean: a stage that only validates keeps the shape.
+  while (!schemas.Has(chosen)) {
+    if (chosen == "enriched") {
+      chosen = "clean";
+    } else if (chosen == "clean") {
+      chosen = "raw";
+    } else {
+      return {};
+    }
+  }
+  return (file_.parent_path() / schemas.String(chosen)).lexically_normal();
+}
+
+std::map<std::string, std::string> PipelineConfig::Librdkafka(Stage stage) const {
+  std::map<std::string, std::string> props;
+  const YAML::Node& root = effective_;
+  const YAML::Node all = Lookup(root, "librdkafka");
+  std::string key = StageKey(stage);
+  if (all.IsMap()) {
+    for (const auto& kv : all) {
+      if (kv.second.IsScalar()) props[kv.first.Scalar()] = kv.second.Scalar();
+    }
+    const YAML::Node mine = Lookup(all, key);
+    if (mine.IsMap()) {
+      for (const auto& kv : mine) props[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  }
+  if (!endpoints_.kafka_brokers.empty()) props["bootstrap.servers"] = endpoints_.kafka_brokers;
+  if (auto u = env_.Get("SLUICE_KAFKA_SASL_USERNAME")) props["sasl.username"] = *u;
+  if (auto p = env_.Get("SLUICE_KAFKA_SASL_PASSWORD")) props["sasl.password"] = *p;
+  return props;
+}
+
+int PipelineConfig::HttpPort(Stage stage) const {
+  return static_cast<int>(SectionView("http").Child("ports").Int(StageKey(stage)));
+}
+
+std::string PipelineConfig::HttpBind() const { return SectionView("http").String("bind"); }
+
+std::string PipelineConfig::ConsumerGroup(Stage stage) const {
+  std::string s = StageKey(stage);
+  for (char& c : s) {
+    if (c == '_') c = '-';
+  }
+  return "sluice-" + s + "-" + name_;
+}
+
+std::string PipelineConfig::ToYaml() const {
+  YAML::Node copy = YAML::Clone(effective_);
+  MaskSecrets(copy);
+  NormalizeStyle(copy);
+  std::string out = "# Effective configuration of " + file_.string() +
+                    "\n# (defaults filled in; endpoints and secrets come from the environment)\n"
+                    "# environment:\n";
+  bool any = false;
+  for (const auto& name : Environment::KnownNames()) {
+    auto v = env_.Get(name);
+    if (!v) continue;
+    any = true;
+    std::string shown = IsSecretName(name) ? "****" : MaskUrl(*v);
+    out += "#   " + name + "=" + shown + "\n";
+  }
+  if (!any) out += "#   (none of SLUICE_KAFKA_BROKERS, SLUICE_REGISTRY_URL, SLUICE_PG_URL, PG* set)\n";
+  YAML::Emitter emitter;
+  emitter << copy;
+  out += emitter.c_str();
+  out += "\n";
+  return out;
+}
+
+void PipelineConfig::RequireKafka() const {
+  if (endpoints_.kafka_brokers.empty()) {
+    throw core::ConfigError(
+        "environment: SLUICE_KAFKA_BROKERS is not set; export the Kafka bootstrap servers, "
+        "e.g. SLUICE_KAFKA_BROKERS=127.0.0.1:19092");
+  }
+}
+
+void PipelineConfig::RequireRegistry() const {
+  if (endpoints_.registry_url.empty()) {
+    throw core::ConfigError(
+        "environment: SLUICE_REGISTRY_URL is not set; export the schema registry URL, "
+        "e.g. SLUICE_REGISTRY_URL=http://127.0.0.1:18081");
+  }
+}
+
+void PipelineConfig::RequirePg() const {
+  if (endpoints_.pg_conninfo.empty() && !env_.Get("PGHOST") && !env_.Get("PGDATABASE")) {
+    throw core::ConfigError(
+        "environment: neither SLUICE_PG_URL nor PGHOST/PGDATABASE is set; export a libpq URI, "
+        "e.g. SLUICE_PG_URL=postgresql://user@127.0.0.1:5432/db");
+  }
+}
+
+}  // namespace sluice::config
