@@ -59,7 +59,7 @@ TEST_CASE("defaults fill gaps but never override the user's value") {
 TEST_CASE("client construction reports bad configuration as ConfigError") {
   // None of these connect anywhere: construction fails before any network I/O.
   CHECK_THROWS_AS(Producer(Config{{"no.such.key", "1"}}), ConfigError);
-  CHECK_THROWS_WITH(Consumer(Config{{"bootstrap.servers", "127.0.0.1:1"}}),
+  CHECK_THROWS_WITH(Consumer(Config{}),
                     Catch::Contains("group.id"));
   CHECK_THROWS_AS(Admin(Config{{"socket.timeout.ms", "not-a-number"}}), ConfigError);
   // Accepted key by key, but rejected by rd_kafka_new as a combination.
@@ -68,17 +68,17 @@ TEST_CASE("client construction reports bad configuration as ConfigError") {
 }
 
 TEST_CASE("a producer and an admin client can be built and destroyed without a broker") {
-  // Construction is lazy about connecting; destruction must not hang on an unreachable broker.
-  Producer producer(Config{{"bootstrap.servers", "127.0.0.1:1"}});
+  // No bootstrap.servers: nothing is contacted, and destruction must not wait for anything.
+  Producer producer(Config{});
   CHECK_FALSE(producer.Transactional());
-  CHECK(producer.OutQueueLength() == 0);
-  Admin admin(Config{{"bootstrap.servers", "127.0.0.1:1"}});
-  Producer txn(Config{{"bootstrap.servers", "127.0.0.1:1"}, {"transactional.id", "unit-test"}});
+  CHECK(producer.Stats().delivered == 0);
+  Admin admin(Config{});
+  Producer txn(Config{{"transactional.id", "unit-test"}});
   CHECK(txn.Transactional());
 }
 
 TEST_CASE("transaction calls on a non-transactional producer are permanent errors") {
-  Producer producer(Config{{"bootstrap.servers", "127.0.0.1:1"}});
+  Producer producer(Config{});
   try {
     producer.BeginTransaction();
     FAIL("BeginTransaction should throw");

@@ -67,7 +67,8 @@ class Producer {
   // Waits until every queued record is delivered or failed. Throws retriable KafkaError on
   // timeout. Delivery failures are not thrown: check TakeDeliveryFailures().
   void Flush(std::chrono::milliseconds timeout);
-  // Records still waiting for a delivery report.
+  // librdkafka's rd_kafka_outq_len: records awaiting a delivery report plus requests and
+  // callbacks not yet served. Zero means nothing is pending.
   int OutQueueLength() const;
 
   // Transactions (only when "transactional.id" is set). Each throws KafkaError whose Kind()
