@@ -242,6 +242,22 @@ void DeclareCleaner(Section& root) {
   outlier.Add("threshold", T::kDouble).Default("3").Min(0).Describe("|z| limit (method: zscore)").Example("3.5");
   outlier.Add("by", T::kList).Default("[]").Describe("Fields that group the running mean and deviation").Example("[sub_grade]");
   outlier.Add("warmup", T::kInt).Default("100").Min(2).Describe("Values seen before z-scores are judged").Example("50");
+  auto& synthetic = rules.Variant("synthetic_date", "A deterministic date from a hash of other fields, for sources without one (label it synthetic wherever shown)");
+  RuleCommon(synthetic, "fix", {"fix"});
+  synthetic.Add("field", T::kString).Required().Describe("Field that receives the date").Example("issue_date");
+  synthetic.Add("from", T::kList).Required().Describe("Fields hashed into the date").Example("[loan_id]");
+  synthetic.Add("start", T::kString).Required().Describe("First possible date (YYYY-MM-DD)").Example("'2014-01-01'");
+  synthetic.Add("end", T::kString).Required().Describe("Last possible date (YYYY-MM-DD)").Example("'2016-12-31'");
+  for (const char* key : {"start", "end"}) {
+    synthetic.Check([key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
+      static const std::regex kDate("[0-9]{4}-[0-9]{2}-[0-9]{2}");
+      YAML::Node value = Lookup(raw, key);
+      if (value.IsScalar() && !std::regex_match(value.Scalar(), kDate)) {
+        v.Error(value, JoinPath(path, key), "expected a date like '2014-01-01', got '" + value.Scalar() + "'");
+      }
+    });
+  }
+
   outlier.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
     if (Lookup(eff, "method").IsScalar() && Lookup(eff, "method").Scalar() == "bounds" && !Set(raw, "min") && !Set(raw, "max")) {
       v.Error(raw, path, "method 'bounds' needs 'min' or 'max'");
@@ -260,7 +276,7 @@ void DeclareEnricher(Section& root) {
   pg.Add("column", T::kString).DefaultDoc("same as key").Describe("Table column matched against the key").Example("code");
   pg.Add("fields", T::kMap).Required().Describe("Table column -> output field").Example("{name: state_name, region: region}");
   pg.Add("refresh", T::kDuration).Default("5m").Describe("How often the table is re-read").Example("1h");
-  pg.Add("missing", T::kEnum).Allowed({"skip", "reject"}).Default("skip").Describe("When the key is not in the table: skip leaves the fields null, reject sends the record to the DLQ").Example("reject");
+  pg.Add("missing", T::kEnum).Allowed({"null", "reject"}).Default("'null'").Describe("When the key is not in the table: null leaves the fields null, reject sends the record to the DLQ").Example("reject");
 
   auto& derive = steps.Variant("derive", "Compute a field from others with a fixed set of functions");
   derive.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("grade");

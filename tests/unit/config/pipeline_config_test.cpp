@@ -150,3 +150,15 @@ TEST_CASE("print-config shows defaults, masks secrets and is itself a valid pipe
   CHECK(again.ToYaml().substr(again.ToYaml().find("\npipeline:")) ==
         yaml.substr(yaml.find("\npipeline:")));
 }
+
+TEST_CASE("the pipeline files shipped in pipelines/ validate") {
+  fs::path dir = fs::path(SLUICE_SOURCE_DIR) / "pipelines";
+  size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    INFO(entry.path().string());
+    CHECK(Formatted(PipelineConfig::Check(entry.path(), Environment())) == "");
+    ++count;
+  }
+  CHECK(count >= 1);  // loans.yaml at least
+}
