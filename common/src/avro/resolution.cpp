@@ -617,13 +617,15 @@ Resolver Resolver::Build(const Schema& writer, const Schema& reader) {
   auto plan = std::make_shared<detail::ResolverPlan>();
   plan->writer = writer;
   plan->reader = reader;
-  plan->identity = CanonicalForm(writer) == CanonicalForm(reader);
-  if (!plan->identity) {
-    detail::Builder builder(*plan);
-    if (!builder.Resolve(plan->writer.root(), plan->reader.root(), plan->root)) {
-      throw ResolutionError(builder.failure_path(), builder.failure_reason());
-    }
+  // The plan is always built, even for identical canonical forms: canonical form drops
+  // logical types, and a decimal whose scale changed must still be refused.
+  detail::Builder builder(*plan);
+  if (!builder.Resolve(plan->writer.root(), plan->reader.root(), plan->root)) {
+    throw ResolutionError(builder.failure_path(), builder.failure_reason());
   }
+  const bool clean = std::none_of(plan->steps.begin(), plan->steps.end(),
+                                  [](const detail::Step& s) { return s.op == detail::Op::kError; });
+  plan->identity = clean && CanonicalForm(writer) == CanonicalForm(reader);
   return Resolver(std::move(plan));
 }
 

@@ -202,14 +202,31 @@ TEST_CASE("recursive types terminate and report once") {
   const Schema v2 = Parse(kV2);
   CHECK(CheckCompatibility(v1, v1).empty());
   CHECK(CheckCompatibility(v2, v2).empty());
-  auto found = CheckCompatibility(v2, v1);  // v2 reads v1: m has no default
+  // Both sides are unions, so (as in Java Avro) the finding is the writer branch the reader
+  // union cannot take; the reason inside it is not repeated.
+  auto found = CheckCompatibility(v2, v1);  // v2 reads v1: B.m has no default
   REQUIRE(found.size() == 1);
-  CHECK(found[0].type == IncompatibilityType::kReaderFieldMissingDefaultValue);
-  CHECK(found[0].path == "/fields/0/type/1/fields/2");
-  auto back = CheckCompatibility(v1, v2);  // v1 reads v2: n long -> int fails
+  CHECK(found[0].type == IncompatibilityType::kMissingUnionBranch);
+  CHECK(found[0].path == "/fields/0/type/1");
+  CHECK(found[0].message == "reader union lacking writer type: RECORD");
+  auto back = CheckCompatibility(v1, v2);  // v1 reads v2: B.n long -> int fails
   REQUIRE(back.size() == 1);
-  CHECK(back[0].type == IncompatibilityType::kTypeMismatch);
-  CHECK(back[0].path == "/fields/0/type/1/fields/1/type");
+  CHECK(back[0].path == "/fields/0/type/1");
+  // Without the unions the reason itself is reported, at its own path.
+  const Schema b1 = Parse(R"({"type":"record","name":"B","fields":[
+      {"name":"a","type":["null",{"type":"record","name":"A","fields":[{"name":"b","type":["null","B"]}]}]},
+      {"name":"n","type":"int"}]})");
+  const Schema b2 = Parse(R"({"type":"record","name":"B","fields":[
+      {"name":"a","type":["null",{"type":"record","name":"A","fields":[{"name":"b","type":["null","B"]}]}]},
+      {"name":"n","type":"long"},{"name":"m","type":"string"}]})");
+  auto direct = CheckCompatibility(b2, b1);
+  REQUIRE(direct.size() == 1);
+  CHECK(direct[0].type == IncompatibilityType::kReaderFieldMissingDefaultValue);
+  CHECK(direct[0].path == "/fields/2");
+  auto narrowing = CheckCompatibility(b1, b2);
+  REQUIRE(narrowing.size() == 1);
+  CHECK(narrowing[0].type == IncompatibilityType::kTypeMismatch);
+  CHECK(narrowing[0].path == "/fields/1/type");
 }
 
 TEST_CASE("a type shared by many fields is reported at each place it is used") {
