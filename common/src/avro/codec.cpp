@@ -365,7 +365,6 @@ Datum Decode(const Node& node, BinaryReader& r) {
       return m;
     }
     case Type::kUnion: {
-      DepthGuard guard(r);
       std::int64_t b = r.ReadLong();
       if (b < 0 || static_cast<std::uint64_t>(b) >= node.branches().size()) {
         r.Fail("union branch " + std::to_string(b) + " out of range");
@@ -417,7 +416,6 @@ void SkipValue(const Node& node, BinaryReader& r) {
       return;
     }
     case Type::kUnion: {
-      DepthGuard guard(r);
       std::int64_t b = r.ReadLong();
       if (b < 0 || static_cast<std::uint64_t>(b) >= node.branches().size()) {
         r.Fail("union branch " + std::to_string(b) + " out of range");

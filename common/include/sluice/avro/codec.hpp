@@ -19,7 +19,7 @@ namespace sluice::avro {
 
 // Caps applied while decoding untrusted bytes.
 struct DecodeLimits {
-  std::size_t max_depth = 64;               // nested records/arrays/maps/unions
+  std::size_t max_depth = 64;               // nested records/arrays/maps (unions add none)
   std::size_t max_collection = 1u << 20;    // items in one array or entries in one map
   std::size_t max_bytes = 64u << 20;        // length of one bytes/string value
   std::size_t max_total_items = 1u << 22;   // array items + map entries in one datum
