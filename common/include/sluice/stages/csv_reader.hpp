@@ -117,8 +117,9 @@ class HeaderMapping {
                              const std::vector<std::string>& fields,
                              const std::map<std::string, std::string>& renames,
                              const std::vector<std::string>& ignore, const std::string& origin);
-  // Cells -> row of strings in field order; an empty (or all-blank) cell becomes null.
-  Row ToRow(const std::vector<std::string>& cells) const;
+  // Cells -> row of strings in field order; a cell that is blank or, after trimming, one of
+  // null_values becomes null.
+  Row ToRow(const std::vector<std::string>& cells, const std::vector<std::string>& null_values = {""}) const;
   std::size_t columns() const { return columns_; }
 
  private:
