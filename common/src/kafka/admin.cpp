@@ -185,7 +185,9 @@ void Admin::DeleteTopics(const std::vector<std::string>& names, std::chrono::mil
       rd_kafka_event_DeleteTopics_result(event.get()), &count);
   for (size_t i = 0; i < count; ++i) {
     const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      continue;
+    }
     throw KafkaError::FromCode(
         std::string("delete topic '") + rd_kafka_topic_result_name(results[i]) + "'", err);
   }
@@ -234,7 +236,8 @@ std::map<std::string, std::string> Admin::DescribeTopicConfigs(const std::string
       throw KafkaError::FromCode("describe configs of '" + name + "'", err);
     }
     size_t entries = 0;
-    const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(resources[i], &entries);
+    const rd_kafka_ConfigEntry_t** configs =
+        rd_kafka_ConfigResource_configs(resources[i], &entries);
     for (size_t j = 0; j < entries; ++j) {
       const char* value = rd_kafka_ConfigEntry_value(configs[j]);  // NULL when sensitive
       out[rd_kafka_ConfigEntry_name(configs[j])] = value != nullptr ? value : "";
@@ -243,7 +246,8 @@ std::map<std::string, std::string> Admin::DescribeTopicConfigs(const std::string
   return out;
 }
 
-std::vector<std::string> Admin::ListTopics(std::chrono::milliseconds timeout, bool include_internal) {
+std::vector<std::string> Admin::ListTopics(std::chrono::milliseconds timeout,
+                                          bool include_internal) {
   MetadataPtr md = impl_->AllTopics(timeout);
   std::vector<std::string> out;
   for (int i = 0; i < md->topic_cnt; ++i) {

@@ -55,7 +55,9 @@ struct Consumer::Impl {
     if (rebalance_error) std::rethrow_exception(std::exchange(rebalance_error, nullptr));
   }
 
-  bool Cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
+  bool Cooperative() const {
+    return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  }
 
   // Called from inside rd_kafka_consumer_poll/close on the polling thread. Never throws.
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -102,7 +104,8 @@ struct Consumer::Impl {
     }
     if (Cooperative()) {
       if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, partitions)) {
-        rebalance_error = std::make_exception_ptr(KafkaError::FromError("incremental_assign", error));
+        rebalance_error =
+            std::make_exception_ptr(KafkaError::FromError("incremental_assign", error));
       }
     } else if (const rd_kafka_resp_err_t e = rd_kafka_assign(rk, partitions)) {
       rebalance_error = std::make_exception_ptr(KafkaError::FromCode("assign", e, rk));
@@ -174,7 +177,9 @@ Consumer& Consumer::operator=(Consumer&&) noexcept = default;
 void Consumer::Subscribe(const std::vector<std::string>& topics, RebalanceListener* listener) {
   impl_->listener = listener;
   detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
-  for (const auto& t : topics) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  for (const auto& t : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  }
   if (const rd_kafka_resp_err_t err = rd_kafka_subscribe(impl_->rk, list.get())) {
     throw KafkaError::FromCode("subscribe", err, impl_->rk);
   }
@@ -224,7 +229,9 @@ void Consumer::StoreOffsets(const std::vector<TopicPartitionOffset>& offsets) {
   detail::PartitionListPtr list = detail::ToPartitionList(offsets);
   const rd_kafka_resp_err_t err = rd_kafka_offsets_store(impl_->rk, list.get());
   detail::ThrowOnPartitionError("store offset", list.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError::FromCode("store offsets", err, impl_->rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw KafkaError::FromCode("store offsets", err, impl_->rk);
+  }
 }
 
 void Consumer::Commit(const std::vector<TopicPartitionOffset>& offsets, bool sync) {
@@ -267,7 +274,8 @@ void Consumer::RewindToCommitted(std::chrono::milliseconds timeout) {
   Seek(offsets, timeout);
 }
 
-std::vector<TopicPartitionOffset> Consumer::Position(const std::vector<TopicPartition>& partitions) {
+std::vector<TopicPartitionOffset> Consumer::Position(
+    const std::vector<TopicPartition>& partitions) {
   detail::PartitionListPtr list = detail::ToPartitionList(partitions);
   if (const rd_kafka_resp_err_t err = rd_kafka_position(impl_->rk, list.get())) {
     throw KafkaError::FromCode("position", err, impl_->rk);
@@ -335,7 +343,9 @@ std::vector<PartitionLag> Consumer::Lag(std::chrono::milliseconds timeout) {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || lag.high < 0) {
       std::tie(lag.low, lag.high) = Watermarks(assigned[i], timeout);
     }
-    if (lag.position >= 0 && lag.high >= 0) lag.lag = std::max<std::int64_t>(0, lag.high - lag.position);
+    if (lag.position >= 0 && lag.high >= 0) {
+      lag.lag = std::max<std::int64_t>(0, lag.high - lag.position);
+    }
     out.push_back(std::move(lag));
   }
   return out;

@@ -140,7 +140,9 @@ std::vector<TopicPartition> PartitionsOf(const rd_kafka_topic_partition_list_t* 
   std::vector<TopicPartition> out;
   if (list == nullptr) return out;
   out.reserve(static_cast<size_t>(list->cnt));
-  for (int i = 0; i < list->cnt; ++i) out.push_back({list->elems[i].topic, list->elems[i].partition});
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
   return out;
 }
 

@@ -19,7 +19,8 @@ bool Listed(Admin& admin, const std::string& name) {
 TEST_CASE("topic creation applies partitions and configs, and is idempotent when matching") {
   Admin admin(BaseConfig());
   const std::string name = UniqueName("admin-compact");
-  const TopicSpec spec{name, 3, 1, {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "60000"}}};
+  const TopicSpec spec{
+      name, 3, 1, {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "60000"}}};
   REQUIRE_FALSE(Listed(admin, name));
   admin.CreateTopics({spec}, kWaitBound);
 
@@ -78,5 +79,6 @@ TEST_CASE("describing a missing topic and invalid specs are clear errors") {
 TEST_CASE("WaitForTopic fails with a clear message when the topic never appears") {
   Admin admin(BaseConfig());
   const std::string missing = UniqueName("admin-never");
-  CHECK_THROWS_WITH(admin.WaitForTopic(missing, 1s), Catch::Contains("'" + missing + "' not ready"));
+  CHECK_THROWS_WITH(admin.WaitForTopic(missing, 1s),
+                    Catch::Contains("'" + missing + "' not ready"));
 }

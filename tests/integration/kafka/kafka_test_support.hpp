@@ -52,7 +52,8 @@ inline Config ConsumerConfig(const std::string& group) {
 // Creates topics on construction and deletes them (best effort) at the end of the test.
 class TopicsGuard {
  public:
-  explicit TopicsGuard(std::vector<TopicSpec> specs) : admin_(BaseConfig()), specs_(std::move(specs)) {
+  explicit TopicsGuard(std::vector<TopicSpec> specs)
+      : admin_(BaseConfig()), specs_(std::move(specs)) {
     admin_.CreateTopics(specs_, kWaitBound);
   }
   ~TopicsGuard() {

@@ -107,7 +107,8 @@ TEST_CASE("a rebalance listener chooses start offsets, for cooperative and eager
     CHECK(l.position == 10);
     CHECK(l.lag == 0);
   }
-  CHECK(consumer.Watermarks({topic, 1}, kWaitBound) == std::make_pair<std::int64_t, std::int64_t>(0, 10));
+  CHECK(consumer.Watermarks({topic, 1}, kWaitBound) ==
+        std::make_pair<std::int64_t, std::int64_t>(0, 10));
 
   // Seek back on an assigned partition and read again from there.
   consumer.Seek({{topic, 1, 3}}, kWaitBound);
@@ -129,7 +130,9 @@ TEST_CASE("a failing assignment listener surfaces from Poll and nothing is consu
   bool thrown = false;
   const auto deadline = std::chrono::steady_clock::now() + kWaitBound;
   while (!thrown) {
-    if (std::chrono::steady_clock::now() > deadline) FAIL("the listener's exception never surfaced");
+    if (std::chrono::steady_clock::now() > deadline) {
+      FAIL("the listener's exception never surfaced");
+    }
     try {
       auto m = consumer.Poll(200ms);
       CHECK_FALSE(m.has_value());  // nothing may be read from unassigned partitions

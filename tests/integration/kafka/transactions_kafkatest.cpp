@@ -43,9 +43,10 @@ std::vector<Message> ReadThroughCommitted(Consumer& consumer, std::size_t commit
 }
 
 std::size_t CountPrefix(const std::vector<Message>& messages, const std::string& prefix) {
-  return static_cast<std::size_t>(std::count_if(messages.begin(), messages.end(), [&](const Message& m) {
-    return m.value && m.value->rfind(prefix, 0) == 0;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(messages.begin(), messages.end(), [&](const Message& m) {
+        return m.value && m.value->rfind(prefix, 0) == 0;
+      }));
 }
 
 }  // namespace
@@ -64,7 +65,9 @@ TEST_CASE("an aborted transaction is invisible to read_committed and visible to 
   producer.AbortTransaction(kWaitBound);
 
   producer.BeginTransaction();
-  for (int i = 0; i < 3; ++i) producer.Produce(Record(topic, "c", "committed-" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) {
+    producer.Produce(Record(topic, "c", "committed-" + std::to_string(i)));
+  }
   producer.CommitTransaction(kWaitBound);
   CHECK(producer.Stats().delivered == 6);
 
@@ -163,8 +166,9 @@ TEST_CASE("a fenced transactional producer gets a fatal error") {
   }
   CHECK(fatal);
   // Once fatal, every later call fails fatally too.
-  CHECK_THROWS_MATCHES(old_instance.Produce(Record(topic, "k", "again")), KafkaError,
-                       Catch::Predicate<KafkaError>([](const KafkaError& e) { return e.IsFatal(); }));
+  CHECK_THROWS_MATCHES(
+      old_instance.Produce(Record(topic, "k", "again")), KafkaError,
+      Catch::Predicate<KafkaError>([](const KafkaError& e) { return e.IsFatal(); }));
 
   // The new instance works, and the zombie's record never became visible.
   new_instance.BeginTransaction();

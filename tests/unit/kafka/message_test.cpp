@@ -67,7 +67,8 @@ TEST_CASE("error codes are classified by what the caller should do") {
   CHECK_THAT(timeout.what(), Catch::Contains("commit"));
   CHECK_THAT(timeout.what(), Catch::Contains("_TIMED_OUT"));
 
-  const KafkaError unknown = KafkaError::FromCode("produce", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  const KafkaError unknown =
+      KafkaError::FromCode("produce", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
   CHECK(unknown.Kind() == ErrorKind::kPermanent);
   CHECK_FALSE(unknown.Retryable());
 
@@ -86,7 +87,8 @@ TEST_CASE("error codes are classified by what the caller should do") {
 TEST_CASE("NextOffsets gives the highest offset + 1 per partition") {
   std::vector<Message> batch;
   for (auto [topic, partition, offset] :
-       std::vector<std::tuple<std::string, int, std::int64_t>>{{"b", 0, 7}, {"a", 1, 3}, {"b", 0, 5}, {"a", 0, 9}, {"a", 1, 4}}) {
+       std::vector<std::tuple<std::string, int, std::int64_t>>{
+           {"b", 0, 7}, {"a", 1, 3}, {"b", 0, 5}, {"a", 0, 9}, {"a", 1, 4}}) {
     Message m;
     m.topic = topic;
     m.partition = partition;

@@ -60,7 +60,7 @@ struct PartitionLag {
 // Owns one rd_kafka_t consumer handle joined to a consumer group ("group.id" required).
 // Defaults (see DefaultsFor): no auto commit, no automatic offset store, read_committed,
 // cooperative-sticky assignment; the eager strategies ("range", "roundrobin") work too.
-// Lifecycle: construct → Subscribe → Poll… / StoreOffset / Commit → Close → destroy. Close
+// Lifecycle: construct → Subscribe → Poll / StoreOffset / Commit → Close → destroy. Close
 // leaves the group (revoke callbacks run) and commits nothing by itself; the destructor calls
 // Close if needed, then destroys the handle (close-then-destroy, as librdkafka requires).
 // Threading: one thread polls and drives the consumer; Lag/Committed/Watermarks may be
