@@ -1,4 +1,7 @@
 // Manual offset storage, commits across consumer restarts, rebalance listeners, lag.
+#include <functional>
+#include <set>
+
 #include "kafka_test_support.hpp"
 
 using namespace sluice::kafka;
@@ -163,4 +166,64 @@ TEST_CASE("PollBatch returns up to max records and stops at the timeout") {
   // Nothing left: a batch poll comes back empty once its timeout passes.
   CHECK(consumer.PollBatch(10, 300ms).empty());
   consumer.Close();
+}
+
+namespace {
+
+// Keeps the set of partitions a member currently owns, from the listener's point of view.
+class OwnershipListener : public RebalanceListener {
+ public:
+  void OnAssigned(std::vector<TopicPartitionOffset>& partitions) override {
+    for (const auto& p : partitions) owned.insert({p.topic, p.partition});
+  }
+  void OnRevoked(const std::vector<TopicPartition>& partitions) override {
+    ++revocations;
+    for (const auto& p : partitions) owned.erase(p);
+  }
+  std::set<TopicPartition> owned;
+  int revocations = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a second member joining splits the partitions through the listeners") {
+  const std::string strategy = GENERATE(std::string("cooperative-sticky"), std::string("range"));
+  INFO("partition.assignment.strategy=" << strategy);
+  const std::string topic = UniqueName("rebalance-join");
+  TopicsGuard topics({{topic, 4, 1, {}}});
+  Config config = ConsumerConfig(UniqueName("rebalance-join-group"));
+  config.Set("partition.assignment.strategy", strategy);
+
+  OwnershipListener first_listener;
+  Consumer first(config);
+  first.Subscribe({topic}, &first_listener);
+  auto wait_until = [&](const char* what, const std::function<bool()>& done,
+                        std::vector<Consumer*> members) {
+    const auto deadline = std::chrono::steady_clock::now() + kWaitBound;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) FAIL("timed out waiting until " << what);
+      for (Consumer* c : members) (void)c->Poll(50ms);
+    }
+  };
+  wait_until("the first member owns all 4 partitions",
+             [&] { return first_listener.owned.size() == 4; }, {&first});
+
+  OwnershipListener second_listener;
+  Consumer second(config);
+  second.Subscribe({topic}, &second_listener);
+  wait_until("both members own 2 partitions each",
+             [&] { return first_listener.owned.size() == 2 && second_listener.owned.size() == 2; },
+             {&first, &second});
+  CHECK(first_listener.revocations >= 1);
+  for (const auto& p : second_listener.owned) CHECK(first_listener.owned.count(p) == 0);
+  // The listener's view matches librdkafka's.
+  const std::vector<TopicPartition> assigned = second.Assignment();
+  CHECK(std::set<TopicPartition>(assigned.begin(), assigned.end()) == second_listener.owned);
+
+  // The second member leaves: the first gets everything back.
+  second.Close();
+  wait_until("the first member owns all 4 partitions again",
+             [&] { return first_listener.owned.size() == 4; }, {&first});
+  first.Close();
+  CHECK(first_listener.owned.empty());
 }
