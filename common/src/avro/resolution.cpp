@@ -599,7 +599,8 @@ Datum Run(const ResolverPlan& plan, std::size_t index, BinaryReader& in) {
         throw DecodeError(at, "union branch " + std::to_string(branch) + " out of range (" +
                                   std::to_string(s.branches.size()) + " branches)");
       }
-      Nest nest(in);
+      // No depth of its own (as in the codec): a union's branch is never a union, so the
+      // branch's own record/array/map counts the nesting.
       return Run(plan, s.branches[static_cast<std::size_t>(branch)], in);
     }
     case Op::kReaderUnion:
