@@ -1,0 +1,57 @@
+#pragma once
+// Retrying infrastructure failures with exponential backoff inside a time budget
+// (pipeline file `retry:` section). Retryable core::InfraError is retried; anything else
+// propagates at once. When the budget is spent, or shutdown is requested while waiting,
+// the last error is rethrown as InfraError(kNo) saying so, which RunDaemon turns into exit 1.
+#include <functional>
+#include <string>
+
+#include "sluice/config/view.hpp"
+#include "sluice/core/duration.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/core/shutdown.hpp"
+#include "sluice/obs/log.hpp"
+
+namespace sluice::runtime {
+
+struct RetryPolicy {
+  core::Duration initial_backoff{200};
+  core::Duration max_backoff{30'000};
+  core::Duration budget{300'000};
+
+  // From the validated `retry` section of the pipeline file.
+  static RetryPolicy FromConfig(const config::View& retry_section);
+};
+
+// Calls fn until it returns; see the file comment. `what` names the operation in logs.
+template <class Fn>
+auto WithRetry(const RetryPolicy& policy, const core::ShutdownToken& shutdown,
+               const obs::Logger& log, const std::string& what, Fn&& fn) -> decltype(fn()) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + policy.budget;
+  core::Duration backoff = policy.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return fn();
+    } catch (const core::InfraError& e) {
+      if (!e.Retryable()) throw;
+      auto now = Clock::now();
+      if (now + backoff > deadline) {
+        throw core::InfraError(what + ": gave up after " + std::to_string(attempt) +
+                                   " attempts within the retry budget of " +
+                                   core::FormatDuration(policy.budget) + ": " + e.what(),
+                               core::Retry::kNo);
+      }
+      log.Warn("retrying after an infrastructure error",
+               {{"operation", what}, {"attempt", attempt}, {"error", e.what()},
+                {"backoff_ms", backoff.count()}});
+      if (shutdown.WaitFor(backoff)) {
+        throw core::InfraError(what + ": shutdown requested while retrying: " + e.what(),
+                               core::Retry::kNo);
+      }
+      backoff = std::min(backoff * 2, policy.max_backoff);
+    }
+  }
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,174 @@
+#include "sluice/runtime/daemon.hpp"
+
+#include <CLI/CLI.hpp>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "sluice/core/error.hpp"
+
+namespace sluice::runtime {
+namespace {
+
+// Turns SIGTERM/SIGINT into a shutdown request. The signals are blocked in every thread
+// (the mask is set before any other thread starts and inherited), and one thread takes them
+// with sigtimedwait, so the handling runs as ordinary code rather than in a signal handler.
+// The first signal requests shutdown; a second one exits at once with 128+signal.
+class SignalThread {
+ public:
+  SignalThread(core::ShutdownSource source, obs::Logger log)
+      : source_(std::move(source)), log_(std::move(log)) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~SignalThread() {
+    stop_.store(true);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+ private:
+  void Loop() {
+    int received = 0;
+    // Polls so the destructor can stop it; 100 ms bounds shutdown latency of this thread only.
+    timespec tick{0, 100'000'000};
+    while (!stop_.load()) {
+      siginfo_t info;
+      int signo = sigtimedwait(&set_, &info, &tick);
+      if (signo <= 0) continue;
+      ++received;
+      if (received == 1) {
+        log_.Info("shutdown requested", {{"signal", strsignal(signo)}});
+        source_.Request();
+      } else {
+        log_.Warn("second signal: exiting immediately", {{"signal", strsignal(signo)}});
+        std::_Exit(128 + signo);
+      }
+    }
+  }
+
+  core::ShutdownSource source_;
+  obs::Logger log_;
+  sigset_t set_;
+  sigset_t old_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+int RunDaemon(int argc, char** argv, DaemonSpec spec) {
+  std::ostream& out = spec.out ? *spec.out : std::cout;
+  std::ostream& err = spec.err ? *spec.err : std::cerr;
+  SLUICE_ASSERT(static_cast<bool>(spec.run), "DaemonSpec::run is required");
+
+  CLI::App app{spec.description.empty() ? spec.binary : spec.description, spec.binary};
+  std::string config_path;
+  bool check = false;
+  bool print_config = false;
+  std::string log_format = "json";
+  std::string log_level = "info";
+  int http_port = -1;
+  app.add_option("-c,--config", config_path, "Pipeline file (YAML)")->envname("SLUICE_CONFIG");
+  app.add_flag("--check", check, "Validate the whole pipeline file, print ok or the errors, exit 0 or 2");
+  app.add_flag("--print-config", print_config,
+               "Print the effective configuration (defaults filled, secrets masked) and exit");
+  app.add_option("--log-format", log_format, "json (default) or text")
+      ->check(CLI::IsMember({"json", "text"}));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--http-port", http_port,
+                 "Health/metrics port, overriding http.ports in the file (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e, out, err);
+    return code == 0 ? 0 : 2;
+  }
+
+  obs::LogOptions log_options;
+  log_options.daemon = spec.binary;
+  obs::ParseLogFormat(log_format, &log_options.format);
+  obs::ParseLogLevel(log_level, &log_options.level);
+  log_options.out = spec.out;
+  obs::ConfigureLogging(log_options);
+  obs::Logger log("runtime");
+
+  if (config_path.empty()) {
+    err << spec.binary << ": --config <file> (or SLUICE_CONFIG) is required\n";
+    return 2;
+  }
+
+  config::Environment env = spec.environment ? *spec.environment : config::Environment::FromProcess();
+  config::PipelineConfig cfg;
+  if (auto issues = config::PipelineConfig::Check(config_path, env, &cfg); !issues.empty()) {
+    err << config::FormatIssues(std::move(issues));
+    return 2;
+  }
+  if (check) {
+    out << "ok\n";
+    return 0;
+  }
+  if (print_config) {
+    out << cfg.ToYaml();
+    return 0;
+  }
+
+  try {
+    if (spec.needs_kafka) cfg.RequireKafka();
+    if (spec.needs_registry) cfg.RequireRegistry();
+    if (spec.needs_pg) cfg.RequirePg();
+
+    obs::Registry metrics;
+    obs::StandardMetrics standard = obs::StandardMetrics::Register(metrics);
+    http::ServerOptions server_options;
+    server_options.bind = cfg.HttpBind();
+    server_options.port = http_port >= 0 ? http_port : cfg.HttpPort(spec.stage);
+    // Declared before the signal thread: destroyed after it, so a late request finds it.
+    http::Server server(server_options, &metrics);
+    core::ShutdownSource shutdown;
+    SignalThread signals(shutdown, log);
+
+    DaemonContext ctx{cfg, metrics, standard, server, shutdown.Token(), obs::Logger(spec.binary),
+                      spec.binary.c_str()};
+    server.AddReadinessCheck("running", [token = shutdown.Token()] {
+      return token.Requested() ? http::CheckResult{false, "shutting down"} : http::CheckResult{};
+    });
+    if (spec.setup) spec.setup(ctx);
+    server.Start();
+    log.Info("started", {{"pipeline", cfg.Name()},
+                         {"config", cfg.File().string()},
+                         {"http_port", server.Port()}});
+    spec.run(ctx);
+    log.Info("stopped", {{"pipeline", cfg.Name()}});
+    return 0;
+  } catch (const core::ConfigError& e) {
+    err << spec.binary << ": " << e.what() << '\n';
+    log.Error("configuration error", {{"error", e.what()}});
+    return 2;
+  } catch (const core::InfraError& e) {
+    // A retryable error that reaches here was not retried by the stage (or ran out of budget
+    // inside it); either way the supervisor restarts us.
+    log.Critical("infrastructure failure", {{"error", e.what()}, {"retryable", e.Retryable()}});
+    err << spec.binary << ": " << (e.Retryable() ? "infrastructure failure (retries exhausted): "
+                                                  : "infrastructure failure: ")
+        << e.what() << '\n';
+    return 1;
+  } catch (const std::exception& e) {
+    log.Critical("unexpected error", {{"error", e.what()}});
+    err << spec.binary << ": unexpected error: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,27 @@
+#include "sluice/runtime/stage.hpp"
+
+namespace sluice::runtime {
+
+std::string Origin::ToString() const {
+  switch (kind) {
+    case Kind::kKafka:
+      return topic + "/" + std::to_string(partition) + "@" + std::to_string(offset);
+    case Kind::kFile:
+      return file + ":" + std::to_string(line);
+    case Kind::kHttp:
+    case Kind::kPostgres:
+      return file;
+    case Kind::kNone:
+      break;
+  }
+  return {};
+}
+
+const std::string* Record::FindHeader(const std::string& name) const {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->name == name) return &it->value;
+  }
+  return nullptr;
+}
+
+}  // namespace sluice::runtime
