@@ -741,37 +741,17 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
     work.Set(settings_.flags_field, joined.empty() ? Value{Null{}} : Value{joined});
   }
   // Implicit typing into the clean schema.
-  Row out;
-  for (const auto& f : output_.fields) {
-    const Value* v = work.Find(f.name);
-    if (!v || IsNull(*v)) {
-      if (f.nullable) {
-        out.Set(f.name, Null{});
-        continue;
-      }
-      if (!v && f.default_value && !IsNull(*f.default_value)) {
-        out.Set(f.name, *f.default_value);
-        continue;
-      }
-      result.verdict = Verdict::kReject;
-      result.rule = "type";
-      result.reason = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
-      result.flags.clear();
-      for (auto& r : rules_) r->Abandon();
-      return result;
-    }
-    std::string why;
-    auto typed = ConvertTo(*v, f.type, &why);
-    if (!typed) {
-      result.verdict = Verdict::kReject;
-      result.rule = "type";
-      result.reason = f.name + ": " + why;
-      result.flags.clear();
-      for (auto& r : rules_) r->Abandon();
-      return result;
-    }
-    out.Set(f.name, std::move(*typed));
+  std::string why;
+  std::optional<Row> typed = TypeInto(work, output_, &why);
+  if (!typed) {
+    result.verdict = Verdict::kReject;
+    result.rule = "type";
+    result.reason = std::move(why);
+    result.flags.clear();
+    for (auto& r : rules_) r->Abandon();
+    return result;
   }
+  Row out = std::move(*typed);
   // Rules see the working row (it may hold fields the clean schema leaves out) with the
   // typed values.
   for (const auto& [name, value] : out.cells()) work.Set(name, value);

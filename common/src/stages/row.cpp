@@ -261,6 +261,33 @@ std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why)
   return fail("unsupported type");
 }
 
+std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why) {
+  Row out;
+  for (const auto& f : spec.fields) {
+    const Value* v = work.Find(f.name);
+    if (!v || IsNull(*v)) {
+      if (f.nullable) {
+        out.Set(f.name, Null{});
+        continue;
+      }
+      if (!v && f.default_value && !IsNull(*f.default_value)) {
+        out.Set(f.name, *f.default_value);
+        continue;
+      }
+      *why = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
+      return std::nullopt;
+    }
+    std::string problem;
+    auto typed = ConvertTo(*v, f.type, &problem);
+    if (!typed) {
+      *why = f.name + ": " + problem;
+      return std::nullopt;
+    }
+    out.Set(f.name, std::move(*typed));
+  }
+  return out;
+}
+
 // Howard Hinnant's public-domain civil calendar algorithms.
 std::int64_t DaysFromCivil(int y, unsigned m, unsigned d) {
   y -= m <= 2;

@@ -88,6 +88,11 @@ std::optional<double> ParseDouble(std::string_view text);
 // integral doubles become ints; int range is checked. nullopt + *why on failure.
 std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why);
 
+// Builds the row of `spec` from `work`: each field converted to its type, absent or null
+// fields null when nullable, else the schema default, else a failure. nullopt + *why
+// ("field: problem") on failure.
+std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why);
+
 // Days since 1970-01-01 for a proleptic Gregorian date, and back.
 std::int64_t DaysFromCivil(int year, unsigned month, unsigned day);
 void CivilFromDays(std::int64_t days, int* year, unsigned* month, unsigned* day);
