@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <unordered_set>
 
 #include <pqxx/result>
 #include <pqxx/subtransaction>
@@ -36,11 +37,14 @@ std::string NextStageName() {
 }  // namespace
 
 struct BatchWriter::Plan {
-  std::string stage;             // quoted TEMP table name
-  std::string stage_columns;     // quoted seq column + data columns, for COPY
-  std::string insert_prefix;     // INSERT … SELECT DISTINCT ON … FROM (SELECT seq, casts FROM stage
-  std::string insert_suffix;     // ) s ORDER BY … ON CONFLICT …
-  std::string seq;               // quoted seq column
+  std::string target;         // quoted table
+  std::string data_columns;   // quoted data columns, for COPY into the table
+  std::string stage;          // quoted TEMP table name
+  std::string stage_columns;  // quoted seq column + data columns, for COPY into staging
+  std::string stage_ddl;      // CREATE TEMP TABLE …
+  std::string insert_prefix;  // INSERT … SELECT DISTINCT ON … FROM (SELECT seq, casts FROM stage WHERE
+  std::string insert_suffix;  // ) s ORDER BY … ON CONFLICT …
+  std::string seq;            // quoted seq column
 };
 
 BatchWriter::BatchWriter(BatchWriterOptions options) : options_(std::move(options)) {
@@ -88,6 +92,7 @@ BatchWriter::Plan BatchWriter::Prepare(pqxx::dbtransaction& tx, const RowBatch& 
 
   auto& conn = tx.conn();
   Plan plan;
+  plan.target = options_.table.Quoted(conn);
   plan.stage = conn.quote_name(NextStageName());
   plan.seq = conn.quote_name(kSeqColumn);
 
@@ -109,43 +114,89 @@ BatchWriter::Plan BatchWriter::Prepare(pqxx::dbtransaction& tx, const RowBatch& 
   std::vector<std::string> keys;
   for (const auto& key : options_.key_columns) keys.push_back(conn.quote_name(key));
 
-  tx.exec("CREATE TEMP TABLE " + plan.stage + " (" + Join(stage_defs, ", ") + ") ON COMMIT DROP");
-  plan.stage_columns = plan.seq + ", " + Join(quoted, ", ");
+  plan.data_columns = Join(quoted, ", ");
+  plan.stage_ddl =
+      "CREATE TEMP TABLE " + plan.stage + " (" + Join(stage_defs, ", ") + ") ON COMMIT DROP";
+  plan.stage_columns = plan.seq + ", " + plan.data_columns;
   // Casting in a subquery makes DISTINCT ON compare typed keys ('1' and '01' are one integer
   // key), and a value that does not fit its type fails here, where bisection can find it.
-  plan.insert_prefix = "INSERT INTO " + options_.table.Quoted(conn) + " (" + Join(quoted, ", ") +
-                       ") SELECT DISTINCT ON (" + Join(keys, ", ") + ") " + Join(quoted, ", ") +
+  plan.insert_prefix = "INSERT INTO " + plan.target + " (" + plan.data_columns +
+                       ") SELECT DISTINCT ON (" + Join(keys, ", ") + ") " + plan.data_columns +
                        " FROM (SELECT " + Join(casts, ", ") + " FROM " + plan.stage + " WHERE ";
-  plan.insert_suffix = ") s ORDER BY " + Join(keys, ", ") + ", " + plan.seq + " DESC ON CONFLICT (" +
-                       Join(keys, ", ") + ") DO " +
+  plan.insert_suffix = ") s ORDER BY " + Join(keys, ", ") + ", " + plan.seq +
+                       " DESC ON CONFLICT (" + Join(keys, ", ") + ") DO " +
                        (updates.empty() ? "NOTHING" : "UPDATE SET " + Join(updates, ", "));
   return plan;
 }
 
+bool BatchWriter::DistinctKeys(const RowBatch& batch) const {
+  // Compares the escaped text of the key cells: equal values have equal text. Values that are
+  // equal only once typed ('1' and '01') pass here and make the direct COPY fail with 23505,
+  // which falls back to the staged upsert that deduplicates by typed key.
+  std::vector<std::size_t> key_index;
+  for (const auto& key : options_.key_columns) {
+    key_index.push_back(static_cast<std::size_t>(
+        std::find(batch.columns().begin(), batch.columns().end(), key) - batch.columns().begin()));
+  }
+  std::unordered_set<std::string> seen;
+  seen.reserve(batch.size());
+  std::string key;
+  for (std::size_t row = 0; row < batch.size(); ++row) {
+    const std::string_view line = batch.CopyText(row, row + 1);
+    key.clear();
+    std::size_t cell = 0;
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i <= line.size(); ++i) {
+      if (i < line.size() && line[i] != '\t' && line[i] != '\n') continue;
+      if (std::find(key_index.begin(), key_index.end(), cell) != key_index.end()) {
+        key.append(line.substr(begin, i - begin));
+        key += '\t';
+      }
+      ++cell;
+      begin = i + 1;
+      if (i < line.size() && line[i] == '\n') break;
+    }
+    if (!seen.insert(key).second) return false;
+  }
+  return true;
+}
+
 namespace {
 
-// COPY rows [first, last) of batch into the staging table, in chunks of about chunk_bytes.
-void Copy(pqxx::dbtransaction& tx, const std::string& stage, const std::string& columns,
-          const RowBatch& batch, std::size_t first, std::size_t last, std::size_t chunk_bytes) {
+// COPY rows [first, last) of batch into table, in chunks of about chunk_bytes. With with_seq,
+// each line is prefixed by its row index (the staging table's first column).
+void Copy(pqxx::dbtransaction& tx, const std::string& table, const std::string& columns,
+          const RowBatch& batch, std::size_t first, std::size_t last, std::size_t chunk_bytes,
+          bool with_seq) {
   // tablewriter is deprecated in 6.4 only in favour of stream_to, which cannot take a run-time
   // column list and costs ~4x the client CPU (it escapes cell by cell through to_string).
   // write_raw_line hands a whole chunk of lines to one PQputCopyData call.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   std::vector<std::string> column_list{columns};
-  pqxx::tablewriter writer(tx, stage, column_list.begin(), column_list.end());
+  pqxx::tablewriter writer(tx, table, column_list.begin(), column_list.end());
 #pragma GCC diagnostic pop
-  const std::string_view text = batch.CopyText(first, last);
-  std::size_t pos = 0;
   std::string chunk;
-  while (pos < text.size()) {
-    // Cut after a newline so each chunk is whole lines (write_raw_line appends one '\n').
-    std::size_t end = std::min(text.size(), pos + chunk_bytes);
-    end = text.find('\n', end == text.size() ? end - 1 : end);
-    end = end == std::string_view::npos ? text.size() : end;
-    chunk.assign(text.substr(pos, end - pos));
+  std::size_t row = first;
+  while (row < last) {
+    chunk.clear();
+    if (with_seq) {
+      while (row < last && chunk.size() < chunk_bytes) {
+        chunk += std::to_string(row);
+        chunk += '\t';
+        chunk += batch.CopyText(row, row + 1);
+        ++row;
+      }
+    } else {
+      // Whole rows up to about chunk_bytes, straight from the batch's buffer.
+      std::size_t end = row;
+      std::size_t bytes = 0;
+      while (end < last && bytes < chunk_bytes) bytes += batch.CopyText(end, end + 1).size(), ++end;
+      chunk.assign(batch.CopyText(row, end));
+      row = end;
+    }
+    chunk.pop_back();  // write_raw_line appends the last '\n' itself
     writer.write_raw_line(chunk);
-    pos = end + 1;
   }
   writer.complete();
 }
@@ -156,15 +207,8 @@ WriteResult BatchWriter::Write(pqxx::dbtransaction& tx, const RowBatch& batch) {
   WriteResult result;
   if (batch.empty()) return result;
   const Plan plan = Prepare(tx, batch);
+  const std::size_t chunk = options_.copy_chunk_bytes;
 
-  auto insert = [&](pqxx::transaction_base& t, std::size_t first, std::size_t last) {
-    const auto r = t.exec(plan.insert_prefix + plan.seq + " >= " + std::to_string(first) + " AND " +
-                          plan.seq + " < " + std::to_string(last) + plan.insert_suffix);
-    return static_cast<std::size_t>(r.affected_rows());
-  };
-  auto copy = [&](pqxx::dbtransaction& t, std::size_t first, std::size_t last) {
-    Copy(t, plan.stage, plan.stage_columns, batch, first, last, options_.copy_chunk_bytes);
-  };
   // Runs step in a savepoint; a kBadRecord failure is rolled back and returned, anything else
   // propagates (the caller's transaction is then lost and Connection::Run decides).
   auto attempt = [&](auto&& step) -> std::optional<PgFailure> {
@@ -182,25 +226,56 @@ WriteResult BatchWriter::Write(pqxx::dbtransaction& tx, const RowBatch& batch) {
     }
   };
 
-  // Fast path: the whole batch in one COPY and one INSERT.
+  // Fastest path: every key is new, so the batch is one COPY into the table.
+  const bool try_direct = options_.direct_copy_first && direct_skip_ == 0 && DistinctKeys(batch);
+  if (direct_skip_ > 0) --direct_skip_;
+  if (try_direct) {
+    const auto failure = attempt([&](pqxx::subtransaction& sp) {
+      Copy(sp, plan.target, plan.data_columns, batch, 0, batch.size(), chunk, false);
+    });
+    if (!failure) {
+      direct_skip_next_ = 1;
+      result.upserted = batch.size();
+      result.path = WritePath::kDirectCopy;
+      return result;
+    }
+    if (failure->sqlstate == "23505") {  // existing keys: an update-heavy stream, back off
+      direct_skip_ = direct_skip_next_;
+      direct_skip_next_ = std::min(direct_skip_next_ * 2, 8);
+    }
+  }
+
+  tx.exec(plan.stage_ddl);
+  auto insert = [&](pqxx::transaction_base& t, std::size_t first, std::size_t last) {
+    const auto r = t.exec(plan.insert_prefix + plan.seq + " >= " + std::to_string(first) +
+                          " AND " + plan.seq + " < " + std::to_string(last) + plan.insert_suffix);
+    return static_cast<std::size_t>(r.affected_rows());
+  };
+  auto stage = [&](pqxx::dbtransaction& t, std::size_t first, std::size_t last) {
+    Copy(t, plan.stage, plan.stage_columns, batch, first, last, chunk, true);
+  };
+
+  // Staged path: the whole batch in one COPY and one INSERT.
   bool copy_failed = false;
   std::size_t upserted = 0;
   auto failure = attempt([&](pqxx::subtransaction& sp) {
     copy_failed = true;
-    copy(sp, 0, batch.size());
+    stage(sp, 0, batch.size());
     copy_failed = false;
     upserted = insert(sp, 0, batch.size());
   });
   if (!failure) {
     result.upserted = upserted;
+    result.path = WritePath::kStagedUpsert;
     return result;
   }
 
   // Some row is bad. When the COPY itself failed (bytes the server cannot store as text, e.g.
   // invalid UTF-8), every range re-sends its rows; otherwise stage everything once and bisect
   // only the INSERT. Ranges run left to right, so the last good row of a key still wins.
+  result.path = WritePath::kBisected;
   const bool per_range_copy = copy_failed;
-  if (!per_range_copy) copy(tx, 0, batch.size());
+  if (!per_range_copy) stage(tx, 0, batch.size());
   std::vector<std::pair<std::size_t, std::size_t>> pending{{0, batch.size()}};
   std::optional<PgFailure> known_failure = std::move(failure);  // of the range on top
   while (!pending.empty()) {
@@ -213,7 +288,7 @@ WriteResult BatchWriter::Write(pqxx::dbtransaction& tx, const RowBatch& batch) {
     } else {
       std::size_t n = 0;
       range_failure = attempt([&](pqxx::subtransaction& sp) {
-        if (per_range_copy) copy(sp, first, last);
+        if (per_range_copy) stage(sp, first, last);
         n = insert(sp, first, last);
       });
       if (!range_failure) {

@@ -10,12 +10,7 @@ RowBatch::RowBatch(std::vector<std::string> columns) : columns_(std::move(column
 
 void RowBatch::StartCell() {
   SLUICE_ASSERT(cells_in_row_ < columns_.size(), "more cells than columns in a row");
-  if (cells_in_row_ == 0) {
-    // The row's position in the batch travels with it into staging: it orders duplicates
-    // (last write wins) and names the ranges the bisection retries.
-    text_ += std::to_string(row_end_.size());
-  }
-  text_ += '\t';
+  if (cells_in_row_ > 0) text_ += '\t';
   ++cells_in_row_;
 }
 

@@ -82,7 +82,8 @@ TEST_CASE("the last row of a key in a batch wins, and later batches upsert") {
     const auto result = writer.Write(tx, batch);
     CHECK(result.upserted == 3);
     CHECK(result.rejected.empty());
-    CHECK(result.savepoints == 1);
+    CHECK(result.savepoints == 1);  // duplicate keys: straight to the staged upsert
+    CHECK(result.path == sluice::pg::WritePath::kStagedUpsert);
     tx.commit();
   }
   CHECK(t.Notes() == std::map<long, std::string>{
@@ -95,6 +96,9 @@ TEST_CASE("the last row of a key in a batch wins, and later batches upsert") {
     pqxx::work tx(c);
     const auto result = writer.Write(tx, second);
     CHECK(result.upserted == 2);
+    // Distinct keys, but key 1 exists: the direct COPY fails (23505) and the upsert takes over.
+    CHECK(result.path == sluice::pg::WritePath::kStagedUpsert);
+    CHECK(result.savepoints == 2);
     tx.commit();
   }
   CHECK(t.Notes() == std::map<long, std::string>{
@@ -103,6 +107,33 @@ TEST_CASE("the last row of a key in a batch wins, and later batches upsert") {
   pqxx::work tx(c);
   CHECK(tx.exec1("SELECT amount::text || state FROM " + t.quoted + " WHERE id = 1")[0]
             .as<std::string>() == "9.00TX");
+}
+
+TEST_CASE("a batch of new keys is one COPY; keys equal only once typed still collapse") {
+  pqxx::connection c(RequirePgConninfo());
+  TestTable t(c);
+  BatchWriter writer = Writer(t);
+  RowBatch fresh(kColumns);
+  for (int i = 0; i < 100; ++i) fresh.AddRow({std::to_string(i), "1", "CA", "v1", std::nullopt});
+  {
+    pqxx::work tx(c);
+    const auto result = writer.Write(tx, fresh);
+    CHECK(result.path == sluice::pg::WritePath::kDirectCopy);
+    CHECK(result.upserted == 100);
+    tx.commit();
+  }
+  RowBatch typed_dup(kColumns);
+  typed_dup.AddRow({"1000", "1", "CA", "first", std::nullopt});
+  typed_dup.AddRow({"01000", "1", "CA", "last", std::nullopt});  // same bigint key
+  {
+    pqxx::work tx(c);
+    const auto result = writer.Write(tx, typed_dup);
+    CHECK(result.path == sluice::pg::WritePath::kStagedUpsert);
+    CHECK(result.upserted == 1);
+    tx.commit();
+  }
+  CHECK(t.Count() == 101);
+  CHECK(t.Notes().at(1000) == "last");
 }
 
 TEST_CASE("2 bad rows among 1000: 998 are written and 2 reported with their SQLSTATE") {
@@ -128,6 +159,7 @@ TEST_CASE("2 bad rows among 1000: 998 are written and 2 reported with their SQLS
   CHECK(result.rejected[1].index == 802);
   CHECK(result.rejected[1].sqlstate == "22P02");
   CHECK(result.upserted == 998);
+  CHECK(result.path == sluice::pg::WritePath::kBisected);
   CHECK(result.savepoints > 2);
   CHECK(t.Count() == 998);
   const auto notes = t.Notes();

@@ -21,7 +21,8 @@ class RowBatch {
   std::size_t size() const noexcept { return row_end_.size(); }
   bool empty() const noexcept { return row_end_.empty(); }
 
-  // Cell by cell: exactly columns().size() Add/AddNull calls, then EndRow().
+  // Cell by cell: exactly columns().size() Add/AddNull calls, then EndRow(). A value must be
+  // valid in the server encoding; bytes that are not come back as a rejected row (22021).
   void Add(std::string_view value);
   void AddNull();
   void EndRow();
@@ -32,7 +33,7 @@ class RowBatch {
 
   void Clear();
 
-  // COPY text lines of rows [first, last), each line "<row index>\t<cells>\n".
+  // COPY text format lines of rows [first, last), each ending in '\n'.
   std::string_view CopyText(std::size_t first, std::size_t last) const;
 
  private:
