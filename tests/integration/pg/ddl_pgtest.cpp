@@ -5,6 +5,8 @@
 
 #include "pg_test_env.hpp"
 #include "sluice/pg/avro_to_pg.hpp"
+#include "sluice/pg/batch_writer.hpp"
+#include "sluice/pg/flat_row_text.hpp"
 
 using sluice::pg::AddMissingColumns;
 using sluice::pg::EnsureTable;
@@ -162,5 +164,66 @@ TEST_CASE("a type change is reported, never applied") {
                         "WHERE attrelid = to_regclass($1) AND attname = 'n'",
                         c.quote_name(table))[0]
             .as<std::string>() == "integer");
+  // Rolled back: nothing to clean up.
+}
+
+TEST_CASE("flat Avro rows land in the table created from their schema, values intact") {
+  pqxx::connection c(RequirePgConninfo());
+  const std::string table = UniqueName("sluice_test_flat");
+  const auto schema = sluice::avro::ParseSchema(R"({"type":"record","name":"R","fields":[
+    {"name":"id","type":"long"},
+    {"name":"d","type":{"type":"int","logicalType":"date"}},
+    {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+    {"name":"t","type":{"type":"long","logicalType":"time-micros"}},
+    {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+    {"name":"f","type":"float"},
+    {"name":"raw","type":"bytes"},
+    {"name":"uid","type":{"type":"string","logicalType":"uuid"}},
+    {"name":"period","type":{"type":"fixed","name":"Dur","size":12,"logicalType":"duration"}},
+    {"name":"grade","type":{"type":"enum","name":"G","symbols":["A","B"]}},
+    {"name":"note","type":["null","string"]}]})");
+  const auto spec = TableFromAvro(schema, TableName{"", table}, {"id"});
+  auto layout = sluice::avro::FlatLayout::Compile(schema);
+  sluice::avro::FlatRow row(layout);
+  row.SetLong(0, 7);
+  row.SetLong(1, 19000);
+  row.SetLong(2, 1'700'000'000'123'456);
+  row.SetLong(3, 45'296'000'001);  // 12:34:56.000001
+  row.SetString(4, std::string("\xfe\x1d\xc6", 3));
+  row.SetDouble(5, 2.5);
+  row.SetString(6, std::string("\x00\x01\xff", 3));
+  row.SetString(7, "0b8e9a4e-4f1e-4d5c-9a7b-2f0e1c3d4b5a");
+  row.SetString(8, std::string("\x01\0\0\0\x02\0\0\0\xe8\x03\0\0", 12));
+  row.SetString(9, "B");
+  row.SetString(10, "tab\tand \\ backslash");
+
+  sluice::pg::RowBatch batch(sluice::pg::FlatColumns(*layout));
+  sluice::pg::AppendFlatRow(batch, row);
+  row.SetLong(0, 8);
+  row.SetNull(10);
+  sluice::pg::AppendFlatRow(batch, row);
+
+  pqxx::work tx(c);
+  EnsureTable(tx, spec);
+  sluice::pg::BatchWriter writer(sluice::pg::BatchWriterOptions{TableName{"", table}, {"id"}});
+  const auto result = writer.Write(tx, batch);
+  CHECK(result.rejected.empty());
+  CHECK(result.upserted == 2);
+  tx.exec("SET LOCAL TIME ZONE 'UTC'");
+  const auto r = tx.exec1(
+      "SELECT d::text, ts::text, t::text, amount::text, f::text, encode(raw, 'hex'), uid::text, "
+      "period::text, grade, note FROM " +
+      c.quote_name(table) + " WHERE id = 7");
+  CHECK(r[0].as<std::string>() == "2022-01-08");
+  CHECK(r[1].as<std::string>() == "2023-11-14 22:13:20.123456+00");
+  CHECK(r[2].as<std::string>() == "12:34:56.000001");
+  CHECK(r[3].as<std::string>() == "-1234.50");
+  CHECK(r[4].as<std::string>() == "2.5");
+  CHECK(r[5].as<std::string>() == "0001ff");
+  CHECK(r[6].as<std::string>() == "0b8e9a4e-4f1e-4d5c-9a7b-2f0e1c3d4b5a");
+  CHECK(r[7].as<std::string>() == "1 mon 2 days 00:00:01");
+  CHECK(r[8].as<std::string>() == "B");
+  CHECK(r[9].as<std::string>() == "tab\tand \\ backslash");
+  CHECK(tx.exec1("SELECT note IS NULL FROM " + c.quote_name(table) + " WHERE id = 8")[0].as<bool>());
   // Rolled back: nothing to clean up.
 }
