@@ -200,7 +200,8 @@ class PgLookupStep final : public EnrichStep {
       fields_.emplace_back(it->first.Scalar(), it->second.Scalar());
       columns.push_back(it->first.Scalar());
     }
-    const std::string missing = m.String("missing", "null");
+    // `missing: null` unquoted is a YAML null: it means the same as 'null'.
+    const std::string missing = !m.Has("missing") || m.Get("missing").IsNull() ? "null" : m.String("missing");
     if (missing != "null" && missing != "reject") m.Fail("missing", "expected null or reject");
     reject_missing_ = missing == "reject";
     const core::Duration refresh = m.Has("refresh") ? m.Duration("refresh") : std::chrono::minutes(5);
