@@ -20,14 +20,15 @@ stack_port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Prints "pid command" of whatever listens on 127.0.0.1:<port> (empty if nothing or unknown).
+# Prints "pid full-command-line" of whatever listens on 127.0.0.1:<port> (empty if nothing or
+# unknown).
 stack_port_owner() {
   local port=$1 line pid
   line=$(ss -ltnpH "sport = :$port" 2>/dev/null | head -n1)
   [[ -z $line ]] && return 0
   pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' <<<"$line")
   if [[ -n $pid ]]; then
-    printf '%s %s\n' "$pid" "$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-200)"
+    printf '%s %s\n' "$pid" "$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"
   else
     printf '? (listening, owner not visible)\n'
   fi
@@ -42,7 +43,7 @@ stack_require_port_free() {
   if [[ -n $owner && $owner == *"$marker"* ]]; then
     return 0
   fi
-  stack_die "port $port ($what) is already in use by another process: ${owner:-unknown}. \
+  stack_die "port $port ($what) is already in use by another process: ${owner:0:160}... \
 Is a stack from another checkout running? Stop it with its own 'deploy/local/stack down'."
 }
 
