@@ -29,6 +29,10 @@ build_tree() {
   local -a targets=()
   [[ -n ${SLUICE_BUILD_TARGETS:-} ]] && read -r -a targets <<<"$SLUICE_BUILD_TARGETS"
   local start=$SECONDS
+  # Let ccache reuse objects across checkouts (CI builds a fresh clone at another path):
+  # paths under the repo become relative and the build dir is left out of the hash. Costs
+  # only the debug info's compile directory, which then names the first checkout.
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$SLUICE_ROOT} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
   run_quiet "$dir/configure.log" cmake -S "$SLUICE_ROOT" -B "$dir" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" || return
   if (( ${#targets[@]} )); then
