@@ -88,3 +88,12 @@ TEST_CASE("defaults become datums; union defaults pick the first branch they fit
   CHECK(DatumFromDefault(f[4].type(), f[4].default_value()) == Datum(Bytes{"\xff"}));
   CHECK_THROWS_AS(DatumFromDefault(f[0].type(), json("x")), DecodeError);
 }
+
+TEST_CASE("binary maps may repeat a key; the JSON form keeps the last value", "[avro][json]") {
+  Schema s = ParseSchema(R"({"type":"map","values":"int"})");
+  // Two entries with key "k": 1 then 2.
+  const std::string bytes("\x04\x02k\x02\x02k\x04\x00", 8);
+  Datum d = Decode(s, bytes);
+  REQUIRE(d.as<Map>().entries.size() == 2);
+  CHECK(ToAvroJson(s, d) == json{{"k", 2}});
+}
