@@ -1,16 +1,115 @@
 #pragma once
-// PLACEHOLDER — the consume-transform-produce loop is not written yet.
+// The consume-transform-produce loop shared by the cleaner and the enricher (DESIGN.md,
+// Delivery): exactly-once from one Kafka topic to another through Kafka transactions.
 //
-// The pipeline helper implements it here (transform_loop.hpp/.cpp) on top of common/kafka:
-//   - consumer in group config.ConsumerGroup(stage), isolation.level=read_committed,
-//     manual offset storage; transactional producer (transactional.id per stage and
-//     partition set), config.Librdkafka(stage) passed through;
-//   - per batch: begin transaction, decode, TransformStage::Process each record, produce
-//     Emit records to the output topic, Reject to topics.dlq with the kHeader* headers and the
-//     original bytes, count Drop; send_offsets_to_transaction; commit; abort and rewind on an
-//     abortable error; fatal errors throw core::InfraError(kNo);
-//   - metrics: StandardMetrics (records in/out/rejected{reason}, batch and end-to-end
-//     seconds, consumer lag); readiness: assigned and caught up;
-//   - stops between batches when the ShutdownToken is requested (finish, commit, close).
-// Until then a daemon's DaemonSpec::run owns its loop.
-namespace sluice::runtime {}  // namespace sluice::runtime
+//   - consumer in group config.ConsumerGroup(stage), isolation.level=read_committed, no auto
+//     commit; transactional producer with transactional.id "<group>-<instance>" (instance
+//     from SLUICE_INSTANCE_ID, default "0"): stable across restarts, so a restarted daemon
+//     fences its zombie (InitTransactions aborts the zombie's open transaction), while the
+//     consumer group metadata sent with the offsets fences rebalanced zombies (KIP-447);
+//   - per batch (batch_size records or linger, whichever first): begin transaction; decode
+//     each record (RowSerde, writer schema by id, resolved to the stage's input schema);
+//     TransformStage::Process; Emit -> the output topic, keyed by the record key, headers
+//     carried forward (source ts, origin, ...), timestamp kept; Reject -> the DLQ with the
+//     rule and reason; Drop -> ALSO the DLQ with rule "drop" and the reason, so that rows in =
+//     rows loaded + rows in the DLQ; undecodable bytes -> the DLQ with rule "undecodable";
+//     send_offsets_to_transaction; commit;
+//   - an abortable error: abort, rewind the consumer to the committed offsets, rebuild the
+//     stage from its factory (its running state saw records that were never committed), and
+//     redo; a retriable error from commit is retried; fatal: core::InfraError(kNo);
+//     infrastructure retries (registry, broker) follow the pipeline's retry policy;
+//   - metrics: StandardMetrics (in, out, rejected{reason = rule}, batch and end-to-end
+//     seconds, consumer lag{topic,partition}); readiness: partitions assigned and lag known;
+//   - the ShutdownToken is checked between batches: the open batch finishes and commits, the
+//     consumer closes, Run returns.
+// Topics (input, output, DLQ) are created at start when missing, with the pipeline's
+// partitions, replication and topic configs.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sluice/avro/schema.hpp"
+#include "sluice/config/pipeline_config.hpp"
+#include "sluice/core/duration.hpp"
+#include "sluice/core/shutdown.hpp"
+#include "sluice/http/server.hpp"
+#include "sluice/obs/log.hpp"
+#include "sluice/obs/metrics.hpp"
+#include "sluice/runtime/daemon.hpp"
+#include "sluice/runtime/retry.hpp"
+#include "sluice/runtime/serde.hpp"
+#include "sluice/runtime/stage.hpp"
+
+namespace sluice::runtime {
+
+// Everything the loop needs, explicit so tests run it in-process without RunDaemon.
+struct TransformLoopOptions {
+  std::string stage_name;  // "cleaner": DLQ header, logs
+  std::string input_topic, output_topic, dlq_topic;
+  avro::Schema input_schema;   // the reader schema records are decoded into
+  avro::Schema output_schema;  // registered as "<output_topic>-value"
+  std::string group_id;        // consumer group
+  std::string transactional_id;
+  // librdkafka properties (bootstrap.servers included), passed through to every client.
+  std::map<std::string, std::string> librdkafka;
+  std::size_t batch_size = 1000;
+  core::Duration linger{200};
+  int partitions = 1;
+  int replication = 1;
+  std::map<std::string, std::string> topic_configs;
+  bool create_topics = true;
+  core::Duration kafka_timeout{30'000};  // each transaction call and admin request
+  RetryPolicy retry;
+};
+
+// Builds the options from the pipeline file: topics, schemas, group, librdkafka map, batch
+// (cleaner/enricher `batch_size`, `linger` when present), retry policy. `stage` is kCleaner
+// (raw -> clean) or kEnricher (clean -> enriched). Throws core::ConfigError.
+TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, config::Stage stage);
+
+// Counters a loop keeps for tests and logs (the metrics registry has the same numbers).
+struct TransformLoopStats {
+  std::uint64_t batches = 0;
+  std::uint64_t records_in = 0;
+  std::uint64_t records_out = 0;
+  std::uint64_t records_dlq = 0;
+  std::uint64_t aborts = 0;
+};
+
+// Runs the loop. Construct once; Run() until shutdown or an exception. Single-threaded
+// (the loop thread); the readiness check it registers is thread-safe.
+class TransformLoop {
+ public:
+  using StageFactory = std::function<std::unique_ptr<TransformStage>()>;
+
+  // `metrics` and `http` may be null (tests). `schemas` must outlive the loop.
+  TransformLoop(TransformLoopOptions options, StageFactory make_stage, SchemaSource& schemas,
+                core::ShutdownToken shutdown, obs::Logger log,
+                obs::StandardMetrics* metrics = nullptr, http::Server* http = nullptr);
+  ~TransformLoop();
+  TransformLoop(const TransformLoop&) = delete;
+  TransformLoop& operator=(const TransformLoop&) = delete;
+
+  // Creates topics, registers the output schema, initialises transactions, subscribes, then
+  // runs batches until shutdown is requested. Throws core::InfraError (kNo after the retry
+  // budget, or on a fatal Kafka error) and whatever the stage throws: a stage exception
+  // abandons the open transaction (it is aborted; nothing of it becomes visible).
+  void Run();
+
+  TransformLoopStats Stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The daemon glue for cleaner and enricher mains: options from ctx.config, the registry as
+// SchemaSource, metrics and readiness from ctx; returns on shutdown.
+void RunTransformDaemon(DaemonContext& ctx, config::Stage stage,
+                        TransformLoop::StageFactory make_stage);
+
+}  // namespace sluice::runtime

@@ -1,0 +1,409 @@
+#include "sluice/runtime/transform_loop.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "sluice/avro/schema.hpp"
+#include "sluice/core/error.hpp"
+#include "sluice/kafka/admin.hpp"
+#include "sluice/kafka/consumer.hpp"
+#include "sluice/kafka/error.hpp"
+#include "sluice/kafka/producer.hpp"
+#include "sluice/runtime/dlq.hpp"
+
+namespace sluice::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
+  kafka::Config c;
+  for (const auto& [k, v] : props) c.Set(k, v);
+  return c;
+}
+
+std::optional<SourceTime> ParseSourceTs(const Headers& headers) {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->name != kHeaderSourceTs) continue;
+    std::int64_t ms = 0;
+    auto [p, ec] = std::from_chars(it->value.data(), it->value.data() + it->value.size(), ms);
+    if (ec != std::errc() || p != it->value.data() + it->value.size()) return std::nullopt;
+    return SourceTime(std::chrono::milliseconds(ms));
+  }
+  return std::nullopt;
+}
+
+bool HasHeader(const Headers& headers, const char* name) {
+  for (const auto& h : headers) {
+    if (h.name == name) return true;
+  }
+  return false;
+}
+
+avro::Schema LoadSchema(const std::filesystem::path& path, const std::string& which) {
+  if (path.empty()) throw core::ConfigError("schemas." + which + " is not set in the pipeline file");
+  std::ifstream in(path);
+  if (!in) throw core::ConfigError("cannot read schema file " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return avro::ParseSchema(text.str());
+  } catch (const avro::SchemaParseError& e) {
+    throw core::ConfigError(path.string() + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, config::Stage stage) {
+  TransformLoopOptions o;
+  const auto& topics = config.TopicNames();
+  std::string in_schema, out_schema;
+  if (stage == config::Stage::kCleaner) {
+    o.stage_name = "cleaner";
+    o.input_topic = topics.raw;
+    o.output_topic = topics.clean;
+    in_schema = "raw";
+    out_schema = "clean";
+  } else if (stage == config::Stage::kEnricher) {
+    o.stage_name = "enricher";
+    o.input_topic = topics.clean;
+    o.output_topic = topics.enriched;
+    in_schema = "clean";
+    out_schema = "enriched";
+  } else {
+    throw core::ConfigError("the transform loop runs the cleaner or the enricher only");
+  }
+  o.dlq_topic = topics.dlq;
+  o.input_schema = LoadSchema(config.SchemaPath(in_schema), in_schema);
+  o.output_schema = LoadSchema(config.SchemaPath(out_schema), out_schema);
+  o.group_id = config.ConsumerGroup(stage);
+  const char* instance = std::getenv("SLUICE_INSTANCE_ID");
+  o.transactional_id = o.group_id + "-" + (instance && *instance ? instance : "0");
+  o.librdkafka = config.Librdkafka(stage);
+  config::View section = config.SectionView(config::StageKey(stage));
+  if (section.Exists() && section.Has("batch_size")) {
+    o.batch_size = static_cast<std::size_t>(section.Int("batch_size"));
+  }
+  if (section.Exists() && section.Has("linger")) o.linger = section.Duration("linger");
+  o.partitions = topics.partitions;
+  o.replication = topics.replication;
+  o.topic_configs = topics.configs;
+  o.retry = RetryPolicy::FromConfig(config.SectionView("retry"));
+  return o;
+}
+
+struct TransformLoop::Impl : kafka::RebalanceListener {
+  TransformLoopOptions opt;
+  StageFactory make_stage;
+  SchemaSource& schemas;
+  core::ShutdownToken shutdown;
+  obs::Logger log;
+  obs::StandardMetrics* metrics;
+  http::Server* http;
+
+  RowSerde serde;
+  std::unique_ptr<TransformStage> stage;
+  // Declaration order is shutdown order in reverse: the consumer closes before the producer.
+  std::unique_ptr<kafka::Producer> producer;
+  std::unique_ptr<kafka::Consumer> consumer;
+
+  std::atomic<bool> ready{false};
+  std::atomic<bool> assigned{false};
+  mutable std::mutex stats_mu;
+  TransformLoopStats stats;
+  Clock::time_point last_lag_check{};
+
+  Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
+       obs::Logger l, obs::StandardMetrics* m, http::Server* h)
+      : opt(std::move(o)), make_stage(std::move(f)), schemas(s), shutdown(std::move(t)),
+        log(std::move(l)), metrics(m), http(h), serde(schemas) {}
+
+  std::chrono::milliseconds KafkaTimeout() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(opt.kafka_timeout);
+  }
+
+  void OnAssigned(std::vector<kafka::TopicPartitionOffset>& partitions) override {
+    log.Info("partitions assigned", {{"count", partitions.size()}});
+    assigned = true;
+  }
+  void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    log.Info("partitions revoked", {{"count", partitions.size()}});
+    ready = false;
+  }
+
+  void Start() {
+    if (opt.create_topics) {
+      WithRetry(opt.retry, shutdown, log, "create topics", [&] {
+        kafka::Admin admin(ToKafkaConfig(opt.librdkafka));
+        std::vector<kafka::TopicSpec> specs;
+        for (const auto* t : {&opt.input_topic, &opt.output_topic, &opt.dlq_topic}) {
+          specs.push_back({*t, opt.partitions, opt.replication, opt.topic_configs});
+        }
+        admin.CreateTopics(specs, KafkaTimeout());
+      });
+    }
+    std::int32_t id = WithRetry(opt.retry, shutdown, log, "register output schema", [&] {
+      return serde.RegisterOutput(opt.output_topic, opt.output_schema);
+    });
+    log.Info("output schema registered", {{"subject", opt.output_topic + "-value"}, {"id", id}});
+    stage = make_stage();
+
+    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
+    pcfg.Set("transactional.id", opt.transactional_id);
+    producer = std::make_unique<kafka::Producer>(pcfg);
+    WithRetry(opt.retry, shutdown, log, "init transactions", [&] {
+      try {
+        producer->InitTransactions(KafkaTimeout());
+      } catch (const kafka::KafkaError& e) {
+        if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
+        throw;
+      }
+    });
+
+    kafka::Config ccfg = ToKafkaConfig(opt.librdkafka);
+    ccfg.Set("group.id", opt.group_id);
+    ccfg.Set("isolation.level", "read_committed");
+    consumer = std::make_unique<kafka::Consumer>(ccfg);
+    consumer->Subscribe({opt.input_topic}, this);
+    if (http) {
+      http->AddReadinessCheck(opt.stage_name + "-kafka", [this] {
+        if (!assigned) return http::CheckResult{false, "no partitions assigned yet"};
+        if (!ready) return http::CheckResult{false, "consumer lag not known yet"};
+        return http::CheckResult{true, ""};
+      });
+    }
+    log.Info("transform loop started",
+             {{"input", opt.input_topic}, {"output", opt.output_topic}, {"dlq", opt.dlq_topic},
+              {"group", opt.group_id}, {"transactional_id", opt.transactional_id},
+              {"batch_size", opt.batch_size}});
+  }
+
+  void CheckLag() {
+    auto now = Clock::now();
+    if (now - last_lag_check < std::chrono::seconds(1)) return;
+    last_lag_check = now;
+    std::vector<kafka::PartitionLag> lags;
+    try {
+      lags = consumer->Lag(std::chrono::milliseconds(500));
+    } catch (const kafka::KafkaError& e) {
+      if (e.IsFatal()) throw;
+      log.Warn("consumer lag unavailable", {{"error", e.what()}});
+      ready = false;
+      return;
+    }
+    bool known = !lags.empty();
+    for (const auto& l : lags) {
+      if (l.high == kafka::kOffsetInvalid) known = false;
+      if (metrics) {
+        metrics->consumer_lag
+            .With({l.partition.topic, std::to_string(l.partition.partition)})
+            .Set(static_cast<double>(l.lag < 0 ? 0 : l.lag));
+      }
+    }
+    assigned = !lags.empty();
+    ready = known;
+  }
+
+  // Handles one consumed message inside the open transaction; returns (out, dlq) counts.
+  std::pair<int, int> Handle(const kafka::Message& msg) {
+    Record r;
+    r.key = msg.key.value_or(std::string());
+    r.headers = FromKafkaHeaders(msg.headers);
+    r.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
+    r.original = msg.value.value_or(std::string());
+    r.source_time = ParseSourceTs(r.headers);
+    if (!r.source_time && msg.timestamp.ms > 0) {
+      r.source_time = SourceTime(std::chrono::milliseconds(msg.timestamp.ms));
+    }
+    auto to_dlq = [&](const std::string& rule, const std::string& reason) {
+      Record view;
+      view.key = r.key;
+      view.headers = FromKafkaHeaders(msg.headers);
+      view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
+      view.original = msg.value.value_or(std::string());
+      producer->Produce(MakeDlqMessage(opt.dlq_topic, view, {opt.stage_name, rule, reason}));
+      if (metrics) metrics->records_rejected.With({rule}).Inc();
+      return std::pair<int, int>{0, 1};
+    };
+
+    auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
+    if (!decoded) return to_dlq(kRuleUndecodable, decoded.error);
+    r.value = std::move(*decoded.value);
+
+    Outcome outcome = stage->Process(std::move(r));
+    if (auto* drop = std::get_if<Drop>(&outcome)) return to_dlq(kRuleDrop, drop->reason);
+    if (auto* rej = std::get_if<Reject>(&outcome)) return to_dlq(rej->rule, rej->reason);
+
+    auto& emit = std::get<Emit>(outcome);
+    // Encode all first: a record that cannot be written goes to the DLQ whole, never half.
+    std::vector<kafka::Message> out;
+    for (auto& rec : emit.records) {
+      kafka::Message m;
+      m.topic = opt.output_topic;
+      if (!rec.key.empty()) m.key = rec.key;
+      if (rec.IsDecoded()) {
+        auto bytes = serde.Encode(opt.output_topic, rec.Row());
+        if (!bytes) return to_dlq(kRuleUnencodable, bytes.error.substr(bytes.error.find(':') + 2));
+        m.value = std::move(*bytes.value);
+      } else {
+        m.value = rec.RawBytes();
+      }
+      if (!HasHeader(rec.headers, kHeaderOrigin)) {
+        rec.headers.push_back({kHeaderOrigin, Origin::Kafka(msg.topic, msg.partition, msg.offset).ToString()});
+      }
+      if (!HasHeader(rec.headers, kHeaderSourceTs) && rec.source_time) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      rec.source_time->time_since_epoch()).count();
+        rec.headers.push_back({kHeaderSourceTs, std::to_string(ms)});
+      }
+      m.headers = ToKafkaHeaders(rec.headers);
+      m.timestamp.ms = msg.timestamp.ms;  // keep the record's time (windows, end-to-end)
+      out.push_back(std::move(m));
+      if (metrics && rec.source_time) {
+        double secs = std::chrono::duration<double>(std::chrono::system_clock::now() -
+                                                    *rec.source_time).count();
+        metrics->end_to_end_seconds.Observe(secs < 0 ? 0 : secs);
+      }
+    }
+    for (const auto& m : out) producer->Produce(m);
+    return {static_cast<int>(out.size()), 0};
+  }
+
+  void Abandon(const std::string& why) {
+    try {
+      producer->AbortTransaction(KafkaTimeout());
+    } catch (const kafka::KafkaError& e) {
+      if (e.IsFatal()) throw core::InfraError(std::string("abort transaction: ") + e.what(), core::Retry::kNo);
+      log.Warn("abort transaction failed", {{"error", e.what()}});
+    }
+    consumer->RewindToCommitted(KafkaTimeout());
+    // The stage's running state (dedupe windows, statistics) saw records that will be read
+    // again: start it afresh so a record is never a duplicate of its own first attempt.
+    stage = make_stage();
+    std::lock_guard lock(stats_mu);
+    ++stats.aborts;
+    log.Warn("transaction aborted; batch will be redone", {{"reason", why}});
+  }
+
+  void CommitWithRetry() {
+    auto deadline = Clock::now() + opt.retry.budget;
+    for (;;) {
+      try {
+        producer->CommitTransaction(KafkaTimeout());
+        return;
+      } catch (const kafka::KafkaError& e) {
+        if (!e.IsRetriable() || Clock::now() > deadline) throw;
+        log.Warn("commit transaction: retrying", {{"error", e.what()}});
+      }
+    }
+  }
+
+  // Returns true when the batch committed; false when it was aborted and must be re-read.
+  bool ProcessBatch(const std::vector<kafka::Message>& batch) {
+    auto t0 = Clock::now();
+    int out = 0, dlq = 0;
+    bool open = false;
+    try {
+      producer->BeginTransaction();
+      open = true;
+      for (const auto& msg : batch) {
+        auto [o, d] = Handle(msg);
+        out += o;
+        dlq += d;
+      }
+      producer->SendOffsetsToTransaction(kafka::NextOffsets(batch),
+                                         consumer->ConsumerGroupMetadata(), KafkaTimeout());
+      CommitWithRetry();
+      open = false;
+    } catch (const kafka::KafkaError& e) {
+      if (e.IsFatal()) {
+        throw core::InfraError(std::string("fatal Kafka error: ") + e.what(), core::Retry::kNo);
+      }
+      Abandon(e.what());
+      return false;
+    } catch (const core::InfraError& e) {
+      if (open) Abandon(e.what());
+      if (!e.Retryable()) throw;
+      return false;
+    } catch (...) {
+      // A stage bug or a configuration problem: nothing of this batch becomes visible.
+      if (open) {
+        try {
+          producer->AbortTransaction(KafkaTimeout());
+        } catch (const std::exception& abort_error) {
+          log.Warn("abort transaction failed", {{"error", abort_error.what()}});
+        }
+      }
+      throw;
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (metrics) {
+      metrics->records_in.Inc(static_cast<double>(batch.size()));
+      metrics->records_out.Inc(out);
+      metrics->batch_seconds.Observe(secs);
+    }
+    std::lock_guard lock(stats_mu);
+    ++stats.batches;
+    stats.records_in += batch.size();
+    stats.records_out += static_cast<std::uint64_t>(out);
+    stats.records_dlq += static_cast<std::uint64_t>(dlq);
+    return true;
+  }
+
+  void Loop() {
+    Clock::time_point failing_since{};
+    core::Duration backoff = opt.retry.initial_backoff;
+    while (!shutdown.Requested()) {
+      auto batch = consumer->PollBatch(opt.batch_size,
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
+      CheckLag();
+      if (batch.empty()) continue;
+      if (ProcessBatch(batch)) {
+        failing_since = {};
+        backoff = opt.retry.initial_backoff;
+        continue;
+      }
+      auto now = Clock::now();
+      if (failing_since == Clock::time_point{}) failing_since = now;
+      if (now - failing_since > opt.retry.budget) {
+        throw core::InfraError("transform loop: batches kept failing for longer than the retry budget of " +
+                                   core::FormatDuration(opt.retry.budget),
+                               core::Retry::kNo);
+      }
+      if (shutdown.WaitFor(backoff)) break;
+      backoff = std::min(backoff * 2, opt.retry.max_backoff);
+    }
+    log.Info("transform loop stopping", {{"batches", Stats().batches}});
+    consumer->Close();
+  }
+
+  TransformLoopStats Stats() const {
+    std::lock_guard lock(stats_mu);
+    return stats;
+  }
+};
+
+TransformLoop::TransformLoop(TransformLoopOptions options, StageFactory make_stage,
+                             SchemaSource& schemas, core::ShutdownToken shutdown, obs::Logger log,
+                             obs::StandardMetrics* metrics, http::Server* http)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(make_stage), schemas,
+                                   std::move(shutdown), std::move(log), metrics, http)) {}
+
+TransformLoop::~TransformLoop() = default;
+
+void TransformLoop::Run() {
+  impl_->Start();
+  impl_->Loop();
+}
+
+TransformLoopStats TransformLoop::Stats() const { return impl_->Stats(); }
+
+}  // namespace sluice::runtime
