@@ -73,6 +73,8 @@ namespace {
 
 // Deep enough for any real schema, shallow enough that recursion cannot exhaust the stack.
 constexpr int kMaxSchemaDepth = 128;
+// Any JSON value in a schema document (properties and defaults included).
+constexpr int kMaxJsonNesting = 512;
 
 std::optional<Type> PrimitiveType(std::string_view name) {
   static constexpr std::pair<std::string_view, Type> kPrimitives[] = {
@@ -510,6 +512,24 @@ std::size_t Schema::node_count() const { return data_->nodes.size(); }
 const Node& Schema::node(std::size_t id) const { return *data_->nodes.at(id); }
 
 Schema ParseSchema(std::string_view text, const ParseOptions& options) {
+  // nlohmann parses iteratively, but copying and comparing values recurse: refuse absurd
+  // nesting (in properties or defaults) before it can reach them.
+  int nesting = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++nesting > kMaxJsonNesting) throw SchemaParseError("$", "JSON nested too deeply");
+    } else if (c == ']' || c == '}') {
+      --nesting;
+    }
+  }
   json j;
   try {
     j = json::parse(text);

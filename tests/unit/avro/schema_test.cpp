@@ -284,3 +284,13 @@ TEST_CASE("deeply nested schemas are rejected, not a stack overflow", "[avro][sc
   SchemaParseError e = ParseError(text);
   CHECK_THAT(e.reason(), Catch::Contains("nested too deeply"));
 }
+
+TEST_CASE("absurdly nested JSON in properties is refused before it is copied", "[avro][schema]") {
+  std::string deep = R"({"type":"int","x":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  SchemaParseError e = ParseError(deep);
+  CHECK(e.path() == "$");
+  CHECK_THAT(e.reason(), Catch::Contains("nested too deeply"));
+  // Brackets inside strings do not count.
+  Schema s = ParseSchema(R"({"type":"int","x":")" + std::string(1000, '[') + "\\\"\"}");
+  CHECK(s.root().props()["x"].get<std::string>().size() == 1001);
+}
