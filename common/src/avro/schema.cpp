@@ -533,7 +533,8 @@ Schema ParseSchema(std::string_view text, const ParseOptions& options) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error for syntax, out_of_range for numbers that overflow a double.
     throw SchemaParseError("$", std::string("invalid JSON: ") + e.what());
   }
   return ParseSchema(j, options);

@@ -294,3 +294,11 @@ TEST_CASE("absurdly nested JSON in properties is refused before it is copied", "
   Schema s = ParseSchema(R"({"type":"int","x":")" + std::string(1000, '[') + "\\\"\"}");
   CHECK(s.root().props()["x"].get<std::string>().size() == 1001);
 }
+
+TEST_CASE("a JSON number too large for a double is a parse error, not a crash", "[avro][schema]") {
+  // Found by avro_schema_fuzz: nlohmann throws out_of_range, not parse_error, here.
+  SchemaParseError e = ParseError("2222.22E222222222");
+  CHECK(e.path() == "$");
+  CHECK_THAT(e.reason(), Catch::Contains("invalid JSON"));
+  CHECK_THROWS_AS(ParseSchema(R"({"type":"int","x":1e999999})"), SchemaParseError);
+}
