@@ -721,7 +721,9 @@ Cleaner& Cleaner::operator=(Cleaner&&) noexcept = default;
 
 CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
   CleanResult result;
-  Row work = input;
+  Row work;
+  work.Reserve(input.size() + 8);  // rules add a few fields (derived dates, flags)
+  for (const auto& [name, value] : input.cells()) work.Append(name, value);
   RuleContext ctx{&result.flags, timestamp_ms};
   for (auto& rule : rules_) {
     std::string reason;

@@ -333,13 +333,14 @@ HeaderMapping HeaderMapping::Build(const std::vector<std::string>& header,
 Row HeaderMapping::ToRow(const std::vector<std::string>& cells, const std::vector<std::string>& null_values) const {
   SLUICE_ASSERT(cells.size() == columns_, "HeaderMapping::ToRow: column count checked by the reader");
   Row row;
+  row.Reserve(fields_.size() + 1);  // +1: room for a derived id
   for (std::size_t f = 0; f < fields_.size(); ++f) {
     const std::string& cell = cells[column_of_field_[f]];
     const std::string_view t = Trim(cell);
     if (t.empty() || std::find(null_values.begin(), null_values.end(), t) != null_values.end()) {
-      row.Set(fields_[f], Null{});
+      row.Append(fields_[f], Null{});
     } else {
-      row.Set(fields_[f], cell);
+      row.Append(fields_[f], cell);
     }
   }
   return row;

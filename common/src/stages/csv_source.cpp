@@ -105,8 +105,9 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
     }
     // The id goes first, as in the raw schema.
     Row with_id;
-    with_id.Set(settings_.id_field, out.key);
-    for (const auto& [name, value] : out.row.cells()) with_id.Set(name, value);
+    with_id.Reserve(out.row.size() + 1);
+    with_id.Append(settings_.id_field, out.key);
+    for (const auto& [name, value] : out.row.cells()) with_id.Append(name, value);
     out.row = std::move(with_id);
   }
   out.verdict = SourceVerdict::kRecord;

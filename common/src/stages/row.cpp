@@ -263,15 +263,16 @@ std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why)
 
 std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why) {
   Row out;
+  out.Reserve(spec.fields.size());
   for (const auto& f : spec.fields) {
     const Value* v = work.Find(f.name);
     if (!v || IsNull(*v)) {
       if (f.nullable) {
-        out.Set(f.name, Null{});
+        out.Append(f.name, Null{});
         continue;
       }
       if (!v && f.default_value && !IsNull(*f.default_value)) {
-        out.Set(f.name, *f.default_value);
+        out.Append(f.name, *f.default_value);
         continue;
       }
       *why = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
@@ -283,7 +284,7 @@ std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string
       *why = f.name + ": " + problem;
       return std::nullopt;
     }
-    out.Set(f.name, std::move(*typed));
+    out.Append(f.name, std::move(*typed));
   }
   return out;
 }

@@ -42,6 +42,9 @@ class Row {
   // Replaces the value, or appends the field.
   void Set(std::string_view name, Value value);
   bool Erase(std::string_view name);
+  // Appends without looking for an existing field (the caller knows it is new).
+  void Append(std::string name, Value value) { cells_.emplace_back(std::move(name), std::move(value)); }
+  void Reserve(std::size_t n) { cells_.reserve(n); }
 
   std::size_t size() const { return cells_.size(); }
   const std::vector<std::pair<std::string, Value>>& cells() const { return cells_; }
