@@ -516,3 +516,58 @@ TEST_CASE("every pair the checker accepts resolves, and random data round-trips 
   CHECK(accepted_pairs >= 100);
   CHECK(datums >= 2500);
 }
+
+// ---- Mutated bytes: decoding through any plan either succeeds or throws DecodeError.
+
+TEST_CASE("mutated and random bytes through every accepted plan fail only with DecodeError") {
+  RandomDatum random(7);
+  std::mt19937 rng(99);
+  int runs = 0;
+  int rejected = 0;
+  for (const json& v : CompatVectors()) {
+    std::vector<Schema> schemas;
+    for (const auto& s : v.at("history")) {
+      schemas.push_back(ParseSchema(s));
+    }
+    schemas.push_back(ParseSchema(v.at("new")));
+    for (std::size_t wi = 0; wi < schemas.size(); ++wi) {
+      for (std::size_t ri = 0; ri < schemas.size(); ++ri) {
+        if (!CheckCompatibility(schemas[ri], schemas[wi]).empty()) {
+          continue;
+        }
+        const Resolver resolver = Resolver::Build(schemas[wi], schemas[ri]);
+        std::string bytes;
+        Encode(schemas[wi], random.Make(schemas[wi].root()), bytes);
+        for (int m = 0; m < 40; ++m) {
+          std::string mutated = bytes;
+          switch (rng() % 4) {
+            case 0:
+              if (!mutated.empty()) mutated[rng() % mutated.size()] = static_cast<char>(rng());
+              break;
+            case 1:
+              mutated.resize(mutated.empty() ? 0 : rng() % mutated.size());
+              break;
+            case 2:
+              mutated.insert(mutated.begin() + (mutated.empty() ? 0 : rng() % mutated.size()),
+                             static_cast<char>(rng()));
+              break;
+            default:
+              mutated.assign(rng() % 24, '\0');
+              for (char& c : mutated) c = static_cast<char>(rng());
+              break;
+          }
+          ++runs;
+          try {
+            Datum got = Decode(resolver, mutated);
+            std::string again;
+            Encode(schemas[ri], got, again);  // whatever decodes has the reader's shape
+          } catch (const DecodeError&) {
+            ++rejected;
+          }
+        }
+      }
+    }
+  }
+  CHECK(runs >= 4000);
+  CHECK(rejected > runs / 4);
+}
