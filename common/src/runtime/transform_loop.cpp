@@ -225,7 +225,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     }
     auto to_dlq = [&](const std::string& rule, const std::string& reason) {
       Record view;
-      view.key = r.key;
+      view.key = msg.key.value_or(std::string());
       view.headers = FromKafkaHeaders(msg.headers);
       view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
       view.original = msg.value.value_or(std::string());

@@ -1,0 +1,251 @@
+// The transform loop against the real broker: N records in -> exactly N out + DLQ, read with
+// read_committed; a stage that fails mid-batch abandons the open transaction, and a
+// restarted loop (same group, same transactional.id) still ends with exactly N, no duplicates.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "../kafka/kafka_test_support.hpp"
+#include "sluice/kafka/consumer.hpp"
+#include "sluice/kafka/producer.hpp"
+#include "sluice/runtime/dlq.hpp"
+#include "sluice/runtime/serde.hpp"
+#include "sluice/runtime/transform_loop.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace sluice;
+using kafka::testing::Brokers;
+using kafka::testing::UniqueName;
+
+const char* kInSchema = R"({"type":"record","name":"Item","fields":[
+  {"name":"id","type":"string"},{"name":"n","type":"long"}]})";
+const char* kOutSchema = R"({"type":"record","name":"ItemOut","fields":[
+  {"name":"id","type":"string"},{"name":"n","type":"long"},{"name":"doubled","type":"long"}]})";
+
+// n % 10 == 3: reject; n % 10 == 7: drop; else emit with doubled = 2n. Throws once the
+// shared counter passes `fail_after` (when >= 0), like a crash in the middle of a batch.
+class TestStage : public runtime::TransformStage {
+ public:
+  TestStage(std::atomic<int>& processed, int fail_after) : processed_(processed), fail_after_(fail_after) {}
+  runtime::Outcome Process(runtime::Record r) override {
+    int seen = ++processed_;
+    if (fail_after_ >= 0 && seen > fail_after_) throw std::runtime_error("stage crashed on purpose");
+    std::int64_t n = std::get<std::int64_t>(r.Row().Get("n"));
+    if (n % 10 == 3) return runtime::RejectWith("odd3", "n ends in 3: " + std::to_string(n));
+    if (n % 10 == 7) return runtime::DropWith("n ends in 7");
+    r.Row().Set("doubled", n * 2);
+    return runtime::EmitOne(std::move(r));
+  }
+
+ private:
+  std::atomic<int>& processed_;
+  int fail_after_;
+};
+
+struct Fixture {
+  std::string in = UniqueName("tl-in"), out = UniqueName("tl-out"), dlq = UniqueName("tl-dlq");
+  std::string group = UniqueName("tl-group");
+  runtime::InMemorySchemaSource schemas;
+
+  runtime::TransformLoopOptions Options() const {
+    runtime::TransformLoopOptions o;
+    o.stage_name = "tester";
+    o.input_topic = in;
+    o.output_topic = out;
+    o.dlq_topic = dlq;
+    o.input_schema = avro::ParseSchema(kInSchema);
+    o.output_schema = avro::ParseSchema(kOutSchema);
+    o.group_id = group;
+    o.transactional_id = group + "-0";
+    o.librdkafka = {{"bootstrap.servers", Brokers()}, {"session.timeout.ms", "10000"}};
+    o.batch_size = 20;
+    o.linger = core::Duration(100);
+    o.partitions = 3;
+    o.retry.budget = core::Duration(30'000);
+    return o;
+  }
+
+  // Produces n valid records (ids "k0".."k<n-1>") and `garbage` undecodable ones.
+  void Feed(int n, int garbage) {
+    kafka::Admin admin(kafka::testing::BaseConfig());
+    admin.CreateTopics({{in, 3, 1, {}}}, 60s);
+    runtime::RowSerde serde(schemas);
+    serde.RegisterOutput(in, avro::ParseSchema(kInSchema));
+    kafka::Producer producer(kafka::testing::BaseConfig());
+    for (int i = 0; i < n; ++i) {
+      stages::Row row{{"id", std::string("k") + std::to_string(i)}, {"n", std::int64_t{i}}};
+      auto bytes = serde.Encode(in, row);
+      REQUIRE(bytes);
+      kafka::Message m;
+      m.topic = in;
+      m.key = "k" + std::to_string(i);
+      m.value = *bytes.value;
+      m.headers = {{runtime::kHeaderOrigin, std::string("feed.csv:") + std::to_string(i + 2)}};
+      producer.Produce(m);
+    }
+    for (int i = 0; i < garbage; ++i) {
+      kafka::Message m;
+      m.topic = in;
+      m.key = "bad" + std::to_string(i);
+      m.value = std::string("\x01garbage", 8);
+      producer.Produce(m);
+    }
+    producer.Flush(60s);
+    REQUIRE(producer.TakeDeliveryFailures().empty());
+  }
+
+  // Reads output and DLQ (read_committed) until `expected` records arrived, then a little
+  // longer to catch extras. Returns key -> topics it was seen on (one entry per record).
+  std::multimap<std::string, std::string> ReadAll(std::size_t expected) {
+    kafka::Consumer consumer(kafka::testing::ConsumerConfig(UniqueName("tl-reader")));
+    consumer.Subscribe({out, dlq});
+    std::multimap<std::string, std::string> seen;
+    auto deadline = std::chrono::steady_clock::now() + 90s;
+    while (seen.size() < expected && std::chrono::steady_clock::now() < deadline) {
+      for (auto& m : consumer.PollBatch(500, 500ms)) seen.emplace(m.key.value_or(""), m.topic);
+    }
+    auto settle = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < settle) {
+      for (auto& m : consumer.PollBatch(500, 500ms)) seen.emplace(m.key.value_or(""), m.topic);
+    }
+    consumer.Close();
+    return seen;
+  }
+};
+
+void RunUntil(runtime::TransformLoop& loop, core::ShutdownSource& stop,
+              const std::function<bool()>& done) {
+  std::exception_ptr error;
+  std::thread t([&] {
+    try {
+      loop.Run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!done() && !error && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  stop.Request();
+  t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+void CheckExactlyOnce(const std::multimap<std::string, std::string>& seen, int n, int garbage,
+                      const std::string& out, const std::string& dlq) {
+  std::map<std::string, int> counts;
+  for (const auto& [k, t] : seen) counts[k]++;
+  for (const auto& [k, c] : counts) {
+    INFO("key " << k << " seen " << c << " times");
+    CHECK(c == 1);
+  }
+  REQUIRE(seen.size() == static_cast<std::size_t>(n + garbage));
+  for (int i = 0; i < n; ++i) {
+    std::string key = "k" + std::to_string(i);
+    REQUIRE(seen.count(key) == 1);
+    const std::string& topic = seen.find(key)->second;
+    CHECK(topic == ((i % 10 == 3 || i % 10 == 7) ? dlq : out));
+  }
+  for (int i = 0; i < garbage; ++i) REQUIRE(seen.count("bad" + std::to_string(i)) == 1);
+}
+
+}  // namespace
+
+TEST_CASE("transform loop: N in -> exactly N out + DLQ, with DLQ headers") {
+  Fixture f;
+  const int n = 300, garbage = 4;
+  f.Feed(n, garbage);
+  core::ShutdownSource stop;
+  std::atomic<int> processed{0};
+  runtime::TransformLoop loop(
+      f.Options(), [&] { return std::make_unique<TestStage>(processed, -1); }, f.schemas,
+      stop.Token(), obs::Logger("test"));
+  RunUntil(loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n + garbage); });
+  auto stats = loop.Stats();
+  CHECK(stats.records_in == static_cast<std::uint64_t>(n + garbage));
+  CHECK(stats.records_out + stats.records_dlq == stats.records_in);
+
+  auto seen = f.ReadAll(n + garbage);
+  CheckExactlyOnce(seen, n, garbage, f.out, f.dlq);
+
+  // The DLQ records carry the original bytes and the stage/rule/reason/origin headers; the
+  // emitted ones decode with the output schema and keep the upstream origin header.
+  kafka::Consumer consumer(kafka::testing::ConsumerConfig(UniqueName("tl-check")));
+  consumer.Subscribe({f.dlq, f.out});
+  runtime::RowSerde serde(f.schemas);
+  std::map<std::string, int> rules;
+  int outs = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (static_cast<int>(rules.size() + outs) < 1 && std::chrono::steady_clock::now() < deadline) {
+    for (auto& m : consumer.PollBatch(1000, 1s)) {
+      if (m.topic == f.dlq) {
+        const auto* rule = kafka::FindLastHeader(m.headers, runtime::kHeaderRule);
+        const auto* stage = kafka::FindLastHeader(m.headers, runtime::kHeaderStage);
+        const auto* origin = kafka::FindLastHeader(m.headers, runtime::kHeaderOrigin);
+        REQUIRE(rule != nullptr);
+        REQUIRE(stage != nullptr);
+        REQUIRE(origin != nullptr);
+        CHECK(*stage->value == "tester");
+        CHECK(origin->value->rfind(f.in + "/", 0) == 0);
+        rules[*rule->value]++;
+        if (*rule->value == "undecodable") CHECK(*m.value == std::string("\x01garbage", 8));
+        if (*rule->value == "odd3") {
+          auto row = serde.Decode(*m.value);
+          REQUIRE(row);
+          CHECK(std::get<std::int64_t>(row.value->Get("n")) % 10 == 3);
+        }
+      } else {
+        auto row = serde.Decode(*m.value);
+        REQUIRE(row);
+        CHECK(std::get<std::int64_t>(row.value->Get("doubled")) ==
+              2 * std::get<std::int64_t>(row.value->Get("n")));
+        const auto* origin = kafka::FindLastHeader(m.headers, runtime::kHeaderOrigin);
+        REQUIRE(origin != nullptr);
+        CHECK(origin->value->rfind("feed.csv:", 0) == 0);
+        ++outs;
+      }
+    }
+    if (rules["odd3"] + rules["drop"] + rules["undecodable"] + outs < n + garbage) rules.erase("__");
+    if (rules["odd3"] + rules["drop"] + rules["undecodable"] + outs >= n + garbage) break;
+  }
+  CHECK(rules["odd3"] == n / 10);
+  CHECK(rules["drop"] == n / 10);
+  CHECK(rules["undecodable"] == garbage);
+  CHECK(outs == n - 2 * (n / 10));
+  consumer.Close();
+}
+
+TEST_CASE("transform loop: a stage failing mid-batch, then a restart, still gives exactly N") {
+  Fixture f;
+  const int n = 250, garbage = 2;
+  f.Feed(n, garbage);
+  std::atomic<int> processed{0};
+  {
+    core::ShutdownSource stop;
+    runtime::TransformLoop loop(
+        f.Options(), [&] { return std::make_unique<TestStage>(processed, 70); }, f.schemas,
+        stop.Token(), obs::Logger("test"));
+    // 70 records: three batches of 20 commit, the fourth fails after 10 and is abandoned.
+    REQUIRE_THROWS_WITH(loop.Run(), Catch::Contains("crashed on purpose"));
+    CHECK(loop.Stats().records_in < static_cast<std::uint64_t>(n + garbage));
+  }
+  core::ShutdownSource stop;
+  std::atomic<int> processed2{0};
+  runtime::TransformLoop loop(
+      f.Options(), [&] { return std::make_unique<TestStage>(processed2, -1); }, f.schemas,
+      stop.Token(), obs::Logger("test"));
+  auto seen_before = f.ReadAll(0);
+  std::size_t committed_before = seen_before.size();
+  CHECK(committed_before > 0);
+  CHECK(committed_before < static_cast<std::size_t>(n + garbage));
+  RunUntil(loop, stop, [&] {
+    return loop.Stats().records_in + committed_before >= static_cast<std::uint64_t>(n + garbage);
+  });
+  auto seen = f.ReadAll(n + garbage);
+  CheckExactlyOnce(seen, n, garbage, f.out, f.dlq);
+}
