@@ -1,8 +1,11 @@
 #include "sluice/http/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
+#include <atomic>
+#include <chrono>
 #include <regex>
 
 #include "sluice/core/error.hpp"
@@ -70,6 +73,12 @@ Server::Server(ServerOptions options, const obs::Registry* metrics)
     : options_(std::move(options)), metrics_(metrics), server_(std::make_unique<httplib::Server>()) {
   int threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // httplib's default also sets SO_REUSEPORT, which lets two daemons configured with the same
+  // port share it silently; keep only SO_REUSEADDR so the second one fails to start.
+  server_->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server_->set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";
@@ -164,7 +173,16 @@ void Server::Start() {
   }
   started_ = true;
   // The socket already listens, so requests queue until the thread runs the accept loop.
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  auto loop_ended = std::make_shared<std::atomic<bool>>(false);
+  thread_ = std::thread([this, loop_ended] {
+    server_->listen_after_bind();
+    loop_ended->store(true);
+  });
+  // httplib's stop() is a no-op until the accept loop runs, so a Stop() right after Start()
+  // would leave the loop running forever; wait for it to start (it takes microseconds).
+  while (!server_->is_running() && !loop_ended->load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void Server::Stop() {

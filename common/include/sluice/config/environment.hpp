@@ -1,6 +1,7 @@
 #pragma once
 // Endpoints and secrets come only from the environment, never from the pipeline file.
 // Environment is a snapshot of the variables Sluice reads, so tests can inject their own.
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@ class Environment {
  public:
   Environment() = default;
   explicit Environment(std::map<std::string, std::string> vars) : vars_(std::move(vars)) {}
+  Environment(std::initializer_list<std::pair<const std::string, std::string>> vars)
+      : vars_(vars) {}
   // Reads the variables above from the process environment.
   static Environment FromProcess();
   static const std::vector<std::string>& KnownNames();
