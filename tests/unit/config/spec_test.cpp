@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "sluice/config/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
 
@@ -72,4 +76,19 @@ TEST_CASE("a one-line declaration is enough to validate and default a new option
         "t.yaml:1:7: x.mode: expected one of 'fast', 'safe', got 'fsat' (did you mean 'fast'?)\n"
         "t.yaml:2:8: x.count: must be at least 1, got 0\n");
   CHECK(out["window"].Scalar() == "5s");
+}
+
+// docs/pipeline-file.md is generated from the declarations; this keeps it from going stale.
+// Regenerate with: SLUICE_UPDATE_DOCS=1 <build>/tests/test_unit_config_spec_test
+TEST_CASE("docs/pipeline-file.md matches the declarations") {
+  std::string path = std::string(SLUICE_SOURCE_DIR) + "/docs/pipeline-file.md";
+  std::string generated = PipelineDocsMarkdown();
+  if (std::getenv("SLUICE_UPDATE_DOCS")) {
+    std::ofstream(path, std::ios::binary) << generated;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream current;
+  current << in.rdbuf();
+  INFO("regenerate with SLUICE_UPDATE_DOCS=1 and the test binary");
+  CHECK(current.str() == generated);
 }
