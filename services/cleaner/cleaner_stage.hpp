@@ -1,0 +1,24 @@
+#pragma once
+// The cleaner as a runtime::TransformStage: a thin adapter from the declarative rules engine
+// (stages::Cleaner, rules from the pipeline file's `cleaner.rules`) to the stage contract.
+// Emit -> the typed clean row; reject -> the DLQ with the rule's name and reason (duplicates
+// are rejects of the dedupe rule, e.g. "duplicate"); drop -> the DLQ with rule "drop" and
+// "<rule>: <reason>". One per transform loop; single-threaded.
+#include "sluice/config/pipeline_config.hpp"
+#include "sluice/runtime/stage.hpp"
+#include "sluice/stages/cleaner.hpp"
+
+namespace sluice::cleaner {
+
+class CleanerStage : public runtime::TransformStage {
+ public:
+  // Throws core::ConfigError (bad rules or schema).
+  explicit CleanerStage(const config::PipelineConfig& config);
+  explicit CleanerStage(stages::Cleaner cleaner) : cleaner_(std::move(cleaner)) {}
+  runtime::Outcome Process(runtime::Record record) override;
+
+ private:
+  stages::Cleaner cleaner_;
+};
+
+}  // namespace sluice::cleaner

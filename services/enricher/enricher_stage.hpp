@@ -1,0 +1,56 @@
+#pragma once
+// The enricher as a runtime::TransformStage: a thin adapter from stages::Enricher (steps from
+// the pipeline file's `enricher.steps`) to the stage contract, plus the I/O the pure logic
+// needs injected:
+//   - pg_lookup tables are read from PostgreSQL through sluice::pg::Connection (libpq's PG*
+//     variables or SLUICE_PG_URL), refreshed on each step's interval by stages::LookupTable;
+//     a table that cannot be read is an infrastructure error (retried by the loop), never a
+//     DLQ record;
+//   - http_lookup steps fetch through sluice::http::Client with the step's timeout; a timeout
+//     or refused connection is "no answer" and the step's fallback is used.
+// One per transform loop; single-threaded.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sluice/config/pipeline_config.hpp"
+#include "sluice/http/client.hpp"
+#include "sluice/pg/connection.hpp"
+#include "sluice/runtime/stage.hpp"
+#include "sluice/stages/enricher.hpp"
+
+namespace sluice::enricher {
+
+// An HttpFetch over sluice::http::Client: one client (keep-alive) per distinct timeout.
+// Not thread-safe (one per enricher).
+class HttpFetcher {
+ public:
+  std::optional<stages::HttpResponse> Fetch(const std::string& url, core::Duration timeout);
+
+ private:
+  std::map<core::Duration::rep, std::unique_ptr<http::Client>> clients_;
+};
+
+// Reads `table` (optionally "schema.table") with the key column and value columns, every
+// value as text (null stays null). Throws core::InfraError(kYes) when PostgreSQL or the
+// table is not available.
+std::vector<stages::Row> LoadTable(pg::Connection& conn, const std::string& table,
+                                   const std::string& key_column,
+                                   const std::vector<std::string>& columns);
+
+class EnricherStage : public runtime::TransformStage {
+ public:
+  // Throws core::ConfigError (bad steps or schema).
+  explicit EnricherStage(const config::PipelineConfig& config);
+  // For tests: explicit steps, output spec and dependencies.
+  EnricherStage(stages::Enricher enricher) : enricher_(std::move(enricher)) {}
+  runtime::Outcome Process(runtime::Record record) override;
+
+ private:
+  std::shared_ptr<pg::Connection> pg_;
+  std::shared_ptr<HttpFetcher> http_;
+  std::optional<stages::Enricher> enricher_;
+};
+
+}  // namespace sluice::enricher

@@ -1,0 +1,18 @@
+// sluice-enricher: clean topic -> enriched topic through the pipeline file's enricher steps.
+#include "enricher_stage.hpp"
+#include "sluice/runtime/daemon.hpp"
+#include "sluice/runtime/transform_loop.hpp"
+
+int main(int argc, char** argv) {
+  sluice::runtime::DaemonSpec spec;
+  spec.binary = "sluice-enricher";
+  spec.description = "Joins reference data and derives fields (clean -> enriched)";
+  spec.stage = sluice::config::Stage::kEnricher;
+  spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
+  spec.run = [](sluice::runtime::DaemonContext& ctx) {
+    sluice::runtime::RunTransformDaemon(ctx, sluice::config::Stage::kEnricher, [&ctx] {
+      return std::make_unique<sluice::enricher::EnricherStage>(ctx.config);
+    });
+  };
+  return sluice::runtime::RunDaemon(argc, argv, std::move(spec));
+}
