@@ -44,7 +44,7 @@ Result Run(std::vector<std::string> args, Environment env = Environment(),
 
 }  // namespace
 
-TEST_CASE("--check on a valid file prints ok and exits 0 without running the stage") {
+TEST_CASE("check: a valid file prints ok and exits 0 without running the stage") {
   auto r = Run({"--config", kGood, "--check"});
   CHECK(r.code == 0);
   CHECK(r.out == "ok\n");
@@ -52,7 +52,7 @@ TEST_CASE("--check on a valid file prints ok and exits 0 without running the sta
   CHECK_FALSE(r.ran);
 }
 
-TEST_CASE("--check on a broken file prints every error and exits 2") {
+TEST_CASE("check: a broken file prints every error and exits 2") {
   auto r = Run({"--check", "--config", kBad});
   CHECK(r.code == 2);
   CHECK(r.out == "");
@@ -68,7 +68,7 @@ TEST_CASE("starting with a broken file exits 2 before the stage runs") {
   CHECK_FALSE(r.ran);
 }
 
-TEST_CASE("--print-config prints the effective YAML with secrets masked") {
+TEST_CASE("print-config prints the effective YAML with secrets masked") {
   Environment env({{"SLUICE_PG_URL", "postgresql://sluice:topsecret@127.0.0.1:15432/sluice"}});
   auto r = Run({"--config", kGood, "--print-config"}, env);
   CHECK(r.code == 0);
