@@ -1,0 +1,35 @@
+// sluice-pg-sink: <p>.enriched → PostgreSQL, exactly once. See README.md.
+#include <memory>
+
+#include "pg_sink.hpp"
+#include "sluice/runtime/daemon.hpp"
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  runtime::DaemonSpec spec;
+  spec.binary = "sluice-pg-sink";
+  spec.description = "Writes the enriched topic into a PostgreSQL table, exactly once";
+  spec.stage = config::Stage::kPgSink;
+  spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
+  spec.run = [](runtime::DaemonContext& ctx) {
+    const auto& ep = ctx.config.Endpoint();
+    std::shared_ptr<runtime::SchemaSource> schemas =
+        pgsink::MakeHttpSchemaSource(ep.registry_url, ep.registry_username, ep.registry_password);
+    // Shared with the readiness checks, which the health server may run after `run` returns.
+    auto sink = std::shared_ptr<pgsink::PgSink>(
+        new pgsink::PgSink(pgsink::SinkOptionsFromConfig(ctx.config), *schemas, ctx.log,
+                           ctx.shutdown, &ctx.standard),
+        [schemas](pgsink::PgSink* p) { delete p; });
+    ctx.http.AddReadinessCheck("postgresql", [sink] {
+      return sink->DatabaseReachable() ? http::CheckResult{}
+                                       : http::CheckResult{false, "PostgreSQL does not answer"};
+    });
+    ctx.http.AddReadinessCheck("assigned", [sink] {
+      return sink->Assigned() ? http::CheckResult{}
+                              : http::CheckResult{false, "no partitions assigned"};
+    });
+    sink->Prepare();
+    sink->Run();
+  };
+  return runtime::RunDaemon(argc, argv, std::move(spec));
+}

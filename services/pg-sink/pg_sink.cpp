@@ -1,0 +1,588 @@
+#include "pg_sink.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "sluice/core/error.hpp"
+#include "sluice/http/client.hpp"
+#include "sluice/kafka/admin.hpp"
+#include "sluice/kafka/consumer.hpp"
+#include "sluice/kafka/error.hpp"
+#include "sluice/kafka/producer.hpp"
+#include "sluice/pg/batch_writer.hpp"
+#include "sluice/pg/flat_row_text.hpp"
+#include "sluice/pg/offset_store.hpp"
+#include "sluice/pg/row_batch.hpp"
+#include "sluice/runtime/dlq.hpp"
+#include "sluice/runtime/stage.hpp"
+
+namespace sluice::pgsink {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kStageName = "pg-sink";
+constexpr const char* kRulePgRejected = "pg_rejected";
+constexpr const char* kRuleUnwritable = "unwritable";
+constexpr const char* kHeaderSqlState = "sluice-dlq-sqlstate";
+constexpr const char* kHeaderOriginalKey = "sluice-dlq-original-key";
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw core::ConfigError("sink.views: cannot read " + path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::optional<std::int64_t> SourceTsMs(const kafka::Message& m) {
+  const kafka::Header* h = kafka::FindLastHeader(m.headers, runtime::kHeaderSourceTs);
+  if (h == nullptr || !h->value) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    std::int64_t ms = std::stoll(*h->value, &used);
+    if (used != h->value->size()) return std::nullopt;
+    return ms;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config) {
+  PgSinkOptions o;
+  const config::View sink = config.SectionView("sink");
+  const config::Topics& topics = config.TopicNames();
+  o.topic = topics.enriched;
+  o.dlq_topic = topics.dlq;
+  o.group_id = "sluice-sink-" + config.Name();
+  o.librdkafka = config.Librdkafka(config::Stage::kPgSink);
+  o.table.schema = sink.String("schema");
+  o.table.name = sink.String("table");
+  o.key = sink.Strings("key");
+  const std::filesystem::path schema_path = config.SchemaPath("enriched");
+  if (schema_path.empty()) throw core::ConfigError("schemas.enriched: the sink needs a schema");
+  try {
+    o.table_schema = avro::ParseSchema(ReadFile(schema_path));
+  } catch (const core::DataError& e) {
+    throw core::ConfigError(schema_path.string() + ": " + e.what());
+  }
+  o.batch_size = static_cast<std::size_t>(sink.Int("batch_size"));
+  o.linger = sink.Duration("batch_linger");
+  o.create_table = sink.Bool("create_table");
+  o.add_columns = sink.Bool("add_columns");
+  const std::filesystem::path base = config.File().parent_path();
+  for (const std::string& v : sink.Strings("views")) {
+    std::filesystem::path p(v);
+    o.views.push_back(p.is_absolute() ? p : base / p);
+  }
+  o.offsets_table = sink.String("offsets_table");
+  o.conninfo = config.Endpoint().pg_conninfo;
+  o.retry = runtime::RetryPolicy::FromConfig(config.SectionView("retry"));
+  o.partitions = topics.partitions;
+  o.replication = topics.replication;
+  o.topic_configs = topics.configs;
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// SinkColumns
+
+SinkColumns::SinkColumns(pg::TableName table, std::vector<std::string> key,
+                         const avro::Schema& initial)
+    : table_(std::move(table)), key_(std::move(key)),
+      initial_(pg::TableFromAvro(initial, table_, key_)) {
+  for (const pg::ColumnSpec& c : initial_.columns) {
+    columns_.push_back(c.name);
+    known_.insert(c.name);
+  }
+}
+
+SinkColumns::Writer SinkColumns::Describe(const avro::Schema& writer) const {
+  if (auto why = avro::FlatLayout::WhyNotFlat(writer)) {
+    throw core::DataError("writer schema is not a flat record: " + *why);
+  }
+  Writer w;
+  w.layout = avro::FlatLayout::Compile(writer);
+  try {
+    w.spec = pg::TableFromAvro(writer, table_, key_);
+  } catch (const core::ConfigError& e) {
+    // A key field missing from a writer schema is a property of that record's schema.
+    throw core::DataError(e.what());
+  }
+  for (const pg::ColumnSpec& c : w.spec.columns) {
+    if (known_.count(c.name) == 0) w.missing.push_back(c.name);
+  }
+  return w;
+}
+
+void SinkColumns::Adopt(const Writer& writer) {
+  for (const std::string& name : writer.missing) {
+    if (known_.insert(name).second) columns_.push_back(name);
+  }
+}
+
+std::vector<std::optional<std::string>> SinkColumns::Cells(
+    const Writer& writer, const std::vector<std::optional<std::string>>& writer_cells) const {
+  std::vector<std::optional<std::string>> out(columns_.size());
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    if (auto i = writer.layout->FieldIndex(columns_[c]); i && *i < writer_cells.size()) {
+      out[c] = writer_cells[*i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::optional<std::string>> SinkColumns::WriterCells(const avro::FlatRow& row) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(row.size());
+  for (std::size_t i = 0; i < row.size(); ++i) out.push_back(pg::CellText(row, i));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// PgSink
+
+struct PgSink::Impl : kafka::RebalanceListener {
+  // One consumed record waiting for the batch's commit.
+  struct Pending {
+    kafka::Message message;
+    std::int32_t writer_id = -1;  // -1: already sent to the DLQ (undecodable/unwritable)
+    std::vector<std::optional<std::string>> cells;  // writer layout order
+  };
+
+  Impl(PgSink& owner, PgSinkOptions o, runtime::SchemaSource& s, obs::Logger l,
+       core::ShutdownToken t, obs::StandardMetrics* m)
+      : self(owner), options(std::move(o)), schemas(s), log(std::move(l)),
+        shutdown(std::move(t)), metrics(m), conn(MakeConnectionOptions()),
+        columns(options.table, options.key, options.table_schema),
+        writer(pg::BatchWriterOptions{options.table, options.key}),
+        offsets(options.offsets_table), serde(schemas) {}
+
+  pg::ConnectionOptions MakeConnectionOptions() {
+    pg::ConnectionOptions c;
+    c.conninfo = options.conninfo;
+    c.application_name = "sluice-pg-sink";
+    // The pipeline's retry section is the budget: attempts are bounded by time, not count.
+    c.budget.max_attempts = 1'000'000;
+    c.budget.max_elapsed = options.retry.budget;
+    c.budget.initial_backoff = options.retry.initial_backoff;
+    c.budget.max_backoff = options.retry.max_backoff;
+    core::ShutdownToken token = shutdown;
+    c.sleep = [token](core::Duration d) {
+      if (token.WaitFor(d)) {
+        throw core::InfraError("shutdown requested while waiting for PostgreSQL",
+                               core::Retry::kNo);
+      }
+    };
+    return c;
+  }
+
+  // --- start-up -------------------------------------------------------------------------
+
+  void Prepare() {
+    if (options.create_topics) EnsureTopics();
+    conn.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      offsets.EnsureTable(tx);
+      if (options.create_table) {
+        pg::TableChanges ch = pg::EnsureTable(tx, columns.Initial());
+        if (ch.created) log.Info("created table", {{"table", options.table.Display()}});
+        for (const auto& m : ch.type_mismatches) {
+          log.Warn("column type differs from the schema", {{"detail", m}});
+        }
+      }
+      tx.commit();
+    });
+    for (const auto& path : options.views) {
+      const std::string sql = ReadFile(path);
+      conn.Run([&](pqxx::connection& c) {
+        pqxx::work tx(c);
+        tx.exec(sql);
+        tx.commit();
+      });
+      log.Info("applied views", {{"file", path.string()}});
+    }
+    kafka::Config pc;
+    for (const auto& [k, v] : options.librdkafka) pc.Set(k, v);
+    producer = std::make_unique<kafka::Producer>(pc);
+    kafka::Config cc;
+    for (const auto& [k, v] : options.librdkafka) cc.Set(k, v);
+    cc.Set("group.id", options.group_id);
+    cc.Set("enable.auto.commit", "false");
+    cc.Set("isolation.level", "read_committed");
+    consumer = std::make_unique<kafka::Consumer>(cc);
+  }
+
+  void EnsureTopics() {
+    kafka::Config ac;
+    for (const auto& [k, v] : options.librdkafka) ac.Set(k, v);
+    kafka::Admin admin(ac);
+    for (const std::string& t : {options.topic, options.dlq_topic}) {
+      try {
+        admin.PartitionCount(t, options.kafka_timeout);
+        continue;  // exists: leave its settings alone
+      } catch (const kafka::KafkaError&) {
+      }
+      admin.CreateTopics({{t, options.partitions, options.replication, options.topic_configs}},
+                         options.kafka_timeout);
+      log.Info("created topic", {{"topic", t}});
+    }
+  }
+
+  // --- rebalance --------------------------------------------------------------------------
+
+  void OnAssigned(std::vector<kafka::TopicPartitionOffset>& parts) override {
+    std::vector<std::int32_t> ids;
+    for (const auto& p : parts) ids.push_back(p.partition);
+    auto stored = conn.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto r = offsets.Load(tx, options.group_id, options.topic, ids);
+      tx.commit();
+      return r;
+    });
+    for (auto& p : parts) {
+      auto it = stored.find(p.partition);
+      // PostgreSQL is the source of truth: Kafka-committed offsets are never read back.
+      p.offset = it != stored.end() ? it->second : kafka::kOffsetBeginning;
+      log.Info("partition assigned", {{"topic", p.topic}, {"partition", p.partition},
+                                      {"start_offset", p.offset},
+                                      {"from", it != stored.end() ? "postgresql" : "beginning"}});
+    }
+    self.assigned_ += static_cast<int>(parts.size());
+  }
+
+  void OnRevoked(const std::vector<kafka::TopicPartition>& parts) override {
+    // Still ours: commit what we have so the next owner starts after it.
+    Flush();
+    self.assigned_ -= static_cast<int>(parts.size());
+  }
+
+  void OnLost(const std::vector<kafka::TopicPartition>& parts) override {
+    // Someone else may already write these partitions: writing our older rows now could
+    // overwrite theirs. Forget them; the new owner re-reads from the stored offsets.
+    std::erase_if(pending, [&](const Pending& p) {
+      return std::any_of(parts.begin(), parts.end(), [&](const kafka::TopicPartition& tp) {
+        return tp.partition == p.message.partition && tp.topic == p.message.topic;
+      });
+    });
+    self.assigned_ -= static_cast<int>(parts.size());
+  }
+
+  // --- per record -------------------------------------------------------------------------
+
+  void Accept(kafka::Message m) {
+    ++stats.records_in;
+    if (metrics) metrics->records_in.Inc();
+    if (pending.empty()) batch_started = Clock::now();
+    Pending p;
+    p.message = std::move(m);
+    const std::string bytes = p.message.value.value_or("");
+    runtime::SerdeResult<stages::Row> row = runtime::WithRetry(
+        options.retry, shutdown, log, "schema registry",
+        [&] { return serde.Decode(bytes); });
+    if (!row) {
+      SendToDlq(p.message, runtime::kRuleUndecodable, row.error, "");
+      pending.push_back(std::move(p));
+      return;
+    }
+    const std::int32_t id = serde.LastWriterId();
+    std::string why;
+    const SinkColumns::Writer* w = WriterFor(id, &why);
+    avro::FlatRow flat;
+    if (w != nullptr) {
+      flat.Reset(w->layout);
+      if (!runtime::FlatFromRow(*row.value, flat, &why)) w = nullptr;
+    }
+    if (w == nullptr) {
+      SendToDlq(p.message, kRuleUnwritable, why, "");
+      pending.push_back(std::move(p));
+      return;
+    }
+    p.writer_id = id;
+    p.cells = SinkColumns::WriterCells(flat);
+    pending.push_back(std::move(p));
+  }
+
+  // The writer schema's description; evolves the table first when it brings new fields.
+  const SinkColumns::Writer* WriterFor(std::int32_t id, std::string* why) {
+    if (auto it = writers.find(id); it != writers.end()) return &it->second;
+    auto text = runtime::WithRetry(options.retry, shutdown, log, "schema registry",
+                                   [&] { return schemas.SchemaText(id); });
+    if (!text) {
+      *why = "unknown writer schema id " + std::to_string(id);
+      return nullptr;
+    }
+    SinkColumns::Writer w;
+    try {
+      w = columns.Describe(avro::ParseSchema(*text));
+    } catch (const core::DataError& e) {
+      // Not cached: the verdict is per id, and a failed parse is cheap to repeat.
+      *why = "writer schema " + std::to_string(id) + " cannot be a table row: " + e.what();
+      return nullptr;
+    }
+    if (!w.missing.empty() && options.add_columns) {
+      // Rows pending in this batch were laid out by older writers: their cells map by name,
+      // so a new column just reads NULL for them.
+      pg::TableChanges ch = conn.Run([&](pqxx::connection& c) {
+        pqxx::work tx(c);
+        pg::TableChanges r = pg::AddMissingColumns(tx, w.spec);
+        tx.commit();
+        return r;
+      });
+      columns.Adopt(w);
+      stats.columns_added += ch.added.size();
+      log.Info("schema evolved: columns added",
+               {{"writer_id", id}, {"added", ch.added}, {"relaxed_not_null", ch.relaxed_not_null},
+                {"type_mismatches", ch.type_mismatches}});
+    }
+    return &writers.emplace(id, std::move(w)).first->second;
+  }
+
+  void SendToDlq(const kafka::Message& m, const std::string& rule, const std::string& reason,
+                 const std::string& sqlstate) {
+    runtime::Record r;
+    r.key = m.key.value_or("");
+    r.value = runtime::Bytes(m.value.value_or(""));
+    r.original = m.value.value_or("");
+    r.headers = runtime::FromKafkaHeaders(m.headers);
+    r.origin = runtime::Origin::Kafka(m.topic, m.partition, m.offset);
+    kafka::Message out =
+        runtime::MakeDlqMessage(options.dlq_topic, r, {kStageName, rule, reason});
+    // Keyed by origin, so the one duplicate a crash can cause (see README) is recognisable and
+    // collapses under compaction; the original key travels in a header.
+    if (m.key) out.headers.push_back({kHeaderOriginalKey, *m.key});
+    if (!sqlstate.empty()) out.headers.push_back({kHeaderSqlState, sqlstate});
+    out.key = r.origin.ToString();
+    producer->Produce(out);
+    ++stats.records_dlq;
+    if (metrics) metrics->records_rejected.With({rule}).Inc();
+    log.Warn("record sent to the DLQ", {{"origin", r.origin.ToString()}, {"rule", rule},
+                                        {"reason", reason}});
+  }
+
+  // Waits until every DLQ record produced so far is acknowledged; throws if one failed.
+  void FlushDlq() {
+    producer->Flush(options.kafka_timeout);
+    auto failures = producer->TakeDeliveryFailures();
+    if (!failures.empty()) {
+      throw core::InfraError("DLQ delivery failed (" + failures.front().error_message +
+                                 "); offsets not advanced",
+                             core::Retry::kNo);
+    }
+  }
+
+  // --- per batch --------------------------------------------------------------------------
+
+  void Flush() {
+    if (pending.empty()) return;
+    const auto started = Clock::now();
+    pg::RowBatch batch(columns.Columns());
+    std::vector<std::size_t> batch_to_pending;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      const Pending& p = pending[i];
+      if (p.writer_id < 0) continue;
+      batch.AddRow(columns.Cells(writers.at(p.writer_id), p.cells));
+      batch_to_pending.push_back(i);
+    }
+    std::map<std::int32_t, std::int64_t> next;
+    for (const Pending& p : pending) {
+      auto& n = next[p.message.partition];
+      n = std::max(n, p.message.offset + 1);
+    }
+    std::vector<pg::PartitionOffset> to_save;
+    for (const auto& [part, off] : next) to_save.push_back({part, off});
+
+    std::set<std::size_t> dlq_sent;  // survives re-runs of the unit of work
+    const std::uint64_t reconnects_before = conn.Reconnects();
+    pg::WriteResult result = conn.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      pg::WriteResult r = writer.Write(tx, batch);
+      for (const pg::RejectedRow& bad : r.rejected) {
+        if (!dlq_sent.insert(bad.index).second) continue;
+        SendToDlq(pending[batch_to_pending[bad.index]].message, kRulePgRejected,
+                  "SQLSTATE " + bad.sqlstate + ": " + bad.message, bad.sqlstate);
+      }
+      // Before the commit that advances the offsets: a DLQ record is never lost (a crash
+      // between this flush and the commit re-sends it, once, keyed by origin).
+      FlushDlq();
+      offsets.Save(tx, options.group_id, options.topic, to_save);
+      tx.commit();
+      return r;
+    });
+    stats.pg_reconnects += conn.Reconnects() - reconnects_before;
+    const std::size_t written = batch.size() - result.rejected.size();
+    stats.rows_written += written;
+    ++stats.batches;
+    const auto now_sys = std::chrono::system_clock::now();
+    if (metrics) {
+      metrics->records_out.Inc(static_cast<double>(written));
+      metrics->batch_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - started).count());
+      const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      now_sys.time_since_epoch())
+                                      .count();
+      for (const Pending& p : pending) {
+        if (auto ts = SourceTsMs(p.message)) {
+          metrics->end_to_end_seconds.Observe(static_cast<double>(now_ms - *ts) / 1000.0);
+        }
+      }
+    }
+    if (options.commit_to_kafka) {
+      // Monitoring only (consumer-group lag tools); PostgreSQL stays the source of truth.
+      std::vector<kafka::TopicPartitionOffset> tpo;
+      for (const auto& po : to_save) tpo.push_back({options.topic, po.partition, po.next_offset});
+      try {
+        consumer->Commit(tpo, /*sync=*/false);
+      } catch (const kafka::KafkaError& e) {
+        log.Debug("kafka offset commit (monitoring only) failed", {{"error", e.what()}});
+      }
+    }
+    log.Debug("batch committed", {{"records", pending.size()}, {"rows", written},
+                                  {"rejected", result.rejected.size()}});
+    pending.clear();
+  }
+
+  void UpdateLag() {
+    if (metrics == nullptr) return;
+    try {
+      for (const kafka::PartitionLag& l : consumer->Lag(std::chrono::milliseconds(500))) {
+        if (l.lag < 0) continue;
+        metrics->consumer_lag.With({l.partition.topic, std::to_string(l.partition.partition)})
+            .Set(static_cast<double>(l.lag));
+      }
+    } catch (const kafka::KafkaError& e) {
+      log.Debug("lag unavailable", {{"error", e.what()}});
+    }
+  }
+
+  void Run() {
+    consumer->Subscribe({options.topic}, this);
+    auto last_lag = Clock::now();
+    while (!shutdown.Requested()) {
+      auto timeout = std::chrono::milliseconds(200);
+      if (!pending.empty()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            batch_started + options.linger - Clock::now());
+        timeout = std::clamp(left, std::chrono::milliseconds(1), timeout);
+      }
+      const std::size_t room = options.batch_size - std::min(options.batch_size, pending.size());
+      for (kafka::Message& m : consumer->PollBatch(std::max<std::size_t>(room, 1), timeout)) {
+        Accept(std::move(m));
+      }
+      if (pending.size() >= options.batch_size ||
+          (!pending.empty() && Clock::now() - batch_started >= options.linger)) {
+        Flush();
+      }
+      if (Clock::now() - last_lag >= std::chrono::seconds(1)) {
+        UpdateLag();
+        last_lag = Clock::now();
+      }
+    }
+    log.Info("shutdown: writing the open batch", {{"records", pending.size()}});
+    Flush();
+    consumer->Close();  // revoke → Flush of nothing
+    producer->Flush(options.kafka_timeout);
+  }
+
+  PgSink& self;
+  PgSinkOptions options;
+  runtime::SchemaSource& schemas;
+  obs::Logger log;
+  core::ShutdownToken shutdown;
+  obs::StandardMetrics* metrics;
+  pg::Connection conn;
+  SinkColumns columns;
+  pg::BatchWriter writer;
+  pg::OffsetStore offsets;
+  runtime::RowSerde serde;
+  std::map<std::int32_t, SinkColumns::Writer> writers;
+  std::unique_ptr<kafka::Producer> producer;
+  std::unique_ptr<kafka::Consumer> consumer;
+  std::vector<Pending> pending;
+  Clock::time_point batch_started{};
+  PgSinkStats stats;
+};
+
+PgSink::PgSink(PgSinkOptions options, runtime::SchemaSource& schemas, obs::Logger log,
+               core::ShutdownToken shutdown, obs::StandardMetrics* metrics)
+    : impl_(std::make_unique<Impl>(*this, std::move(options), schemas, std::move(log),
+                                   std::move(shutdown), metrics)) {}
+
+PgSink::~PgSink() = default;
+
+void PgSink::Prepare() { impl_->Prepare(); }
+void PgSink::Run() { impl_->Run(); }
+bool PgSink::DatabaseReachable() const { return impl_->conn.Ping(); }
+PgSinkStats PgSink::Stats() const { return impl_->stats; }
+
+// ---------------------------------------------------------------------------------------
+// HTTP schema source
+
+namespace {
+
+class HttpSchemaSource : public runtime::SchemaSource {
+ public:
+  HttpSchemaSource(std::string url, http::ClientOptions options)
+      : url_(std::move(url)), client_(std::move(options)) {
+    while (!url_.empty() && url_.back() == '/') url_.pop_back();
+  }
+
+  std::int32_t Register(const std::string& subject, const std::string& schema_json) override {
+    std::lock_guard lock(mu_);
+    nlohmann::json body = {{"schema", schema_json}};
+    auto r = client_.Post(url_ + "/subjects/" + http::UrlEncode(subject) + "/versions",
+                          body.dump(), kHeaders);
+    if (r.status >= 500) {
+      throw core::InfraError("registry: HTTP " + std::to_string(r.status), core::Retry::kYes);
+    }
+    if (r.status != 200) {
+      throw core::InfraError("registry refused the schema: HTTP " + std::to_string(r.status) +
+                                 " " + r.body,
+                             core::Retry::kNo);
+    }
+    return nlohmann::json::parse(r.body).at("id").get<std::int32_t>();
+  }
+
+  std::optional<std::string> SchemaText(std::int32_t id) override {
+    std::lock_guard lock(mu_);
+    auto r = client_.Get(url_ + "/schemas/ids/" + std::to_string(id), kHeaders);
+    if (r.status == 404) return std::nullopt;
+    if (r.status != 200) {
+      throw core::InfraError("registry: HTTP " + std::to_string(r.status) + " for schema id " +
+                                 std::to_string(id),
+                             r.status >= 500 ? core::Retry::kYes : core::Retry::kNo);
+    }
+    return nlohmann::json::parse(r.body).at("schema").get<std::string>();
+  }
+
+ private:
+  inline static const http::Client::Headers kHeaders = {
+      {"Content-Type", "application/vnd.schemaregistry.v1+json"},
+      {"Accept", "application/vnd.schemaregistry.v1+json"}};
+  std::string url_;
+  std::mutex mu_;
+  http::Client client_;
+};
+
+}  // namespace
+
+std::unique_ptr<runtime::SchemaSource> MakeHttpSchemaSource(const std::string& url,
+                                                            const std::string& username,
+                                                            const std::string& password) {
+  http::ClientOptions o;
+  o.username = username;
+  o.password = password;
+  return std::make_unique<HttpSchemaSource>(url, std::move(o));
+}
+
+}  // namespace sluice::pgsink

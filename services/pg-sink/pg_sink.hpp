@@ -1,0 +1,150 @@
+#pragma once
+// The pg-sink stage: `<p>.enriched` → one PostgreSQL table, exactly once (DESIGN.md,
+// "Delivery: exactly-once into PostgreSQL"). See README.md in this directory for the
+// delivery semantics and failure handling; the pieces are:
+//   - SinkColumns (pure): the table's column set, grown when a newer writer schema brings
+//     fields the table lacks, and the mapping of a decoded record onto those columns;
+//   - PgSink (I/O): consumer (read_committed, no auto commit, seeks to offsets stored in
+//     PostgreSQL on assignment), RowSerde decoding, batches written by pg::BatchWriter together
+//     with pg::OffsetStore::Save in ONE transaction, DLQ for undecodable records and rows the
+//     server refuses (flushed before that commit), pg::Connection for outages.
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sluice/avro/flat_row.hpp"
+#include "sluice/avro/schema.hpp"
+#include "sluice/config/pipeline_config.hpp"
+#include "sluice/core/duration.hpp"
+#include "sluice/core/shutdown.hpp"
+#include "sluice/obs/log.hpp"
+#include "sluice/obs/metrics.hpp"
+#include "sluice/pg/avro_to_pg.hpp"
+#include "sluice/pg/connection.hpp"
+#include "sluice/pg/table_name.hpp"
+#include "sluice/runtime/retry.hpp"
+#include "sluice/runtime/serde.hpp"
+
+namespace sluice::pgsink {
+
+// Everything the sink needs, explicit so tests run it in-process without RunDaemon.
+struct PgSinkOptions {
+  std::string topic;      // input: <p>.enriched
+  std::string dlq_topic;  // <p>.dlq
+  std::string group_id;   // sluice-sink-<p>
+  std::map<std::string, std::string> librdkafka;  // bootstrap.servers included
+  pg::TableName table;
+  std::vector<std::string> key;
+  avro::Schema table_schema;  // the enriched schema from the pipeline file: the initial table
+  std::size_t batch_size = 5000;
+  core::Duration linger{500};
+  bool create_table = true;
+  bool add_columns = true;
+  std::vector<std::filesystem::path> views;  // SQL files run after the table exists
+  std::string offsets_table = "sluice_offsets";
+  std::string conninfo;  // "" → libpq reads PG*
+  runtime::RetryPolicy retry;
+  int partitions = 1;
+  int replication = 1;
+  std::map<std::string, std::string> topic_configs;
+  bool create_topics = true;
+  // Also commit the offsets to Kafka after the PostgreSQL commit, for lag monitoring only;
+  // the sink never reads them back.
+  bool commit_to_kafka = true;
+  core::Duration kafka_timeout{30'000};
+};
+
+// From the pipeline file (topics, sink section, schemas.enriched, retry, endpoints).
+// Throws core::ConfigError.
+PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config);
+
+// The table's columns as the sink knows them, and where each writer schema's fields land.
+// Pure (no I/O); one per sink; not thread-safe.
+class SinkColumns {
+ public:
+  SinkColumns(pg::TableName table, std::vector<std::string> key, const avro::Schema& initial);
+
+  // Per writer schema: its layout, and the columns of its fields that the table lacks (to be
+  // added with pg::AddMissingColumns before rows of this writer are written).
+  struct Writer {
+    std::shared_ptr<const avro::FlatLayout> layout;
+    pg::TableSpec spec;                // TableFromAvro of the writer schema
+    std::vector<std::string> missing;  // fields not yet columns
+  };
+  // Describes a writer schema against the current columns. Throws core::DataError when the
+  // schema cannot be a table (not a flat record, a key field missing).
+  Writer Describe(const avro::Schema& writer) const;
+  // Records that the writer's missing columns now exist (after AddMissingColumns).
+  void Adopt(const Writer& writer);
+
+  const std::vector<std::string>& Columns() const { return columns_; }
+  const pg::TableSpec& Initial() const { return initial_; }
+  // A decoded row's cells (pg::CellText, in writer.layout order) rearranged into Columns()
+  // order: NULL for columns the writer lacks; fields that are not columns (add_columns off)
+  // are left out.
+  std::vector<std::optional<std::string>> Cells(
+      const Writer& writer, const std::vector<std::optional<std::string>>& writer_cells) const;
+  // The cells of a decoded row in its writer's layout order (pg::CellText).
+  static std::vector<std::optional<std::string>> WriterCells(const avro::FlatRow& row);
+
+ private:
+  pg::TableName table_;
+  std::vector<std::string> key_;
+  pg::TableSpec initial_;
+  std::vector<std::string> columns_;
+  std::set<std::string> known_;
+};
+
+// Counters for tests and logs (the metrics registry has the same numbers).
+struct PgSinkStats {
+  std::uint64_t batches = 0;
+  std::uint64_t records_in = 0;
+  std::uint64_t rows_written = 0;    // records whose row was upserted (duplicates included)
+  std::uint64_t records_dlq = 0;     // undecodable + refused by the server
+  std::uint64_t columns_added = 0;
+  std::uint64_t pg_reconnects = 0;
+};
+
+// See the file comment. Lifecycle: construct → Prepare (table, offsets table, views, topics)
+// → Run (until the token is cancelled or an infrastructure failure throws) → destroy.
+// Run and Prepare on one thread; DatabaseReachable() and Assigned() may be called from any
+// thread; Stats() from the Run thread or after Run returned.
+class PgSink {
+ public:
+  PgSink(PgSinkOptions options, runtime::SchemaSource& schemas, obs::Logger log,
+         core::ShutdownToken shutdown, obs::StandardMetrics* metrics = nullptr);
+  ~PgSink();
+  PgSink(const PgSink&) = delete;
+  PgSink& operator=(const PgSink&) = delete;
+
+  void Prepare();
+  // Consumes and writes until shutdown: the open batch is written and committed, the consumer
+  // closed, then Run returns. Throws core::InfraError when the database (or Kafka) stays
+  // unreachable beyond the retry budget.
+  void Run();
+
+  // For /readyz: the database answers a ping and partitions are assigned.
+  bool DatabaseReachable() const;
+  bool Assigned() const { return assigned_.load() > 0; }
+  PgSinkStats Stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<int> assigned_{0};
+};
+
+// A SchemaSource over a Confluent-compatible registry's REST API (GET /schemas/ids/{id},
+// POST /subjects/{s}/versions). Minimal on purpose: the sink only reads writer schemas by id.
+// Replace with the runtime's registry adapter once one exists. Thread-safe (one mutex).
+std::unique_ptr<runtime::SchemaSource> MakeHttpSchemaSource(const std::string& url,
+                                                            const std::string& username,
+                                                            const std::string& password);
+
+}  // namespace sluice::pgsink
