@@ -11,19 +11,24 @@ stages::Cleaner Build(const config::PipelineConfig& config) {
                          config.File().string() + ": cleaner.rules");
 }
 
+std::int64_t TimestampMs(const runtime::Record& record) {
+  if (!record.source_time) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             record.source_time->time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 CleanerStage::CleanerStage(const config::PipelineConfig& config) : cleaner_(Build(config)) {}
 
+void CleanerStage::Warm(const runtime::Record& emitted) {
+  if (emitted.IsDecoded()) cleaner_.Warm(emitted.Row(), TimestampMs(emitted));
+}
+
 runtime::Outcome CleanerStage::Process(runtime::Record record) {
   // The record's own time drives time windows (dedupe), so a replay decides as the first run.
-  std::int64_t ts_ms = 0;
-  if (record.source_time) {
-    ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                record.source_time->time_since_epoch())
-                .count();
-  }
-  stages::CleanResult result = cleaner_.Process(record.Row(), ts_ms);
+  stages::CleanResult result = cleaner_.Process(record.Row(), TimestampMs(record));
   switch (result.verdict) {
     case stages::Verdict::kEmit:
       record.value = std::move(result.row);

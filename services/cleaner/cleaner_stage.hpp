@@ -16,6 +16,9 @@ class CleanerStage : public runtime::TransformStage {
   explicit CleanerStage(const config::PipelineConfig& config);
   explicit CleanerStage(stages::Cleaner cleaner) : cleaner_(std::move(cleaner)) {}
   runtime::Outcome Process(runtime::Record record) override;
+  // Dedupe windows, imputation and z-score statistics are rebuilt from the clean topic.
+  bool WantsWarm() const override { return true; }
+  void Warm(const runtime::Record& emitted) override;
 
  private:
   stages::Cleaner cleaner_;

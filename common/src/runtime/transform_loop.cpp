@@ -18,6 +18,9 @@
 #include "sluice/kafka/producer.hpp"
 #include "sluice/runtime/dlq.hpp"
 
+#include <librdkafka/rdkafka.h>
+#include <set>
+
 namespace sluice::runtime {
 namespace {
 
@@ -139,6 +142,81 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     ready = false;
   }
 
+  // Replays the committed records of the output topic through stage->Warm (see
+  // TransformStage::WantsWarm). Reads with its own consumer, assigned (no group join, no
+  // commits) from the beginning of every partition until each reports end of partition.
+  void WarmStage() {
+    if (!stage->WantsWarm()) return;
+    auto t0 = Clock::now();
+    int partitions = 0;
+    {
+      kafka::Admin admin(ToKafkaConfig(opt.librdkafka));
+      partitions = admin.PartitionCount(opt.output_topic, KafkaTimeout());
+    }
+    kafka::Config wcfg = ToKafkaConfig(opt.librdkafka);
+    wcfg.Set("group.id", opt.group_id + "-warm");
+    wcfg.Set("isolation.level", "read_committed");
+    wcfg.Set("enable.partition.eof", "true");
+    kafka::Consumer warm(wcfg);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list, opt.output_topic.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(warm.Handle(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) throw kafka::KafkaError::FromCode("warm: assign", err, warm.Handle());
+    std::set<std::int32_t> at_end;
+    std::uint64_t records = 0;
+    const auto deadline = Clock::now() + opt.retry.budget;
+    while (static_cast<int>(at_end.size()) < partitions) {
+      if (shutdown.Requested()) throw core::InfraError("warm: shutdown requested", core::Retry::kNo);
+      if (Clock::now() > deadline) {
+        throw core::InfraError("warm: the output topic was not read to its end within the retry budget",
+                               core::Retry::kYes);
+      }
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(warm.Handle(), 200);
+      if (m == nullptr) continue;
+      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(m, rd_kafka_message_destroy);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        at_end.insert(m->partition);
+        continue;
+      }
+      if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) throw kafka::KafkaError::FromCode("warm", m->err, warm.Handle());
+        log.Warn("warm: consumer error", {{"error", rd_kafka_message_errstr(m)}});
+        continue;
+      }
+      Record r;
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      std::string_view bytes(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+      auto decoded = serde.Decode(bytes, &opt.output_schema);
+      if (!decoded) continue;  // not ours to judge: it was emitted, the sink will say
+      r.value = std::move(*decoded.value);
+      r.origin = Origin::Kafka(opt.output_topic, m->partition, m->offset);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          r.headers.push_back({name, value ? std::string(static_cast<const char*>(value), size) : ""});
+        }
+      }
+      r.source_time = ParseSourceTs(r.headers);
+      if (!r.source_time) {
+        rd_kafka_timestamp_type_t tstype;
+        std::int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        if (ts > 0) r.source_time = SourceTime(std::chrono::milliseconds(ts));
+      }
+      stage->Warm(r);
+      ++records;
+    }
+    warm.Close();
+    log.Info("stage state warmed from the output topic",
+             {{"records", records}, {"seconds", std::chrono::duration<double>(Clock::now() - t0).count()}});
+  }
+
   void Start() {
     if (opt.create_topics) {
       WithRetry(opt.retry, shutdown, log, "create topics", [&] {
@@ -167,6 +245,10 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         throw;
       }
     });
+
+    // After InitTransactions: a zombie's open transaction is aborted, so the output topic's
+    // committed content is final up to here.
+    WithRetry(opt.retry, shutdown, log, "warm stage state", [&] { WarmStage(); });
 
     kafka::Config ccfg = ToKafkaConfig(opt.librdkafka);
     ccfg.Set("group.id", opt.group_id);
@@ -288,6 +370,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     // The stage's running state (dedupe windows, statistics) saw records that will be read
     // again: start it afresh so a record is never a duplicate of its own first attempt.
     stage = make_stage();
+    WithRetry(opt.retry, shutdown, log, "warm stage state", [&] { WarmStage(); });
     std::lock_guard lock(stats_mu);
     ++stats.aborts;
     log.Warn("transaction aborted; batch will be redone", {{"reason", why}});

@@ -40,11 +40,6 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
   const YAML::Node pipeline = YAML::LoadFile(src + "/pipelines/loans.yaml");
   const auto raw_spec = stages::LoadRecordSpec(cfg.SchemaPath("raw").string());
   const std::string csv = src + "/tests/data/loans/lending_club.csv";
-  stages::CsvSource source(stages::CsvSourceSettingsFromYaml(pipeline["producer"]["sources"][0],
-                                                             pipeline["producer"]["id"], raw_spec,
-                                                             "loans.yaml producer"),
-                           csv);
-  stages::CsvFileReader reader(csv, {});
   runtime::InMemorySchemaSource schemas;
   runtime::RowSerde serde(schemas);
   serde.RegisterOutput(options.input_topic, options.input_schema);
@@ -56,74 +51,103 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
                             stages::LoadRecordSpec(cfg.SchemaPath("clean").string()), "ref");
   std::map<std::string, int> expected_rules;  // rule -> count, "" = emitted
   int fed = 0;
-  while (auto item = reader.Next()) {
-    stages::SourceRecord rec = source.Accept(*item);
-    if (rec.verdict != stages::SourceVerdict::kRecord) continue;
-    auto bytes = serde.Encode(options.input_topic, rec.row);
-    REQUIRE(bytes);
-    kafka::Message m;
-    m.topic = options.input_topic;
-    m.key = rec.key;
-    m.value = *bytes.value;
-    m.headers = {{runtime::kHeaderOrigin, "lending_club.csv:" + std::to_string(rec.start.line)}};
-    producer.Produce(m);
-    auto r = reference.Process(rec.row, 0);
-    expected_rules[r.verdict == stages::Verdict::kEmit ? "" : r.rule]++;
-    ++fed;
-  }
-  producer.Flush(60s);
-  REQUIRE(producer.TakeDeliveryFailures().empty());
+  auto feed = [&] {
+    stages::CsvSource source(stages::CsvSourceSettingsFromYaml(pipeline["producer"]["sources"][0],
+                                                               pipeline["producer"]["id"], raw_spec,
+                                                               "loans.yaml producer"),
+                             csv);
+    stages::CsvFileReader reader(csv, {});
+    const bool first = fed == 0;
+    while (auto item = reader.Next()) {
+      stages::SourceRecord rec = source.Accept(*item);
+      if (rec.verdict != stages::SourceVerdict::kRecord) continue;
+      auto bytes = serde.Encode(options.input_topic, rec.row);
+      REQUIRE(bytes);
+      kafka::Message m;
+      m.topic = options.input_topic;
+      m.key = rec.key;
+      m.value = *bytes.value;
+      m.headers = {{runtime::kHeaderOrigin, "lending_club.csv:" + std::to_string(rec.start.line)}};
+      producer.Produce(m);
+      if (first) {
+        auto r = reference.Process(rec.row, 0);
+        expected_rules[r.verdict == stages::Verdict::kEmit ? "" : r.rule]++;
+        ++fed;
+      }
+    }
+    producer.Flush(60s);
+    REQUIRE(producer.TakeDeliveryFailures().empty());
+  };
+  feed();
   REQUIRE(fed > 9000);
 
-  core::ShutdownSource stop;
-  runtime::TransformLoop loop(
-      options, [&] { return std::make_unique<cleaner::CleanerStage>(cfg); }, schemas, stop.Token(),
-      obs::Logger("test"));
-  std::exception_ptr error;
-  std::thread t([&] {
-    try {
-      loop.Run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (loop.Stats().records_in < static_cast<std::uint64_t>(fed) && !error &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-  }
-  stop.Request();
-  t.join();
-  if (error) std::rethrow_exception(error);
-
-  // Read back with read_committed.
-  kafka::Consumer consumer(kafka::testing::ConsumerConfig(UniqueName("cleaner-reader")));
-  consumer.Subscribe({options.output_topic, options.dlq_topic});
-  std::map<std::string, int> got_rules;
-  std::map<std::string, int> per_key_offsets;  // topic/partition@offset -> reads
-  int total = 0;
-  deadline = std::chrono::steady_clock::now() + 90s;
-  auto settle = deadline;
-  while (std::chrono::steady_clock::now() < settle) {
-    for (auto& m : consumer.PollBatch(1000, 500ms)) {
-      ++total;
-      if (m.topic == options.output_topic) {
-        got_rules[""]++;
-        auto row = serde.Decode(*m.value, &options.output_schema);
-        REQUIRE(row);
-      } else {
-        got_rules[*kafka::FindLastHeader(m.headers, runtime::kHeaderRule)->value]++;
+  auto run_loop = [&] {
+    core::ShutdownSource stop;
+    runtime::TransformLoop loop(
+        options, [&] { return std::make_unique<cleaner::CleanerStage>(cfg); }, schemas,
+        stop.Token(), obs::Logger("test"));
+    std::exception_ptr error;
+    std::thread t([&] {
+      try {
+        loop.Run();
+      } catch (...) {
+        error = std::current_exception();
       }
-      per_key_offsets[m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset)]++;
+    });
+    auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (loop.Stats().records_in < static_cast<std::uint64_t>(fed) && !error &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
     }
-    if (total >= fed && settle == deadline) settle = std::chrono::steady_clock::now() + 3s;
-  }
-  consumer.Close();
-  CHECK(total == fed);
+    stop.Request();
+    t.join();
+    if (error) std::rethrow_exception(error);
+  };
+  // Reads output and DLQ with read_committed: rule -> count ("" = emitted), checking that
+  // no position is read twice.
+  auto read_all = [&](std::size_t expected) {
+    kafka::Consumer consumer(kafka::testing::ConsumerConfig(UniqueName("cleaner-reader")));
+    consumer.Subscribe({options.output_topic, options.dlq_topic});
+    std::map<std::string, int> rules;
+    std::map<std::string, int> positions;  // topic/partition@offset -> reads
+    std::size_t total = 0;
+    auto deadline = std::chrono::steady_clock::now() + 90s;
+    auto settle = deadline;
+    while (std::chrono::steady_clock::now() < settle) {
+      for (auto& m : consumer.PollBatch(1000, 500ms)) {
+        ++total;
+        if (m.topic == options.output_topic) {
+          rules[""]++;
+          REQUIRE(serde.Decode(*m.value, &options.output_schema));
+        } else {
+          rules[*kafka::FindLastHeader(m.headers, runtime::kHeaderRule)->value]++;
+        }
+        positions[m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset)]++;
+      }
+      if (total >= expected && settle == deadline) settle = std::chrono::steady_clock::now() + 3s;
+    }
+    consumer.Close();
+    for (const auto& [position, count] : positions) {
+      INFO(position);
+      CHECK(count == 1);
+    }
+    CHECK(total == expected);
+    return rules;
+  };
+
+  run_loop();
+  auto got_rules = read_all(static_cast<std::size_t>(fed));
   CHECK(got_rules == expected_rules);
   CHECK(got_rules[""] > 9000);
-  for (const auto& [position, count] : per_key_offsets) {
-    INFO(position);
-    CHECK(count == 1);
-  }
+
+  // Feed the same rows again and run a new loop (a restarted daemon): its dedupe state is
+  // warmed from the clean topic, so every row emitted the first time is now a duplicate,
+  // and the others are rejected by the same rules as before.
+  feed();
+  run_loop();
+  auto second = read_all(static_cast<std::size_t>(2 * fed));
+  std::map<std::string, int> expected_second;
+  for (const auto& [rule, count] : expected_rules) expected_second[rule] = rule.empty() ? count : 2 * count;
+  expected_second["duplicate"] += expected_rules[""];
+  CHECK(second == expected_second);
 }

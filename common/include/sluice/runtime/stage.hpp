@@ -114,6 +114,12 @@ class TransformStage {
  public:
   virtual ~TransformStage() = default;
   virtual Outcome Process(Record record) = 0;
+  // Running state across restarts: when WantsWarm(), the transform loop replays the
+  // committed records of the stage's output topic (decoded, in order per partition) through
+  // Warm before processing, at start and after an aborted transaction, so that dedupe windows
+  // and statistics are those of the records actually emitted. Default: stateless.
+  virtual bool WantsWarm() const { return false; }
+  virtual void Warm(const Record& emitted) { (void)emitted; }
 };
 
 }  // namespace sluice::runtime
