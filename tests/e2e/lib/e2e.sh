@@ -1,0 +1,157 @@
+# Helpers for the e2e tier (tests/e2e/<group>/*_test.sh), sourced by each test. Every test
+# runs its OWN pipeline instance on the shared local stack: a private copy of the pipeline file
+# (unique pipeline name, so unique topics, consumer groups, transactional ids, table and
+# health ports) and its own schema registry (own port, own schemas topic), started and
+# stopped through deploy/local/pipeline. Tests can therefore run in parallel with each other
+# and with the other tiers. Nothing here skips: a missing stack or binary is a failure.
+#
+#   e2e_init <short name>          checks env + binaries, picks ports, sets the EXIT trap
+#   e2e_pipeline [copy options]    writes $E2E_PIPELINE (see tests/e2e/lib/pipeline_copy.py)
+#   e2e_up [--only d1,d2]          loads the states reference table, brings the pipeline up
+#   e2e_feed <csv> [name]          drops a file into the watched inbox (atomically)
+#   e2e_wait <expected> [timeout]  waits for table rows + DLQ records = expected, settled
+#   e2e_rows, e2e_dlq_json, e2e_psql <sql>, e2e_check <cond> <message>
+
+E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SLUICE_ROOT="$(cd "$E2E_LIB_DIR/../../.." && pwd)"
+E2E_PIPE="$SLUICE_ROOT/deploy/local/pipeline"
+E2E_TOOL="$SLUICE_ROOT/deploy/local/lib/pipeline_tool.py"
+E2E_DATA="$SLUICE_ROOT/tests/data/loans"
+source "$SLUICE_ROOT/deploy/local/lib/common.sh"
+
+E2E_FAILED=0
+E2E_UP=0
+
+e2e_log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+e2e_fail() {
+  printf '[%s] FAIL: %s\n' "$(date +%T)" "$*" >&2
+  E2E_FAILED=1
+  exit 1
+}
+# e2e_check <test expression as a string> <message>: fails the test when false.
+e2e_check() {
+  if eval "$1"; then
+    e2e_log "ok: $2"
+  else
+    e2e_fail "$2 (check: $1)"
+  fi
+}
+
+e2e_require_env() {
+  local v
+  for v in SLUICE_KAFKA_BROKERS PGHOST PGPORT PGUSER PGDATABASE; do
+    [[ -n ${!v:-} ]] || e2e_fail "$v is unset: start the local stack and load its environment \
+(deploy/local/stack up && eval \"\$(deploy/local/stack env)\"); scripts/test does both"
+  done
+  psql -X -q -tAc 'select 1' >/dev/null 2>&1 || e2e_fail "PostgreSQL at $PGHOST:$PGPORT does not answer"
+  kcat -L -b "$SLUICE_KAFKA_BROKERS" -m 10 >/dev/null 2>&1 || e2e_fail "Kafka at $SLUICE_KAFKA_BROKERS does not answer"
+}
+
+# The daemons come from SLUICE_BIN_DIR, else <ctest build dir>/bin (SLUICE_BINARY_DIR is set
+# for shell tests by tests/CMakeLists.txt), else build/bin.
+e2e_require_binaries() {
+  local dir=${SLUICE_BIN_DIR:-${SLUICE_BINARY_DIR:+$SLUICE_BINARY_DIR/bin}}
+  dir=${dir:-$SLUICE_ROOT/build/bin}
+  local b missing=()
+  for b in sluice-registry sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink; do
+    [[ -x $dir/$b ]] || missing+=("$b")
+  done
+  (( ${#missing[@]} == 0 )) || e2e_fail "daemon binaries missing in $dir: ${missing[*]} (build them first)"
+  export SLUICE_BIN_DIR=$dir
+}
+
+# Prints N free loopback TCP ports (the kernel picks them; distinct within one call).
+e2e_free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+e2e_init() {
+  local short=$1
+  e2e_require_env
+  e2e_require_binaries
+  E2E_ID="e2e_${short}_$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+  E2E_TMP=$(mktemp -d "/tmp/sluice-$E2E_ID.XXXX")
+  E2E_INBOX="$E2E_TMP/inbox"
+  mkdir -p "$E2E_INBOX"
+  read -r -a E2E_PORTS <<<"$(e2e_free_ports 5)"
+  # A registry of our own: own port and own schemas topic, so subjects and compatibility
+  # settings of other runs cannot interfere.
+  export SLUICE_REGISTRY_URL="http://127.0.0.1:${E2E_PORTS[4]}"
+  export SLUICE_REGISTRY_TOPIC="_schemas_$E2E_ID"
+  E2E_TABLE=$E2E_ID
+  E2E_DLQ="$E2E_ID.dlq"
+  E2E_PIPELINE="$E2E_TMP/pipeline.yaml"
+  E2E_PDIR="$STACK_DIR/pipelines/$E2E_ID"
+  trap e2e_teardown EXIT
+  e2e_log "test instance $E2E_ID (tmp $E2E_TMP, binaries $SLUICE_BIN_DIR, registry $SLUICE_REGISTRY_URL)"
+}
+
+# e2e_pipeline [pipeline_copy.py options]: the private copy of pipelines/loans.yaml.
+e2e_pipeline() {
+  python3 "$E2E_LIB_DIR/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans.yaml" \
+    --out "$E2E_PIPELINE" --name "$E2E_ID" --inbox "$E2E_INBOX" \
+    --ports "${E2E_PORTS[0]},${E2E_PORTS[1]},${E2E_PORTS[2]},${E2E_PORTS[3]}" "$@" ||
+    e2e_fail "could not write the pipeline copy"
+}
+
+e2e_up() {
+  psql -X -q -v ON_ERROR_STOP=1 -f "$SLUICE_ROOT/pipelines/sql/loans/states.sql" >/dev/null 2>&1 ||
+    e2e_fail "could not load pipelines/sql/loans/states.sql"
+  E2E_UP=1
+  "$E2E_PIPE" up "$E2E_PIPELINE" "$@" || e2e_fail "the pipeline did not come up"
+}
+
+# Writes under a hidden temporary name, then renames into place: the watcher never sees a
+# partial file.
+e2e_feed() {
+  local src=$1 name=${2:-$(basename "$1")}
+  cp "$src" "$E2E_INBOX/.$name.part"
+  mv -f "$E2E_INBOX/.$name.part" "$E2E_INBOX/$name"
+  e2e_log "fed $name ($(wc -l <"$src") lines)"
+}
+
+e2e_psql() { psql -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
+e2e_rows() { e2e_psql "SELECT count(*) FROM \"$E2E_TABLE\""; }
+e2e_dlq_json() { python3 "$E2E_TOOL" dlq "$E2E_DLQ" "$@"; }
+e2e_metric() { python3 "$E2E_TOOL" metric "http://127.0.0.1:$2/metrics" "${@:3}"; }
+
+# e2e_wait <expected rows + DLQ> [timeout s]: progress every 5 s; settles (no consumer lag,
+# counts holding still) before returning, so later checks see the final state.
+e2e_wait() {
+  python3 "$E2E_TOOL" wait "$E2E_PDIR" --expected "$1" --timeout "${2:-300}" --interval 5 --settle \
+    --report "$E2E_TMP/wait.json" || e2e_fail "the pipeline did not catch up (see above)"
+}
+
+e2e_teardown() {
+  local rc=$?
+  (( rc != 0 )) && E2E_FAILED=1
+  trap - EXIT
+  if (( E2E_UP )); then
+    "$E2E_PIPE" down "$E2E_ID" || { e2e_log "pipeline down failed"; rc=1; }
+    if (( E2E_FAILED )); then
+      local f
+      for f in "$E2E_PDIR"/logs/*.log; do
+        [[ -f $f ]] || continue
+        echo "--- last lines of $f"
+        grep -v '"level":"debug"' "$f" | tail -n 15
+      done
+    fi
+  fi
+  if [[ ${E2E_KEEP:-0} != 1 && $E2E_FAILED == 0 ]]; then
+    e2e_psql "DROP TABLE IF EXISTS \"$E2E_TABLE\"" >/dev/null 2>&1 || true
+    e2e_psql "DELETE FROM sluice_offsets WHERE consumer_group LIKE '%$E2E_ID%'" >/dev/null 2>&1 || true
+    rm -rf "$E2E_TMP" "$E2E_PDIR"
+  else
+    e2e_log "kept for inspection: $E2E_TMP, $E2E_PDIR, table $E2E_TABLE"
+  fi
+  if (( rc == 0 )); then e2e_log "PASS"; else e2e_log "FAILED (exit $rc)"; fi
+  exit "$rc"
+}
