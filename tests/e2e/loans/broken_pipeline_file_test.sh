@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A broken pipeline file: every daemon's --check prints ONE clear error (file:line:col, the
+# key, the problem) on stderr, nothing on stdout, and exits 2. The intact copy passes (exit 0,
+# "ok"), so each failure below is caused by the one edit. No Kafka or PostgreSQL is touched.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
+
+e2e_require_binaries
+E2E_ID=e2e_check_$$
+E2E_TMP=$(mktemp -d "/tmp/sluice-$E2E_ID.XXXX")
+E2E_INBOX=$E2E_TMP/inbox
+E2E_PIPELINE=$E2E_TMP/pipeline.yaml
+E2E_PORTS=(39101 39102 39103 39104)
+trap 'rc=$?; rm -rf "$E2E_TMP"; (( rc == 0 )) && e2e_log PASS || e2e_log "FAILED (exit $rc)"; exit $rc' EXIT
+e2e_pipeline --views all
+good=$E2E_PIPELINE
+
+DAEMONS=(sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink)
+
+# case <name> <sed expression or "raw:<content>"> <expected key> <expected problem text>
+cases=(
+  "unknown_key|s/^      window: 24h$/      windw: 24h/|cleaner.rules[0].windw|unknown key 'windw'"
+  "wrong_type|s/^  partitions: \\([0-9]*\\)$/  partitions: many/|topics.partitions|expected an integer"
+  "missing_required|/^  table: /d|sink|missing required key 'table'"
+  "missing_schema_file|s#loans.enriched.v1.avsc#loans.enriched.v9.avsc#|schemas.enriched|not found"
+  "bad_pipeline_name|s/^pipeline: .*/pipeline: Loans Pipeline/|pipeline|"
+  "yaml_syntax|s/^topics:$/topics: [/|YAML|syntax error"
+  "bad_duration|s/^      refresh: 5m$/      refresh: five minutes/|enricher.steps[0].refresh|"
+  "bad_enum|s/^      statistic: median$/      statistic: mode/|cleaner.rules|statistic"
+  "unknown_rule_field|s/^      field: funded_amnt$/      field: funded_amount/|funded_amount|"
+)
+
+for d in "${DAEMONS[@]}"; do
+  out=$("$SLUICE_BIN_DIR/$d" --config "$good" --check 2>"$E2E_TMP/err") || e2e_fail "$d --check on the intact copy failed: $(cat "$E2E_TMP/err")"
+  [[ $out == ok ]] || e2e_fail "$d --check on the intact copy printed '$out', expected 'ok'"
+done
+e2e_log "ok: the intact copy passes --check in all four daemons"
+
+failures=0
+for c in "${cases[@]}"; do
+  IFS='|' read -r name edit key problem <<<"$c"
+  bad="$E2E_TMP/$name.yaml"
+  sed "$edit" "$good" >"$bad"
+  if cmp -s "$good" "$bad"; then
+    e2e_fail "case $name: the edit '$edit' changed nothing (the pipeline file changed shape?)"
+  fi
+  for d in "${DAEMONS[@]}"; do
+    rc=0
+    "$SLUICE_BIN_DIR/$d" --config "$bad" --check >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+    err=$(cat "$E2E_TMP/err")
+    lines=$(grep -c . "$E2E_TMP/err" || true)
+    problems=()
+    (( rc == 2 )) || problems+=("exit $rc, expected 2")
+    [[ ! -s $E2E_TMP/out ]] || problems+=("stdout not empty: $(head -c 200 "$E2E_TMP/out")")
+    (( lines == 1 )) || problems+=("$lines lines on stderr, expected 1")
+    [[ $err == "$bad"* ]] || problems+=("the error does not start with the file name")
+    [[ $err == *"$key"* ]] || problems+=("the error does not name '$key'")
+    [[ -z $problem || $err == *"$problem"* ]] || problems+=("the error does not say '$problem'")
+    if (( ${#problems[@]} )); then
+      printf '[%s] FAIL: case %s, %s: %s\n      stderr: %s\n' "$(date +%T)" "$name" "$d" \
+        "$(IFS=';'; echo "${problems[*]}")" "$(head -c 600 <<<"$err")" >&2
+      failures=$((failures + 1))
+    else
+      e2e_log "ok: $name, $d: exit 2, one line: ${err:0:150}"
+    fi
+  done
+done
+(( failures == 0 )) || e2e_fail "$failures daemon/case combinations did not report one clear error with exit 2"
