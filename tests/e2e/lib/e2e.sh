@@ -121,7 +121,8 @@ e2e_feed() {
 e2e_psql() { psql -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
 e2e_rows() { e2e_psql "SELECT count(*) FROM \"$E2E_TABLE\""; }
 e2e_dlq_json() { python3 "$E2E_TOOL" dlq "$E2E_DLQ" "$@"; }
-e2e_metric() { python3 "$E2E_TOOL" metric "http://127.0.0.1:$2/metrics" "${@:3}"; }
+# e2e_metric <daemon> <metric...>: sums of the daemon's series (fails when it does not answer).
+e2e_metric() { python3 "$E2E_TOOL" metric "http://127.0.0.1:$(cat "$E2E_PDIR/ports/$1")/metrics" "${@:2}"; }
 
 # e2e_wait <expected rows + DLQ> [timeout s]: progress every 5 s; settles (no consumer lag,
 # counts holding still) before returning, so later checks see the final state.
@@ -154,4 +155,40 @@ e2e_teardown() {
   fi
   if (( rc == 0 )); then e2e_log "PASS"; else e2e_log "FAILED (exit $rc)"; fi
   exit "$rc"
+}
+
+# e2e_log_count <daemon> <extended regex>: lines of the daemon's log matching.
+e2e_log_count() { grep -cE -- "$2" "$E2E_PDIR/logs/$1.log" || true; }
+
+# e2e_wait_log <daemon> <extended regex> <count> [timeout s]: waits until the daemon's log has
+# at least <count> matching lines.
+e2e_wait_log() {
+  local d=$1 re=$2 want=$3 deadline=$((SECONDS + ${4:-120})) n
+  while :; do
+    n=$(e2e_log_count "$d" "$re")
+    (( n >= want )) && return 0
+    (( SECONDS < deadline )) || e2e_fail "$d logged '$re' $n times, expected $want (log: $E2E_PDIR/logs/$d.log)"
+    sleep 0.5
+  done
+}
+
+# Checksum of the whole table content (every column, rows in key order).
+e2e_table_md5() {
+  e2e_psql "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t.loan_id)), '-') FROM \"$E2E_TABLE\" t"
+}
+
+# e2e_registry <method> <path> [json body]: the test's own registry; prints "<http code> <body>".
+e2e_registry() {
+  python3 - "$SLUICE_REGISTRY_URL" "$@" <<'PY'
+import sys, urllib.request, urllib.error
+url, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+body = sys.argv[4].encode() if len(sys.argv) > 4 else None
+req = urllib.request.Request(url + path, data=body, method=method,
+                             headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+PY
 }
