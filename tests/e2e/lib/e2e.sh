@@ -6,7 +6,7 @@
 # and with the other tiers. Nothing here skips: a missing stack or binary is a failure.
 #
 #   e2e_init <short name>          checks env + binaries, picks ports, sets the EXIT trap
-#   e2e_pipeline [copy options]    writes $E2E_PIPELINE (see tests/e2e/lib/pipeline_copy.py)
+#   e2e_pipeline [copy options]    writes $E2E_PIPELINE (see deploy/local/lib/pipeline_copy.py)
 #   e2e_up [--only d1,d2]          loads the states reference table, brings the pipeline up
 #   e2e_feed <csv> [name]          drops a file into the watched inbox (atomically)
 #   e2e_wait <expected> [timeout]  waits for table rows + DLQ records = expected, settled
@@ -96,7 +96,7 @@ e2e_init() {
 
 # e2e_pipeline [pipeline_copy.py options]: the private copy of pipelines/loans.yaml.
 e2e_pipeline() {
-  python3 "$E2E_LIB_DIR/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans.yaml" \
+  python3 "$SLUICE_ROOT/deploy/local/lib/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans.yaml" \
     --out "$E2E_PIPELINE" --name "$E2E_ID" --inbox "$E2E_INBOX" \
     --ports "${E2E_PORTS[0]},${E2E_PORTS[1]},${E2E_PORTS[2]},${E2E_PORTS[3]}" "$@" ||
     e2e_fail "could not write the pipeline copy"
