@@ -3,12 +3,13 @@
 # and lib/kafka.sh.
 
 # Build toolchain, the C++ libraries CMake looks for, PostgreSQL 15, kcat, clang for the
-# sanitizer/fuzz builds, and small tools the scripts use (ss, pgrep).
+# sanitizer/fuzz builds, small tools the scripts use (ss, pgrep), and what the offline
+# deploy manifests test uses (python3-yaml, docker-compose).
 STACK_APT_PACKAGES=(
   cmake ninja-build g++ pkg-config ccache clang libclang-rt-14-dev
   librdkafka-dev libpqxx-dev libpq-dev nlohmann-json3-dev libspdlog-dev catch2
   libyaml-cpp-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev
-  postgresql-15 kcat python3-venv iproute2 procps
+  postgresql-15 kcat python3-venv python3-yaml docker-compose iproute2 procps
 )
 
 # Prints the packages of STACK_APT_PACKAGES (plus a JDK / Maven when absent) not installed.
