@@ -181,6 +181,8 @@ void DeclareProducer(Section& root) {
 
 void DeclareCleaner(Section& root) {
   auto& c = root.Add("cleaner", T::kSection).Describe("The cleaner daemon: raw topic to clean topic").Fields();
+  c.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
+  c.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& rules = c.Add("rules", T::kVariantList).Default("[]").Describe("Rules applied in order to each record").Example("[{type: required, fields: [loan_id]}]");
 
   auto& required = rules.Variant("required", "Fields that must be present and non-empty");
@@ -267,6 +269,8 @@ void DeclareCleaner(Section& root) {
 
 void DeclareEnricher(Section& root) {
   auto& e = root.Add("enricher", T::kSection).Describe("The enricher daemon: clean topic to enriched topic").Fields();
+  e.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
+  e.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& steps = e.Add("steps", T::kVariantList).Default("[]").Describe("Enrichment steps applied in order").Example("[{type: derive, field: grade, function: substr, from: sub_grade, length: 1}]");
 
   auto& pg = steps.Variant("pg_lookup", "Join a PostgreSQL table, cached in memory and refreshed on an interval");
