@@ -1,0 +1,43 @@
+# One image for every Sluice daemon: sluice-producer, sluice-cleaner, sluice-enricher,
+# sluice-pg-sink and sluice-registry. docker-compose.yml and deploy/k8s/ pick the binary with
+# the container command. See deploy/README.md (this file was validated offline only: there
+# was no Docker engine where it was written).
+
+# ---- build stage: the same Debian -dev packages as deploy/local/lib/install.sh -------------
+FROM debian:12 AS build
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      cmake ninja-build g++ pkg-config ca-certificates \
+      librdkafka-dev libpqxx-dev libpq-dev nlohmann-json3-dev libspdlog-dev catch2 \
+      libyaml-cpp-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DSLUICE_TESTS=OFF -DSLUICE_BENCH=OFF -DSLUICE_FUZZ=OFF -DSLUICE_SANITIZE=OFF \
+ && cmake --build /build --target \
+      sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink sluice-registry
+
+# ---- runtime stage: shared libraries only, non-root ------------------------------------------
+FROM debian:12-slim AS runtime
+# curl: the healthchecks / probes call http://127.0.0.1:<port>/readyz from inside the
+# container (the daemons' health server binds 127.0.0.1 unless http.bind says otherwise).
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      librdkafka++1 librdkafka1 libpqxx-6.4 libpq5 libspdlog1.10 libfmt9 libyaml-cpp0.7 \
+      libcpp-httplib0.11 libcurl4 libssl3 ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /opt/sluice --shell /usr/sbin/nologin sluice
+COPY --from=build /build/bin/sluice-producer /build/bin/sluice-cleaner \
+     /build/bin/sluice-enricher /build/bin/sluice-pg-sink /build/bin/sluice-registry \
+     /usr/local/bin/
+# Paths in the pipeline file are relative to it: ../schemas/ and ../tests/data/loans/ (the
+# CSV drop directory, a volume) resolve under /opt/sluice.
+COPY pipelines/ /opt/sluice/pipelines/
+COPY schemas/ /opt/sluice/schemas/
+RUN mkdir -p /opt/sluice/tests/data/loans && chown -R sluice:sluice /opt/sluice/tests
+WORKDIR /opt/sluice
+USER 10001:10001
+ENV SLUICE_CONFIG=/opt/sluice/pipelines/loans.yaml
+# No default daemon: the command names one, e.g. ["sluice-cleaner"].
+CMD ["sluice-cleaner", "--help"]
