@@ -261,7 +261,7 @@ secrets = {n: set((d.get("stringData") or {}) | (d.get("data") or {}))
            for n, (_, d) in by_kind.get("Secret", {}).items()}
 pvcs = set(by_kind.get("PersistentVolumeClaim", {}))
 services_k8s = by_kind.get("Service", {})
-workloads = {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {})}
+workloads = {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {}), **by_kind.get("Job", {})}
 kust_images = {i["name"]: i for i in kust.get("images") or []}
 sluice_image = split_image(compose_images.get(compose_binaries.get(REGISTRY, ""), "sluice"))
 k8s_binaries = {}
@@ -272,7 +272,7 @@ for name, (f, doc) in workloads.items():
     selector = (spec.get("selector") or {}).get("matchLabels") or {}
     tmpl = spec.get("template") or {}
     labels = (tmpl.get("metadata") or {}).get("labels") or {}
-    if not selector:
+    if not selector and doc["kind"] != "Job":  # a Job's selector is generated
         problem(where, "no selector.matchLabels")
     for k, v in selector.items():
         if labels.get(k) != v:
@@ -280,6 +280,8 @@ for name, (f, doc) in workloads.items():
     if doc["kind"] == "StatefulSet" and spec.get("serviceName") not in services_k8s:
         problem(where, f"serviceName {spec.get('serviceName')} is no Service")
     pod = tmpl.get("spec") or {}
+    if doc["kind"] == "Job" and pod.get("restartPolicy") not in ("OnFailure", "Never"):
+        problem(where, "a Job's pod needs restartPolicy OnFailure or Never")
     volumes = {v["name"]: v for v in pod.get("volumes") or []}
     claims = {t["metadata"]["name"] for t in spec.get("volumeClaimTemplates") or []}
     for vname, vol in volumes.items():
