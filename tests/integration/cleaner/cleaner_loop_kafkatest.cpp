@@ -150,4 +150,5 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
   for (const auto& [rule, count] : expected_rules) expected_second[rule] = rule.empty() ? count : 2 * count;
   expected_second["duplicate"] += expected_rules[""];
   CHECK(second == expected_second);
+  admin.DeleteTopics({options.input_topic, options.output_topic, options.dlq_topic}, 30s);
 }

@@ -53,6 +53,13 @@ struct Fixture {
   std::string group = UniqueName("tl-group");
   runtime::InMemorySchemaSource schemas;
 
+  ~Fixture() {  // best effort: the broker is shared
+    try {
+      kafka::Admin(kafka::testing::BaseConfig()).DeleteTopics({in, out, dlq}, 30s);
+    } catch (const std::exception&) {
+    }
+  }
+
   runtime::TransformLoopOptions Options() const {
     runtime::TransformLoopOptions o;
     o.stage_name = "tester";
