@@ -1,4 +1,5 @@
-#include "sluice/runtime/http_schema_source.hpp"
+#include "sluice/registry/client.hpp"
+#include "sluice/runtime/registry_schema_source.hpp"
 #include "sluice/runtime/transform_loop.hpp"
 
 namespace sluice::runtime {
@@ -6,7 +7,12 @@ namespace sluice::runtime {
 void RunTransformDaemon(DaemonContext& ctx, config::Stage stage,
                         TransformLoop::StageFactory make_stage) {
   const auto& ep = ctx.config.Endpoint();
-  HttpSchemaSource schemas(ep.registry_url, ep.registry_username, ep.registry_password);
+  registry::ClientOptions options;
+  options.url = ep.registry_url;
+  options.username = ep.registry_username;
+  options.password = ep.registry_password;
+  registry::Client client(options);
+  RegistrySchemaSource schemas(client);
   TransformLoop loop(OptionsFromConfig(ctx.config, stage), std::move(make_stage), schemas,
                      ctx.shutdown, ctx.log, &ctx.standard, &ctx.http);
   loop.Run();
