@@ -1,0 +1,405 @@
+// The real sluice-producer binary against the real broker and the real sluice-registry
+// binary: malformed rows to the DLQ with file, line and reason; kill -9 mid-file then a
+// restart gives every row exactly once; re-feeding the same content (even under another
+// name) adds nothing; a file dropped into the watched directory is picked up.
+// Every test uses its own pipeline name, topics and registry schemas topic.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <librdkafka/rdkafka.h>
+#include <nlohmann/json.hpp>
+
+#include "sluice/http/client.hpp"
+#include "sluice/kafka/admin.hpp"
+#include "sluice/kafka/message.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kBound = std::chrono::seconds(180);  // upper bound of any wait: hitting it fails
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) FAIL(name << " is not set: run `eval \"$(deploy/local/stack env)\"`");
+  return v;
+}
+
+std::string Random() {
+  static std::mt19937_64 rng(std::random_device{}());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string(buf, 10);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+// A child process; SIGTERM + wait on destruction if still running.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::map<std::string, std::string> env = {}) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    REQUIRE(pid_ > 0);
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      Wait();
+    }
+  }
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      status_ = Decode(status);
+      return false;
+    }
+    return true;
+  }
+  void Signal(int sig) { REQUIRE(pid_ > 0); kill(pid_, sig); }
+  int Wait() {
+    if (pid_ > 0) {
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      status_ = Decode(status);
+    }
+    return status_;
+  }
+  // Waits (bounded) for the process to exit by itself.
+  int WaitExit() {
+    const auto deadline = std::chrono::steady_clock::now() + kBound;
+    while (Running()) {
+      if (std::chrono::steady_clock::now() > deadline) FAIL("process did not exit within the bound");
+      std::this_thread::sleep_for(50ms);
+    }
+    return status_;
+  }
+
+ private:
+  static int Decode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+class Registry {
+ public:
+  Registry() : port_(FreePort()), topic_("_schemas.producer-test." + Random()) {
+    proc_ = std::make_unique<Process>(std::vector<std::string>{
+        std::string(SLUICE_BINARY_DIR) + "/bin/sluice-registry", "--port", std::to_string(port_),
+        "--schemas-topic", topic_, "--brokers", Env("SLUICE_KAFKA_BROKERS"), "--log-level", "warn"});
+    sluice::http::Client http({std::chrono::milliseconds(2000), std::chrono::milliseconds(500)});
+    const auto deadline = std::chrono::steady_clock::now() + kBound;
+    for (;;) {
+      if (!proc_->Running()) FAIL("sluice-registry exited during start-up");
+      try {
+        if (http.Get(Url() + "/readyz").status == 200) break;
+      } catch (const std::exception&) {
+      }
+      if (std::chrono::steady_clock::now() > deadline) FAIL("sluice-registry never became ready");
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& topic() const { return topic_; }
+
+ private:
+  int port_;
+  std::string topic_;
+  std::unique_ptr<Process> proc_;
+};
+
+struct Consumed {
+  std::string key, value;
+  std::map<std::string, std::string> headers;  // last value per name
+};
+
+// Every committed record of `topic` (read_committed, from the beginning to the end).
+std::vector<Consumed> ReadAll(const std::string& topic) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  auto set = [&](const char* k, const std::string& v) {
+    REQUIRE(rd_kafka_conf_set(conf, k, v.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK);
+  };
+  set("bootstrap.servers", Env("SLUICE_KAFKA_BROKERS"));
+  set("group.id", "producer-test-reader-" + Random());
+  set("isolation.level", "read_committed");
+  set("enable.partition.eof", "true");
+  set("enable.auto.commit", "false");
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  REQUIRE(rk != nullptr);
+  sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
+  const int partitions = admin.PartitionCount(topic, 30s);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  REQUIRE(rd_kafka_assign(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::vector<Consumed> out;
+  int at_end = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (at_end < partitions) {
+    if (std::chrono::steady_clock::now() > deadline) FAIL("reading " << topic << " never reached its end");
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ++at_end;
+    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Consumed c;
+      if (m->key) c.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) c.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* val;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          c.headers[name] = val ? std::string(static_cast<const char*>(val), size) : "";
+        }
+      }
+      out.push_back(std::move(c));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+// Sum of high watermarks (committed and uncommitted records plus markers): progress hint only.
+std::int64_t HighWatermarks(const std::string& topic) {
+  sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
+  std::int64_t sum = 0;
+  int partitions = 0;
+  try {
+    partitions = admin.PartitionCount(topic, 30s);
+  } catch (const std::exception&) {
+    return 0;  // not created yet
+  }
+  for (int p = 0; p < partitions; ++p) {
+    int64_t lo = 0, hi = 0;
+    if (rd_kafka_query_watermark_offsets(admin.Handle(), topic.c_str(), p, &lo, &hi, 10000) == 0) sum += hi;
+  }
+  return sum;
+}
+
+// A test pipeline: unique name and topics, the loans raw schema, a csv source on `dir`.
+struct Pipeline {
+  std::string name = "ptest" + Random();
+  fs::path work = fs::temp_directory_path() / ("sluice-producer-it-" + Random());
+  fs::path dir = work / "in";
+  fs::path file = work / "pipeline.yaml";
+  std::string raw = name + ".raw", dlq = name + ".dlq", positions = name + ".positions";
+  Registry& registry;
+
+  Pipeline(Registry& r, int batch_size, bool watch) : registry(r) {
+    fs::create_directories(dir);
+    std::ofstream out(file);
+    out << "pipeline: " << name << "\n"
+        << "topics: {raw: " << raw << ", clean: " << name << ".clean, enriched: " << name
+        << ".enriched, dlq: " << dlq << ", partitions: 3}\n"
+        << "schemas: {raw: " << SLUICE_SOURCE_DIR << "/schemas/loans.raw.v1.avsc}\n"
+        << "producer:\n"
+        << "  sources:\n"
+        << "    - {type: csv, name: loans, dir: " << dir.string() << ", glob: '*.csv', watch: "
+        << (watch ? "true" : "false") << ", poll_interval: 200ms, columns: {Class: loan_class}}\n"
+        << "  key: [loan_id]\n"
+        << "  id: {field: loan_id, prefix: LC-}\n"  // id from every column + line: unique per row
+        << "  batch_size: " << batch_size << "\n";
+  }
+  ~Pipeline() {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    try {
+      sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
+      admin.DeleteTopics({raw, dlq, positions, name + ".clean", name + ".enriched", registry.topic()}, 30s);
+    } catch (const std::exception& e) {
+      WARN("could not delete test topics: " << e.what());
+    }
+  }
+
+  std::unique_ptr<Process> Start(bool once) {
+    std::vector<std::string> argv{std::string(SLUICE_BINARY_DIR) + "/bin/sluice-producer", "--config",
+                                  file.string(), "--http-port", std::to_string(FreePort()),
+                                  "--log-level", "warn"};
+    if (once) argv.push_back("--once");
+    return std::make_unique<Process>(argv, std::map<std::string, std::string>{
+        {"SLUICE_KAFKA_BROKERS", Env("SLUICE_KAFKA_BROKERS")}, {"SLUICE_REGISTRY_URL", registry.Url()}});
+  }
+  int RunOnce() { return Start(true)->WaitExit(); }
+};
+
+void Python(const std::string& args) {
+  std::string cmd = "python3 " + std::string(SLUICE_TEST_DATA_DIR) + "/loans/loan_data.py " + args + " > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+std::size_t CountLines(const fs::path& p) {
+  std::ifstream in(p);
+  std::size_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("malformed rows go to the DLQ with file, line and reason; rows in = raw + DLQ; re-feeding adds nothing") {
+  Registry registry;
+  Pipeline p(registry, 500, false);
+  const fs::path gen = p.work / "gen";
+  Python("bad-mix --seed 11 --per-kind 3 --crlf --out " + gen.string());
+  const auto expected = nlohmann::json::parse(std::ifstream(gen / "lending_club_bad_mix.expected.json"));
+  fs::copy_file(gen / "lending_club_bad_mix.csv", p.dir / "loans_bad.csv");
+
+  REQUIRE(p.RunOnce() == 0);
+  const auto raw = ReadAll(p.raw);
+  const auto dlq = ReadAll(p.dlq);
+  const std::size_t items = expected["items"].get<std::size_t>();
+  std::map<std::uint64_t, nlohmann::json> producer_bad;
+  for (const auto& b : expected["bad"]) {
+    if (b["stage"] == "producer") producer_bad[b["line"].get<std::uint64_t>()] = b;
+  }
+  CHECK(raw.size() + dlq.size() == items);
+  CHECK(dlq.size() == producer_bad.size());
+  std::set<std::uint64_t> dlq_lines;
+  for (const auto& d : dlq) {
+    INFO("DLQ record value: " << d.value);
+    REQUIRE(d.headers.count("sluice-dlq-reason"));
+    REQUIRE(d.headers.count("sluice-source-line"));
+    CHECK(d.headers.at("sluice-source-file") == "loans_bad.csv");
+    CHECK(d.headers.at("sluice-dlq-stage") == "producer");
+    const std::uint64_t line = std::stoull(d.headers.at("sluice-source-line"));
+    CHECK(d.headers.at("sluice-origin").find("loans_bad.csv:" + std::to_string(line)) != std::string::npos);
+    dlq_lines.insert(line);
+    auto it = producer_bad.find(line);
+    if (it == producer_bad.end()) {
+      FAIL_CHECK("unexpected DLQ line " << line << ": " << d.headers.at("sluice-dlq-reason"));
+      continue;
+    }
+    CHECK(d.headers.at("sluice-dlq-rule") == it->second["rule"].get<std::string>());
+    CHECK(d.headers.at("sluice-dlq-reason").find(it->second["reason"].get<std::string>()) != std::string::npos);
+  }
+  CHECK(dlq_lines.size() == dlq.size());
+  for (const auto& r : raw) {
+    CHECK(r.key.rfind("LC-", 0) == 0);
+    CHECK(r.value.size() > 5);
+    CHECK(r.value[0] == '\0');  // Confluent wire format magic byte
+    CHECK(r.headers.count("sluice-source-ts") == 1);
+  }
+
+  // Re-feed: the same bytes under another name, and the original again.
+  fs::copy_file(p.dir / "loans_bad.csv", p.dir / "loans_bad_again.csv");
+  REQUIRE(p.RunOnce() == 0);
+  CHECK(ReadAll(p.raw).size() == raw.size());
+  CHECK(ReadAll(p.dlq).size() == dlq.size());
+}
+
+TEST_CASE("kill -9 mid-file, then restarts: every row exactly once in the raw topic") {
+  Registry registry;
+  Pipeline p(registry, 500, true);
+  const fs::path gen = p.work / "gen";
+  fs::create_directories(gen);
+  constexpr std::size_t kRows = 100000;
+  Python("synthetic --seed 3 --rows " + std::to_string(kRows) + " --out " + (gen / "big.csv").string());
+  REQUIRE(CountLines(gen / "big.csv") == kRows + 1);
+  // Written elsewhere, then renamed into place (the documented way to drop a file).
+  fs::rename(gen / "big.csv", p.dir / "big.csv");
+
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 2; ++round) {
+    auto proc = p.Start(false);
+    // Kill once the raw topic has grown by a random amount (mid-file, mid-transaction likely).
+    const std::int64_t before = HighWatermarks(p.raw);
+    const std::int64_t target = before + 3000 + static_cast<std::int64_t>(rng() % 20000);
+    const auto deadline = std::chrono::steady_clock::now() + kBound;
+    while (HighWatermarks(p.raw) < target) {
+      REQUIRE(proc->Running());
+      if (std::chrono::steady_clock::now() > deadline) FAIL("producer made no progress");
+      std::this_thread::sleep_for(20ms);
+    }
+    proc->Signal(SIGKILL);
+    CHECK(proc->Wait() == 128 + SIGKILL);
+  }
+  REQUIRE(p.RunOnce() == 0);
+  const auto raw = ReadAll(p.raw);
+  std::set<std::uint64_t> lines;
+  std::set<std::string> keys;
+  for (const auto& r : raw) {
+    lines.insert(std::stoull(r.headers.at("sluice-source-line")));
+    keys.insert(r.key);
+  }
+  CHECK(raw.size() == kRows);
+  CHECK(lines.size() == kRows);
+  CHECK(keys.size() == kRows);
+  CHECK(*lines.begin() == 2);
+  CHECK(*lines.rbegin() == kRows + 1);
+  CHECK(ReadAll(p.dlq).empty());
+}
+
+TEST_CASE("a file dropped into the watched directory is picked up; SIGTERM exits 0") {
+  Registry registry;
+  Pipeline p(registry, 100, true);
+  auto proc = p.Start(false);
+  // Written under a temporary name first: ignored until renamed.
+  const fs::path tmp = p.dir / "drop.csv.tmp";
+  fs::copy_file(fs::path(SLUICE_TEST_DATA_DIR) / "loans" / "lending_club.csv", tmp);
+  const std::size_t rows = CountLines(tmp) - 1;
+  std::this_thread::sleep_for(300ms);
+  fs::rename(tmp, p.dir / "drop.csv");
+  const auto deadline = std::chrono::steady_clock::now() + kBound;
+  std::size_t got = 0;
+  auto count = [&]() -> std::size_t {
+    if (HighWatermarks(p.raw) == 0) return 0;  // topic not created or empty yet
+    return ReadAll(p.raw).size();
+  };
+  while ((got = count()) < rows) {
+    REQUIRE(proc->Running());
+    if (std::chrono::steady_clock::now() > deadline) FAIL("only " << got << " of " << rows << " rows arrived");
+    std::this_thread::sleep_for(500ms);
+  }
+  proc->Signal(SIGTERM);
+  CHECK(proc->Wait() == 0);
+  CHECK(ReadAll(p.raw).size() == rows);
+  CHECK(ReadAll(p.dlq).empty());
+}
