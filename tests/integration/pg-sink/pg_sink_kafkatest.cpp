@@ -208,8 +208,8 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::seconds limit = 9
 
 }  // namespace
 
-TEST_CASE("pg-sink: duplicate keys collapse to the last value, offsets stored with the rows; "
-          "a restart resumes from PostgreSQL",
+TEST_CASE("pg-sink: duplicate keys collapse to the last value and offsets are stored with the "
+          "rows - a restart resumes from PostgreSQL",
           "[pg-sink]") {
   World w;
   std::map<std::string, double> last;
@@ -254,7 +254,7 @@ TEST_CASE("pg-sink: duplicate keys collapse to the last value, offsets stored wi
   CHECK(w.Rows() == static_cast<std::int64_t>(last.size()) + 20);
 }
 
-TEST_CASE("pg-sink: rows PostgreSQL refuses go to the DLQ with the SQLSTATE, the rest land",
+TEST_CASE("pg-sink: rows PostgreSQL refuses go to the DLQ with the SQLSTATE and the rest land",
           "[pg-sink]") {
   World w;
   {
@@ -320,7 +320,7 @@ TEST_CASE("pg-sink: rows PostgreSQL refuses go to the DLQ with the SQLSTATE, the
   CHECK(seen == bad);
 }
 
-TEST_CASE("pg-sink: a newer writer schema adds its columns; old and new records both land",
+TEST_CASE("pg-sink: a newer writer schema adds its columns and old and new records both land",
           "[pg-sink]") {
   World w;
   for (int i = 0; i < 30; ++i) w.ProduceV1("E-" + std::to_string(i), i);
@@ -345,7 +345,7 @@ TEST_CASE("pg-sink: a newer writer schema adds its columns; old and new records 
         "YES");
 }
 
-TEST_CASE("pg-sink: a PostgreSQL restart mid-run is retried, nothing goes to the DLQ, "
+TEST_CASE("pg-sink: a PostgreSQL restart mid-run is retried - nothing goes to the DLQ and "
           "the final count is exact",
           "[pg-sink][restart-pg]") {
   World w;

@@ -28,7 +28,7 @@ TEST_CASE("SinkColumns: the initial columns are the configured schema's fields i
   CHECK(cols.Initial().key_columns == std::vector<std::string>{"loan_id"});
 }
 
-TEST_CASE("SinkColumns: a newer writer's new fields are missing until adopted, then appended") {
+TEST_CASE("SinkColumns: a newer writer's new fields are missing until adopted and then appended") {
   pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   auto v2 = cols.Describe(avro::ParseSchema(kV2));
   CHECK(v2.missing == std::vector<std::string>{"region"});
@@ -39,7 +39,7 @@ TEST_CASE("SinkColumns: a newer writer's new fields are missing until adopted, t
   CHECK(cols.Describe(avro::ParseSchema(kV1)).missing.empty());
 }
 
-TEST_CASE("SinkColumns: cells map by name; columns a writer lacks are NULL") {
+TEST_CASE("SinkColumns: cells map by name and columns a writer lacks are NULL") {
   pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   auto v1 = cols.Describe(avro::ParseSchema(kV1));
   auto v2 = cols.Describe(avro::ParseSchema(kV2));
