@@ -109,7 +109,7 @@ TEST_CASE("the last row of a key in a batch wins, and later batches upsert") {
             .as<std::string>() == "9.00TX");
 }
 
-TEST_CASE("a batch of new keys is one COPY; keys equal only once typed still collapse") {
+TEST_CASE("a batch of new keys is one COPY, keys equal only once typed still collapse") {
   pqxx::connection c(RequirePgConninfo());
   TestTable t(c);
   BatchWriter writer = Writer(t);

@@ -284,7 +284,7 @@ std::size_t CountLines(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("malformed rows go to the DLQ with file, line and reason; rows in = raw + DLQ; re-feeding adds nothing") {
+TEST_CASE("malformed rows go to the DLQ with file, line and reason, rows in = raw + DLQ, re-feeding adds nothing") {
   Registry registry;
   Pipeline p(registry, 500, false);
   const fs::path gen = p.work / "gen";
@@ -377,7 +377,7 @@ TEST_CASE("kill -9 mid-file, then restarts: every row exactly once in the raw to
   CHECK(ReadAll(p.dlq).empty());
 }
 
-TEST_CASE("a file dropped into the watched directory is picked up; SIGTERM exits 0") {
+TEST_CASE("a file dropped into the watched directory is picked up, SIGTERM exits 0") {
   Registry registry;
   Pipeline p(registry, 100, true);
   auto proc = p.Start(false);

@@ -42,7 +42,7 @@ int Run(std::function<void(DaemonContext&)> run, std::string* err_text = nullptr
 
 }  // namespace
 
-TEST_CASE("SIGTERM requests shutdown; the stage finishes and the daemon exits 0") {
+TEST_CASE("SIGTERM requests shutdown, the stage finishes and the daemon exits 0") {
   bool saw_shutdown = false;
   int ready_status = 0, not_ready_status = 0;
   std::string metrics;

@@ -72,7 +72,7 @@ TEST_CASE("bad JSON values are rejected with their path", "[avro][json]") {
   CHECK_THROWS_AS(FromAvroJson(ParseSchema(R"({"type":"fixed","name":"F","size":2})"), json("abc")), DecodeError);
 }
 
-TEST_CASE("defaults become datums; union defaults pick the first branch they fit", "[avro][json]") {
+TEST_CASE("defaults become datums, union defaults pick the first branch they fit", "[avro][json]") {
   Schema s = ParseSchema(R"({"type":"record","name":"R","fields":[
     {"name":"a","type":["null","int"],"default":null},
     {"name":"b","type":["int","null"],"default":3},
@@ -89,7 +89,7 @@ TEST_CASE("defaults become datums; union defaults pick the first branch they fit
   CHECK_THROWS_AS(DatumFromDefault(f[0].type(), json("x")), DecodeError);
 }
 
-TEST_CASE("binary maps may repeat a key; the JSON form keeps the last value", "[avro][json]") {
+TEST_CASE("binary maps may repeat a key, the JSON form keeps the last value", "[avro][json]") {
   Schema s = ParseSchema(R"({"type":"map","values":"int"})");
   // Two entries with key "k": 1 then 2.
   const std::string bytes("\x04\x02k\x02\x02k\x04\x00", 8);

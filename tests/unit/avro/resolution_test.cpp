@@ -313,7 +313,7 @@ TEST_CASE("spec: named types match by unqualified name across namespaces") {
             .find("size 3") != std::string::npos);
 }
 
-TEST_CASE("spec: decimals keep their meaning; other logical types are ignored") {
+TEST_CASE("spec: decimals keep their meaning, other logical types are ignored") {
   const char* d10_2 = R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":2})";
   const char* d12_2 = R"({"type":"bytes","logicalType":"decimal","precision":12,"scale":2})";
   const char* d10_3 = R"({"type":"bytes","logicalType":"decimal","precision":10,"scale":3})";

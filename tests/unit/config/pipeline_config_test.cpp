@@ -101,7 +101,7 @@ TEST_CASE("librdkafka settings pass through with stage overrides and env endpoin
   CHECK(sink.count("linger.ms") == 0);
 }
 
-TEST_CASE("environment supplies endpoints; bad values are reported by variable") {
+TEST_CASE("environment supplies endpoints, bad values are reported by variable") {
   Environment env({{"SLUICE_KAFKA_BROKERS", "127.0.0.1:19092"},
                    {"SLUICE_REGISTRY_URL", "http://127.0.0.1:18081/"},
                    {"SLUICE_PG_URL", "postgresql://sluice:pw@127.0.0.1:15432/sluice"}});

@@ -119,7 +119,7 @@ void CheckBadMix(int seed, bool crlf_bom) {
 
 }  // namespace
 
-TEST_CASE("loans: every row of the real file loads; the real oddities are flagged") {
+TEST_CASE("loans: every row of the real file loads, the real oddities are flagged") {
   const auto outcomes = RunPipeline(kSource + "/tests/data/loans/lending_club.csv");
   REQUIRE(outcomes.size() == 9857);
   std::map<std::string, int> flags;
