@@ -16,7 +16,7 @@
 #include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/error.hpp"
 #include "sluice/runtime/dlq.hpp"
-#include "sluice/runtime/http_schema_source.hpp"
+#include "sluice/runtime/registry_schema_source.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::producer {
@@ -533,8 +533,7 @@ void CsvProducer::Run() {
 ProducerStats CsvProducer::Stats() const { return impl_->Stats(); }
 
 void RunProducerDaemon(runtime::DaemonContext& ctx, bool once) {
-  const auto& ep = ctx.config.Endpoint();
-  runtime::HttpSchemaSource schemas(ep.registry_url, ep.registry_username, ep.registry_password);
+  runtime::RegistrySchemaSource schemas(ctx.config.Endpoint());
   CsvProducer producer(ProducerOptionsFromConfig(ctx.config, once), schemas, ctx.shutdown, ctx.log,
                        &ctx.standard, &ctx.http);
   producer.Run();
