@@ -3,6 +3,7 @@
 
 #include "pg_sink.hpp"
 #include "sluice/runtime/daemon.hpp"
+#include "sluice/runtime/registry_schema_source.hpp"
 
 int main(int argc, char** argv) {
   using namespace sluice;
@@ -12,9 +13,7 @@ int main(int argc, char** argv) {
   spec.stage = config::Stage::kPgSink;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
   spec.run = [](runtime::DaemonContext& ctx) {
-    const auto& ep = ctx.config.Endpoint();
-    std::shared_ptr<runtime::SchemaSource> schemas =
-        pgsink::MakeHttpSchemaSource(ep.registry_url, ep.registry_username, ep.registry_password);
+    auto schemas = std::make_shared<runtime::RegistrySchemaSource>(ctx.config.Endpoint());
     // Shared with the readiness checks, which the health server may run after `run` returns.
     auto sink = std::shared_ptr<pgsink::PgSink>(
         new pgsink::PgSink(pgsink::SinkOptionsFromConfig(ctx.config), *schemas, ctx.log,

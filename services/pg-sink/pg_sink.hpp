@@ -140,11 +140,5 @@ class PgSink {
   std::atomic<int> assigned_{0};
 };
 
-// A SchemaSource over a Confluent-compatible registry's REST API (GET /schemas/ids/{id},
-// POST /subjects/{s}/versions). Minimal on purpose: the sink only reads writer schemas by id.
-// Replace with the runtime's registry adapter once one exists. Thread-safe (one mutex).
-std::unique_ptr<runtime::SchemaSource> MakeHttpSchemaSource(const std::string& url,
-                                                            const std::string& username,
-                                                            const std::string& password);
 
 }  // namespace sluice::pgsink

@@ -1,6 +1,20 @@
 #include "sluice/runtime/registry_schema_source.hpp"
 
 namespace sluice::runtime {
+namespace {
+
+registry::ClientOptions OptionsFor(const config::Endpoints& ep) {
+  registry::ClientOptions options;
+  options.url = ep.registry_url;
+  options.username = ep.registry_username;
+  options.password = ep.registry_password;
+  return options;
+}
+
+}  // namespace
+
+RegistrySchemaSource::RegistrySchemaSource(const config::Endpoints& endpoints)
+    : client_(OptionsFor(endpoints)) {}
 
 std::int32_t RegistrySchemaSource::Register(const std::string& subject,
                                             const std::string& schema_json) {

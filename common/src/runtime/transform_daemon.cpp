@@ -1,4 +1,3 @@
-#include "sluice/registry/client.hpp"
 #include "sluice/runtime/registry_schema_source.hpp"
 #include "sluice/runtime/transform_loop.hpp"
 
@@ -6,13 +5,7 @@ namespace sluice::runtime {
 
 void RunTransformDaemon(DaemonContext& ctx, config::Stage stage,
                         TransformLoop::StageFactory make_stage) {
-  const auto& ep = ctx.config.Endpoint();
-  registry::ClientOptions options;
-  options.url = ep.registry_url;
-  options.username = ep.registry_username;
-  options.password = ep.registry_password;
-  registry::Client client(options);
-  RegistrySchemaSource schemas(client);
+  RegistrySchemaSource schemas(ctx.config.Endpoint());
   TransformLoop loop(OptionsFromConfig(ctx.config, stage), std::move(make_stage), schemas,
                      ctx.shutdown, ctx.log, &ctx.standard, &ctx.http);
   loop.Run();
