@@ -152,7 +152,10 @@ class Generator:
         if t == "array":
             return [self.value(s["items"], ns, depth + 1) for _ in range(self._len(depth))]
         if t == "map":
-            return {self._key(): self.value(s["values"], ns, depth + 1) for _ in range(self._len(depth))}
+            # Keys in UTF-8 byte order: avro_tool reads Avro JSON through nlohmann::json, whose
+            # objects are sorted that way, so this is the only order all three writers share.
+            keys = sorted({self._key() for _ in range(self._len(depth))}, key=lambda k: k.encode())
+            return {k: self.value(s["values"], ns, depth + 1) for k in keys}
         if t in ("record", "error"):
             return {f["name"]: self.value(f["type"], ns, depth + 1) for f in s["fields"]}
         raise ValueError(f"unsupported schema {s!r}")
