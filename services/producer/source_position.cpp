@@ -48,6 +48,12 @@ std::optional<SourcePosition> DecodePosition(const std::string& text, std::strin
   };
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return fail("not a JSON object");
+  // get<uint64_t> would wrap a negative number silently: offsets must be unsigned JSON numbers.
+  for (const char* field : {"byte_offset", "line", "records", "rejected"}) {
+    if (j.contains(field) && !j[field].is_number_unsigned()) {
+      return fail(std::string("bad position record: ") + field + " is not a non-negative integer");
+    }
+  }
   SourcePosition p;
   try {
     p.source = j.at("source").get<std::string>();
