@@ -117,9 +117,11 @@ int Run(int argc, char** argv) {
   if (command == "wire-encode") {
     if (argc < 5) return Usage();
     sluice::registry::Client client(RegistryOptions(argv[2]));
-    Schema schema = sluice::avro::ParseSchema(ReadFile(argv[4]));
-    // Registered in its canonical form, as the Confluent serializers do.
-    auto id = client.Register(sluice::registry::SubjectName(argv[3]), sluice::avro::CanonicalForm(schema));
+    const std::string text = ReadFile(argv[4]);
+    Schema schema = sluice::avro::ParseSchema(text);
+    // Registered as written (the canonical form would drop logical types, and with them the
+    // id other clients registered for the same schema).
+    auto id = client.Register(sluice::registry::SubjectName(argv[3]), text);
     return EachLine([&](const std::string& line) {
       std::string payload;
       sluice::avro::Encode(schema, sluice::avro::FromAvroJson(schema, nlohmann::json::parse(line)), payload);

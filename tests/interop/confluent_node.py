@@ -38,7 +38,9 @@ def main():
     with Registry() as reg:
         subject = f"interop-js-{reg.suffix}-value"
         topic = f"interop-js-{reg.suffix}"
-        AdminClient({"bootstrap.servers": reg.brokers}).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+        reg.topics.append(topic)
+        admin = AdminClient({"bootstrap.servers": reg.brokers})  # kept alive until the topic exists
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
         value = {"sensor": "s-1", "at": 1700000000123, "celsius": 21.5, "tags": ["roof", "north"], "unit": "F"}
         base = {"url": reg.url, "brokers": reg.brokers, "subject": subject, "topic": topic}
         r = node("confluent_node.js", {**base, "phase": "register", "v1": V1, "v2": V2, "v3": V3, "value": value})

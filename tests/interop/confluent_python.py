@@ -79,6 +79,7 @@ def main():
         client = SchemaRegistryClient({"url": reg.url})
         subject = f"interop-py-{reg.suffix}-value"
         topic = f"interop-py-{reg.suffix}"
+        reg.topics.append(topic)
 
         id1 = client.register_schema(subject, Schema(json.dumps(V1), "AVRO"))
         check(isinstance(id1, int) and id1 > 0, f"register v1 -> id {id1}")

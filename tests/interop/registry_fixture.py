@@ -1,5 +1,6 @@
 """Starts a real sluice-registry for one test: a free loopback port, a unique schemas topic on
-the local broker (SLUICE_KAFKA_BROKERS). Stops it (SIGTERM, then SIGKILL) on exit."""
+the local broker (SLUICE_KAFKA_BROKERS). Stops it (SIGTERM, then SIGKILL) on exit and deletes
+its schemas topic and the topics the test added to `topics` (the broker is shared)."""
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ class Registry:
         self.suffix = uuid.uuid4().hex[:10]
         self.topic = f"_schemas_interop_{self.suffix}"
         self.url = f"http://127.0.0.1:{self.port}"
+        self.topics = [self.topic]
         self.log_path = f"/tmp/sluice-interop-registry-{self.suffix}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -52,6 +54,16 @@ class Registry:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        try:
+            from confluent_kafka.admin import AdminClient
+            admin = AdminClient({"bootstrap.servers": self.brokers})
+            for f in admin.delete_topics(self.topics, operation_timeout=30).values():
+                try:
+                    f.result(30)
+                except Exception:  # noqa: BLE001 - a topic that was never created
+                    pass
+        except Exception as e:  # noqa: BLE001 - cleanup must not hide the test's result
+            print(f"warning: could not delete the test topics: {e}")
 
     def __enter__(self):
         return self
