@@ -10,7 +10,7 @@ real pipeline.
 
   pipeline_copy.py --src pipelines/loans.yaml --out /tmp/x/p.yaml --name e2e_x_1234 \
       --inbox /tmp/x/inbox --ports 30001,30002,30003,30004 [--schema clean=../v2.avsc] \
-      [--views states|all|none] [--partitions 3] [--producer-batch 1000] [--sink-batch 5000]
+      [--views states|all|none] [--partitions 3] [--{producer,cleaner,enricher}-batch N] [--sink-batch N]
 
 The section handling is line-based on purpose (no YAML library in the stdlib): it relies on
 top-level keys starting in column 0 and two-space indentation, which is how pipeline files
@@ -115,6 +115,8 @@ def main():
     p.add_argument("--partitions", type=int)
     p.add_argument("--poll", default="200ms")
     p.add_argument("--producer-batch", type=int)
+    p.add_argument("--cleaner-batch", type=int)
+    p.add_argument("--enricher-batch", type=int)
     p.add_argument("--sink-batch", type=int)
     a = p.parse_args()
     if not re.fullmatch(r"[a-z0-9_-]+", a.name):
@@ -167,6 +169,8 @@ def main():
             block = rewrite_sources(block, os.path.abspath(a.inbox), a.poll)
             if a.producer_batch:
                 block = set_scalar(block, "batch_size", a.producer_batch)
+        elif key in ("cleaner", "enricher") and getattr(a, f"{key}_batch"):
+            block = set_scalar(block, "batch_size", getattr(a, f"{key}_batch"))
         elif key == "sink":
             new = []
             for l in block:

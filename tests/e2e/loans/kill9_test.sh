@@ -45,42 +45,57 @@ read -r LOADED BAD < <(python3 -c "
 import json; e = json.load(open('$E2E_TMP/expected.json')); print(e['loaded'], len(e['bad']))")
 e2e_log "$ROWS SYNTHETIC rows (seed $SEED): $LOADED to load, $BAD to reject"
 
-e2e_pipeline
+# Small transactions (200 records) in every stage: more commit boundaries to die between,
+# and a run long enough for all four kills to land while records still flow.
+e2e_pipeline --producer-batch 200 --cleaner-batch 200 --enricher-batch 200 --sink-batch 1000
 e2e_up
 # Kill points: a seeded fraction of the rows, per daemon, measured by that daemon's own
-# counter since its start (records read by the producer, records in for the others, rows in
-# the table for the sink), so every kill falls at a random moment of its work.
+# counter since its start (records read by the producer, records in for the cleaner and the
+# enricher, rows in the table for the sink). The four killers run at the same time, each
+# watching its own daemon, so every kill falls at a random moment of that daemon's work.
 read -r F_PRODUCER F_CLEANER F_ENRICHER F_SINK < <(python3 -c "
 import random; r = random.Random($SEED)
-print(r.uniform(.1, .5), r.uniform(.2, .6), r.uniform(.3, .7), r.uniform(.4, .8))")
+print(*(round(r.uniform(.1, .7), 3) for _ in range(4)))")
 
-metric_in() { e2e_metric "$1" sluice_records_in_total 2>/dev/null || echo 0; }
+progress_of() {
+  if [[ $1 == pg-sink ]]; then
+    e2e_rows 2>/dev/null || echo 0
+  else
+    e2e_metric "$1" sluice_records_in_total 2>/dev/null || echo 0
+  fi
+}
 
 # kill_at <daemon> <fraction>: waits until its progress reaches fraction*ROWS, kills it with
-# SIGKILL, records how far it was, starts it again.
+# SIGKILL, records how far it was, starts it again. Runs in the background.
 kill_at() {
   local d=$1 target deadline progress
   target=$(python3 -c "print(int($2 * $ROWS))")
   deadline=$((SECONDS + 300))
   while :; do
-    if [[ $d == pg-sink ]]; then progress=$(e2e_rows 2>/dev/null || echo 0); else progress=$(metric_in "$d"); fi
+    progress=$(progress_of "$d")
     progress=${progress%.*}
     (( progress >= target )) && break
-    (( SECONDS < deadline )) || e2e_fail "$d never reached $target (at $progress)"
-    sleep 0.2
+    (( SECONDS < deadline )) || { echo "$d never reached $target (at $progress)" >"$E2E_TMP/kill-$d.err"; return 1; }
+    sleep 0.1
   done
-  "$E2E_PIPE" kill -9 "$E2E_ID" "$d"
+  "$E2E_PIPE" kill -9 "$E2E_ID" "$d" || { echo "kill failed" >"$E2E_TMP/kill-$d.err"; return 1; }
   e2e_log "killed $d with SIGKILL at $progress (target $target of $ROWS)"
   echo "$d $progress" >>"$E2E_TMP/kills"
-  "$E2E_PIPE" start "$E2E_ID" "$d" || e2e_fail "$d did not come back after kill -9"
+  "$E2E_PIPE" start "$E2E_ID" "$d" || { echo "$d did not come back after kill -9" >"$E2E_TMP/kill-$d.err"; return 1; }
 }
 
 e2e_feed "$DATA" synthetic.csv
-kill_at producer "$F_PRODUCER"
-kill_at cleaner "$F_CLEANER"
-kill_at enricher "$F_ENRICHER"
-kill_at pg-sink "$F_SINK"
-e2e_wait "$ROWS" 600
+killers=()
+kill_at producer "$F_PRODUCER" & killers+=($!)
+kill_at cleaner "$F_CLEANER" & killers+=($!)
+kill_at enricher "$F_ENRICHER" & killers+=($!)
+kill_at pg-sink "$F_SINK" & killers+=($!)
+for k in "${killers[@]}"; do wait "$k" || true; done
+for d in producer cleaner enricher pg-sink; do
+  [[ ! -f $E2E_TMP/kill-$d.err ]] || e2e_fail "killing $d: $(cat "$E2E_TMP/kill-$d.err")"
+done
+e2e_check '(( $(wc -l <"$E2E_TMP/kills") == 4 ))' "all four daemons were killed with SIGKILL and restarted"
+e2e_wait "$ROWS" 480
 
 # Every kill must have interrupted real work: the daemon had not yet handled every row.
 while read -r d at; do
