@@ -162,8 +162,14 @@ def effective_value(pdir, section, key):
 
 
 def psql_value(sql):
-    proc = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    # psql exits 2 when the server is unreachable or restarting: retry for up to a minute
+    # (other tests on the shared stack may restart PostgreSQL); SQL errors are returned at once.
+    for _ in range(60):
+        proc = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        if proc.returncode != 2:
+            break
+        time.sleep(1)
     if proc.returncode != 0:
         return None, proc.stderr.decode("utf-8", "replace").strip()
     return proc.stdout.decode().strip(), None

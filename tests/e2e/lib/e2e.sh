@@ -118,7 +118,19 @@ e2e_feed() {
   e2e_log "fed $name ($(wc -l <"$src") lines)"
 }
 
-e2e_psql() { psql -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
+# psql with retries while the server is unreachable or restarting (exit 2: other tests on the
+# shared stack restart PostgreSQL, e.g. with `stack restart-pg`); SQL errors fail at once.
+e2e_psql() {
+  local i rc
+  for (( i = 0; i < 60; i++ )); do
+    rc=0
+    psql -X -q -tA -v ON_ERROR_STOP=1 -c "$1" 2>"$E2E_TMP/psql.err" || rc=$?
+    (( rc != 2 )) && break
+    sleep 1
+  done
+  (( rc == 0 )) || cat "$E2E_TMP/psql.err" >&2
+  return "$rc"
+}
 e2e_rows() { e2e_psql "SELECT count(*) FROM \"$E2E_TABLE\""; }
 e2e_dlq_json() { python3 "$E2E_TOOL" dlq "$E2E_DLQ" "$@"; }
 # e2e_metric <daemon> <metric...>: sums of the daemon's series (fails when it does not answer).
