@@ -209,7 +209,9 @@ TableChanges AddMissingColumns(pqxx::transaction_base& tx, const TableSpec& spec
       changes.relaxed_not_null.push_back(column.name);
     }
   }
-  for (const auto& [name, column] : existing) {
+  for (const auto& entry : existing) {
+    const std::string& name = entry.first;  // a plain reference: clang 14 can't capture bindings
+    const auto& column = entry.second;
     const bool in_schema = std::any_of(spec.columns.begin(), spec.columns.end(),
                                        [&](const ColumnSpec& c) { return c.name == name; });
     if (!in_schema && column.not_null && !IsKey(spec, name)) {
