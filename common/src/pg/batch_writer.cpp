@@ -279,7 +279,9 @@ WriteResult BatchWriter::Write(pqxx::dbtransaction& tx, const RowBatch& batch) {
   std::vector<std::pair<std::size_t, std::size_t>> pending{{0, batch.size()}};
   std::optional<PgFailure> known_failure = std::move(failure);  // of the range on top
   while (!pending.empty()) {
-    const auto [first, last] = pending.back();
+    // Plain variables, not a structured binding: clang 14 cannot capture bindings in lambdas.
+    const std::size_t first = pending.back().first;
+    const std::size_t last = pending.back().second;
     pending.pop_back();
     std::optional<PgFailure> range_failure;
     if (known_failure) {

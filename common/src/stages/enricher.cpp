@@ -14,20 +14,6 @@ using core::ConfigError;
 
 namespace {
 
-std::string AsText(const Value& v) {
-  if (auto* s = std::get_if<std::string>(&v)) return *s;
-  std::string why;
-  auto t = ConvertTo(v, FieldType::kString, &why);
-  return t && std::holds_alternative<std::string>(*t) ? std::get<std::string>(*t) : "";
-}
-
-std::optional<double> AsNumber(const Value& v) {
-  if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
-  if (auto* d = std::get_if<double>(&v)) return *d;
-  if (auto* s = std::get_if<std::string>(&v)) return ParseDouble(Trim(*s));
-  return std::nullopt;
-}
-
 std::string UrlEncode(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;

@@ -427,6 +427,20 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+std::string AsText(const Value& v) {
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  std::string why;
+  auto t = ConvertTo(v, FieldType::kString, &why);
+  return t && std::holds_alternative<std::string>(*t) ? std::get<std::string>(*t) : "";
+}
+
+std::optional<double> AsNumber(const Value& v) {
+  if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  if (auto* d = std::get_if<double>(&v)) return *d;
+  if (auto* s = std::get_if<std::string>(&v)) return ParseDouble(Trim(*s));
+  return std::nullopt;
+}
+
 std::string ToLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -449,7 +463,9 @@ Row RowFromJson(const nlohmann::json& j) {
 
 nlohmann::json RowToJson(const Row& row) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, v] : row.cells()) {
+  for (const auto& cell : row.cells()) {
+    const std::string& name = cell.first;  // clang 14 cannot capture a structured binding
+    const Value& v = cell.second;
     std::visit([&](const auto& x) {
       using T = std::decay_t<decltype(x)>;
       if constexpr (std::is_same_v<T, Null>) j[name] = nullptr;

@@ -110,6 +110,10 @@ std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_vie
 std::string_view Trim(std::string_view s);
 std::string ToLower(std::string_view s);
 
+// A cell as text (null -> ""), and as a number (numeric text parsed; nullopt otherwise).
+std::string AsText(const Value& v);
+std::optional<double> AsNumber(const Value& v);
+
 // Row <-> JSON object (null, bool, integer, number, string), for case files and logs.
 Row RowFromJson(const nlohmann::json& j);
 nlohmann::json RowToJson(const Row& row);
