@@ -157,7 +157,7 @@ class CoerceRule final : public Rule {
       const auto node = m.Get("map");
       if (!node.IsMap()) m.Fail("map", "expected a map of input value: replacement");
       for (auto it = node.begin(); it != node.end(); ++it) {
-        const auto& v = it->second;
+        const YAML::Node v = it->second;  // a copy: yaml-cpp iterators yield temporaries
         if (!v.IsNull() && !v.IsScalar()) m.Fail("map", "replacement for '" + it->first.Scalar() + "' must be a scalar");
         std::optional<std::string> out;
         if (v.IsScalar() && !v.Scalar().empty()) out = v.Scalar();

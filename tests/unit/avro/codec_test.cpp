@@ -144,7 +144,8 @@ TEST_CASE("negative block counts carry a byte size and decode like positive ones
   REQUIRE(m.as<Map>().entries.size() == 1);
   CHECK(m.as<Map>().entries[0].first == "k");
   // Skipping works through negative blocks too.
-  BinaryReader r(Bin({0x03, 0x04, 0x06, 0x36, 0x00}));
+  const std::string skip_bytes = Bin({0x03, 0x04, 0x06, 0x36, 0x00});  // outlives the reader
+  BinaryReader r(skip_bytes);
   SkipValue(arr.root(), r);
   CHECK(r.at_end());
 }
