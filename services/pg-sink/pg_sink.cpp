@@ -20,6 +20,7 @@
 #include "sluice/pg/flat_row_text.hpp"
 #include "sluice/pg/offset_store.hpp"
 #include "sluice/pg/row_batch.hpp"
+#include "sluice/registry/wire_format.hpp"
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/stage.hpp"
 
@@ -65,6 +66,7 @@ PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config) {
   o.topic = topics.enriched;
   o.dlq_topic = topics.dlq;
   o.group_id = "sluice-sink-" + config.Name();
+  o.group_instance_id = o.group_id + "-" + config.InstanceId();
   o.librdkafka = config.Librdkafka(config::Stage::kPgSink);
   o.table.schema = sink.String("schema");
   o.table.name = sink.String("table");
@@ -131,21 +133,9 @@ void SinkColumns::Adopt(const Writer& writer) {
   }
 }
 
-std::vector<std::optional<std::string>> SinkColumns::Cells(
-    const Writer& writer, const std::vector<std::optional<std::string>>& writer_cells) const {
-  std::vector<std::optional<std::string>> out(columns_.size());
-  for (std::size_t c = 0; c < columns_.size(); ++c) {
-    if (auto i = writer.layout->FieldIndex(columns_[c]); i && *i < writer_cells.size()) {
-      out[c] = writer_cells[*i];
-    }
-  }
-  return out;
-}
-
-std::vector<std::optional<std::string>> SinkColumns::WriterCells(const avro::FlatRow& row) {
-  std::vector<std::optional<std::string>> out;
-  out.reserve(row.size());
-  for (std::size_t i = 0; i < row.size(); ++i) out.push_back(pg::CellText(row, i));
+std::vector<std::optional<std::size_t>> SinkColumns::FieldsOfColumns(const Writer& writer) const {
+  std::vector<std::optional<std::size_t>> out(columns_.size());
+  for (std::size_t c = 0; c < columns_.size(); ++c) out[c] = writer.layout->FieldIndex(columns_[c]);
   return out;
 }
 
@@ -156,8 +146,12 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // One consumed record waiting for the batch's commit.
   struct Pending {
     kafka::Message message;
-    std::int32_t writer_id = -1;  // -1: already sent to the DLQ (undecodable/unwritable)
-    std::vector<std::optional<std::string>> cells;  // writer layout order
+    bool in_batch = false;  // false: already sent to the DLQ (undecodable/unwritable)
+  };
+  // A writer schema the sink has seen, and where its fields land in the current columns.
+  struct KnownWriter {
+    SinkColumns::Writer writer;
+    std::vector<std::optional<std::size_t>> field_of_column;
   };
 
   Impl(PgSink& owner, PgSinkOptions o, runtime::SchemaSource& s, obs::Logger l,
@@ -166,7 +160,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
         shutdown(std::move(t)), metrics(m), conn(MakeConnectionOptions()),
         columns(options.table, options.key, options.table_schema),
         writer(pg::BatchWriterOptions{options.table, options.key}),
-        offsets(options.offsets_table), serde(schemas) {}
+        offsets(options.offsets_table), serde(schemas), batch(columns.Columns()) {}
 
   pg::ConnectionOptions MakeConnectionOptions() {
     pg::ConnectionOptions c;
@@ -220,6 +214,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
     cc.Set("group.id", options.group_id);
     cc.Set("enable.auto.commit", "false");
     cc.Set("isolation.level", "read_committed");
+    // A restarted sink gets its partitions back at once (no rebalance), and OnAssigned still
+    // runs for them, so it still starts from the offsets stored in PostgreSQL.
+    if (!options.group_instance_id.empty()) cc.Set("group.instance.id", options.group_instance_id);
     consumer = std::make_unique<kafka::Consumer>(cc);
   }
 
@@ -270,11 +267,22 @@ struct PgSink::Impl : kafka::RebalanceListener {
   void OnLost(const std::vector<kafka::TopicPartition>& parts) override {
     // Someone else may already write these partitions: writing our older rows now could
     // overwrite theirs. Forget them; the new owner re-reads from the stored offsets.
-    std::erase_if(pending, [&](const Pending& p) {
+    auto lost = [&](const Pending& p) {
       return std::any_of(parts.begin(), parts.end(), [&](const kafka::TopicPartition& tp) {
         return tp.partition == p.message.partition && tp.topic == p.message.topic;
       });
-    });
+    };
+    pg::RowBatch kept(columns.Columns());
+    std::vector<Pending> kept_pending;
+    std::size_t row = 0;
+    for (Pending& p : pending) {
+      if (p.in_batch) ++row;
+      if (lost(p)) continue;
+      if (p.in_batch) kept.AppendRows(batch, row - 1, row);
+      kept_pending.push_back(std::move(p));
+    }
+    pending = std::move(kept_pending);
+    batch = std::move(kept);
     self.assigned_ -= static_cast<int>(parts.size());
   }
 
@@ -283,45 +291,40 @@ struct PgSink::Impl : kafka::RebalanceListener {
   void Accept(kafka::Message m) {
     ++stats.records_in;
     if (metrics) metrics->records_in.Inc();
-    if (pending.empty()) batch_started = Clock::now();
-    Pending p;
-    p.message = std::move(m);
-    const std::string bytes = p.message.value.value_or("");
-    runtime::SerdeResult<stages::Row> row = runtime::WithRetry(
-        options.retry, shutdown, log, "schema registry",
-        [&] { return serde.Decode(bytes); });
-    if (!row) {
-      SendToDlq(p.message, runtime::kRuleUndecodable, row.error, "");
-      pending.push_back(std::move(p));
-      return;
-    }
-    const std::int32_t id = serde.LastWriterId();
+    const std::string_view bytes = m.value ? std::string_view(*m.value) : std::string_view();
+    // Straight from the wire into the writer's flat layout, then into the batch's COPY text.
+    runtime::SerdeResult<std::int32_t> id = runtime::WithRetry(
+        options.retry, shutdown, log, "schema registry", [&] { return serde.DecodeFlat(bytes, flat); });
     std::string why;
-    const SinkColumns::Writer* w = WriterFor(id, &why);
-    avro::FlatRow flat;
+    const KnownWriter* w = nullptr;
+    if (id) {
+      w = WriterFor(*id.value, &why);  // may write the open batch first (new columns)
+    } else if (auto frame = registry::ParseFrame(bytes)) {
+      // Not decodable as a flat row: a known writer that cannot be a table row is
+      // "unwritable" (the README's table), anything else stays "undecodable".
+      WriterFor(frame->id.value, &why);
+    }
+    if (pending.empty()) batch_started = Clock::now();
+    Pending p{std::move(m)};
     if (w != nullptr) {
-      flat.Reset(w->layout);
-      if (!runtime::FlatFromRow(*row.value, flat, &why)) w = nullptr;
-    }
-    if (w == nullptr) {
+      pg::AppendFlatRow(batch, flat, w->field_of_column);
+      p.in_batch = true;
+    } else if (!why.empty()) {
       SendToDlq(p.message, kRuleUnwritable, why, "");
-      pending.push_back(std::move(p));
-      return;
+    } else {
+      SendToDlq(p.message, runtime::kRuleUndecodable, id.error, "");
     }
-    p.writer_id = id;
-    p.cells = SinkColumns::WriterCells(flat);
     pending.push_back(std::move(p));
   }
 
-  // The writer schema's description; evolves the table first when it brings new fields.
-  const SinkColumns::Writer* WriterFor(std::int32_t id, std::string* why) {
+  // The writer schema's description, or nullptr: with *why set when the schema is known but
+  // cannot be a table row, empty when the registry does not know the id. A writer that brings
+  // new fields evolves the table first, after writing the open batch with the old columns.
+  const KnownWriter* WriterFor(std::int32_t id, std::string* why) {
     if (auto it = writers.find(id); it != writers.end()) return &it->second;
     auto text = runtime::WithRetry(options.retry, shutdown, log, "schema registry",
                                    [&] { return schemas.SchemaText(id); });
-    if (!text) {
-      *why = "unknown writer schema id " + std::to_string(id);
-      return nullptr;
-    }
+    if (!text) return nullptr;
     SinkColumns::Writer w;
     try {
       w = columns.Describe(avro::ParseSchema(*text));
@@ -331,8 +334,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
       return nullptr;
     }
     if (!w.missing.empty() && options.add_columns) {
-      // Rows pending in this batch were laid out by older writers: their cells map by name,
-      // so a new column just reads NULL for them.
+      Flush();
       pg::TableChanges ch = conn.Run([&](pqxx::connection& c) {
         pqxx::work tx(c);
         pg::TableChanges r = pg::AddMissingColumns(tx, w.spec);
@@ -340,12 +342,17 @@ struct PgSink::Impl : kafka::RebalanceListener {
         return r;
       });
       columns.Adopt(w);
+      batch = pg::RowBatch(columns.Columns());
+      for (auto& [known_id, known] : writers) {
+        known.field_of_column = columns.FieldsOfColumns(known.writer);
+      }
       stats.columns_added += ch.added.size();
       log.Info("schema evolved: columns added",
                {{"writer_id", id}, {"added", ch.added}, {"relaxed_not_null", ch.relaxed_not_null},
                 {"type_mismatches", ch.type_mismatches}});
     }
-    return &writers.emplace(id, std::move(w)).first->second;
+    KnownWriter known{w, columns.FieldsOfColumns(w)};
+    return &writers.emplace(id, std::move(known)).first->second;
   }
 
   void SendToDlq(const kafka::Message& m, const std::string& rule, const std::string& reason,
@@ -386,13 +393,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
   void Flush() {
     if (pending.empty()) return;
     const auto started = Clock::now();
-    pg::RowBatch batch(columns.Columns());
     std::vector<std::size_t> batch_to_pending;
     for (std::size_t i = 0; i < pending.size(); ++i) {
-      const Pending& p = pending[i];
-      if (p.writer_id < 0) continue;
-      batch.AddRow(columns.Cells(writers.at(p.writer_id), p.cells));
-      batch_to_pending.push_back(i);
+      if (pending[i].in_batch) batch_to_pending.push_back(i);
     }
     std::map<std::int32_t, std::int64_t> next;
     for (const Pending& p : pending) {
@@ -450,6 +453,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     log.Debug("batch committed", {{"records", pending.size()}, {"rows", written},
                                   {"rejected", result.rejected.size()}});
     pending.clear();
+    batch.Clear();
   }
 
   void UpdateLag() {
@@ -467,6 +471,8 @@ struct PgSink::Impl : kafka::RebalanceListener {
 
   void Run() {
     consumer->Subscribe({options.topic}, this);
+    log.Info("consuming", {{"topic", options.topic}, {"group", options.group_id},
+                           {"group_instance_id", options.group_instance_id}});
     auto last_lag = Clock::now();
     while (!shutdown.Requested()) {
       auto timeout = std::chrono::milliseconds(200);
@@ -505,10 +511,12 @@ struct PgSink::Impl : kafka::RebalanceListener {
   pg::BatchWriter writer;
   pg::OffsetStore offsets;
   runtime::RowSerde serde;
-  std::map<std::int32_t, SinkColumns::Writer> writers;
+  std::map<std::int32_t, KnownWriter> writers;
   std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<kafka::Consumer> consumer;
   std::vector<Pending> pending;
+  avro::FlatRow flat;  // the record being accepted
+  pg::RowBatch batch;  // the rows of the pending records that are in_batch, in order
   Clock::time_point batch_started{};
   PgSinkStats stats;
 };

@@ -38,6 +38,9 @@ struct PgSinkOptions {
   std::string topic;      // input: <p>.enriched
   std::string dlq_topic;  // <p>.dlq
   std::string group_id;   // sluice-sink-<p>
+  // group.instance.id (KIP-345 static membership): <group_id>-<SLUICE_INSTANCE_ID or 0> from
+  // the pipeline file; "" joins as a dynamic member.
+  std::string group_instance_id;
   std::map<std::string, std::string> librdkafka;  // bootstrap.servers included
   pg::TableName table;
   std::vector<std::string> key;
@@ -85,13 +88,9 @@ class SinkColumns {
 
   const std::vector<std::string>& Columns() const { return columns_; }
   const pg::TableSpec& Initial() const { return initial_; }
-  // A decoded row's cells (pg::CellText, in writer.layout order) rearranged into Columns()
-  // order: NULL for columns the writer lacks; fields that are not columns (add_columns off)
-  // are left out.
-  std::vector<std::optional<std::string>> Cells(
-      const Writer& writer, const std::vector<std::optional<std::string>>& writer_cells) const;
-  // The cells of a decoded row in its writer's layout order (pg::CellText).
-  static std::vector<std::optional<std::string>> WriterCells(const avro::FlatRow& row);
+  // For each of Columns(), the index of the writer's field of that name, or nullopt (a column
+  // the writer lacks: NULL). Fields that are not columns (add_columns off) are left out.
+  std::vector<std::optional<std::size_t>> FieldsOfColumns(const Writer& writer) const;
 
  private:
   pg::TableName table_;

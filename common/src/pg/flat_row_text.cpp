@@ -202,17 +202,42 @@ std::optional<std::string> CellText(const avro::FlatRow& row, std::size_t i) {
   return std::nullopt;
 }
 
+void AppendFlatCell(RowBatch& batch, const avro::FlatRow& row, std::size_t i) {
+  const avro::FlatField& field = row.layout()->fields()[i];
+  if (row.is_null(i)) {
+    batch.AddNull();
+  } else if (field.logical == LogicalType::kNone &&
+             (field.type == Type::kString || field.type == Type::kEnum)) {
+    batch.Add(row.GetString(i));  // no copy for the common case
+  } else if (field.logical == LogicalType::kNone &&
+             (field.type == Type::kInt || field.type == Type::kLong)) {
+    char buf[24];
+    const auto end = std::to_chars(buf, buf + sizeof buf, row.GetLong(i)).ptr;
+    batch.Add(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+  } else if (field.type == Type::kDouble && std::isfinite(row.GetDouble(i))) {
+    char buf[64];
+    const auto end = std::to_chars(buf, buf + sizeof buf, row.GetDouble(i)).ptr;
+    batch.Add(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+  } else {
+    batch.Add(*CellText(row, i));
+  }
+}
+
 void AppendFlatRow(RowBatch& batch, const avro::FlatRow& row) {
   SLUICE_ASSERT(row.size() == batch.columns().size(), "flat row width differs from the batch");
-  for (std::size_t i = 0; i < row.size(); ++i) {
-    const avro::FlatField& field = row.layout()->fields()[i];
-    if (row.is_null(i)) {
-      batch.AddNull();
-    } else if (field.logical == LogicalType::kNone &&
-               (field.type == Type::kString || field.type == Type::kEnum)) {
-      batch.Add(row.GetString(i));  // no copy for the common case
+  for (std::size_t i = 0; i < row.size(); ++i) AppendFlatCell(batch, row, i);
+  batch.EndRow();
+}
+
+void AppendFlatRow(RowBatch& batch, const avro::FlatRow& row,
+                   const std::vector<std::optional<std::size_t>>& field_of_column) {
+  SLUICE_ASSERT(field_of_column.size() == batch.columns().size(),
+                "column mapping width differs from the batch");
+  for (const std::optional<std::size_t>& field : field_of_column) {
+    if (field && *field < row.size()) {
+      AppendFlatCell(batch, row, *field);
     } else {
-      batch.Add(*CellText(row, i));
+      batch.AddNull();
     }
   }
   batch.EndRow();

@@ -80,6 +80,14 @@ void RowBatch::AddRow(const std::vector<std::optional<std::string>>& cells) {
   EndRow();
 }
 
+void RowBatch::AppendRows(const RowBatch& from, std::size_t first, std::size_t last) {
+  SLUICE_ASSERT(from.columns_ == columns_, "rows of a batch with other columns");
+  SLUICE_ASSERT(cells_in_row_ == 0, "a row is open");
+  const std::size_t base = text_.size() - (first == 0 ? 0 : from.row_end_[first - 1]);
+  text_.append(from.CopyText(first, last));
+  for (std::size_t r = first; r < last; ++r) row_end_.push_back(base + from.row_end_[r]);
+}
+
 void RowBatch::Clear() {
   text_.clear();
   row_end_.clear();

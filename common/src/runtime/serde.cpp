@@ -324,32 +324,58 @@ const RowSerde::Plan& RowSerde::PlanFor(const Writer& writer, const avro::Schema
   return **slot;
 }
 
-SerdeResult<stages::Row> RowSerde::Decode(std::string_view bytes, const avro::Schema* reader) {
-  SerdeResult<stages::Row> result;
+const RowSerde::Plan* RowSerde::FramePlan(std::string_view bytes, const avro::Schema* reader,
+                                          std::int32_t* id, std::string* error) {
   if (bytes.size() < kWireHeaderSize) {
-    result.error = "undecodable: " + std::to_string(bytes.size()) +
-                   " bytes, shorter than the 5-byte wire-format header";
-    return result;
+    *error = "undecodable: " + std::to_string(bytes.size()) +
+             " bytes, shorter than the 5-byte wire-format header";
+    return nullptr;
   }
   if (bytes[0] != '\0') {
-    result.error = "undecodable: magic byte " +
-                   std::to_string(static_cast<unsigned char>(bytes[0])) + ", expected 0";
-    return result;
+    *error = "undecodable: magic byte " + std::to_string(static_cast<unsigned char>(bytes[0])) +
+             ", expected 0";
+    return nullptr;
   }
   std::uint32_t u = 0;
   for (int i = 1; i <= 4; ++i) u = (u << 8) | static_cast<unsigned char>(bytes[i]);
-  const auto id = static_cast<std::int32_t>(u);
+  *id = static_cast<std::int32_t>(u);
   std::string why;
-  const Writer* writer = FindWriter(id, &why);
+  const Writer* writer = FindWriter(*id, &why);
   if (writer == nullptr) {
-    result.error = "undecodable: " + why;
-    return result;
+    *error = "undecodable: " + why;
+    return nullptr;
   }
   const Plan& plan = PlanFor(*writer, reader);
   if (!plan.error.empty()) {
-    result.error = "undecodable: " + plan.error;
+    *error = "undecodable: " + plan.error;
+    return nullptr;
+  }
+  return &plan;
+}
+
+SerdeResult<std::int32_t> RowSerde::DecodeFlat(std::string_view bytes, avro::FlatRow& row) {
+  SerdeResult<std::int32_t> result;
+  std::int32_t id = -1;
+  const Plan* plan = FramePlan(bytes, nullptr, &id, &result.error);
+  if (plan == nullptr) return result;
+  try {
+    avro::DecodeFlat(*plan->flat, bytes.substr(kWireHeaderSize), row, limits_);
+  } catch (const avro::DecodeError& e) {
+    result.error = "undecodable: schema id " + std::to_string(id) + ": " + e.what();
     return result;
   }
+  last_writer_id_ = id;
+  result.value = id;
+  return result;
+}
+
+SerdeResult<stages::Row> RowSerde::Decode(std::string_view bytes, const avro::Schema* reader) {
+  SerdeResult<stages::Row> result;
+  std::int32_t id = -1;
+  const Plan* found = FramePlan(bytes, reader, &id, &result.error);
+  if (found == nullptr) return result;
+  const Plan& plan = *found;
+  std::string why;
   std::string_view payload = bytes.substr(kWireHeaderSize);
   try {
     if (plan.flat) {

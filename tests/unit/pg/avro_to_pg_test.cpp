@@ -136,6 +136,15 @@ TEST_CASE("row batches escape COPY text") {
   CHECK(batch.CopyText(0, 3).size() ==
         batch.CopyText(0, 1).size() + batch.CopyText(1, 2).size() + batch.CopyText(2, 3).size());
   CHECK(batch.CopyText(1, 1).empty());
+
+  RowBatch picked({"a", "b"});
+  picked.AppendRows(batch, 2, 3);
+  picked.AppendRows(batch, 0, 1);
+  picked.AddRow({"y", "z"});
+  REQUIRE(picked.size() == 3);
+  CHECK(picked.CopyText(0, 1) == "x\t\n");
+  CHECK(picked.CopyText(1, 2) == "tab\\there\t\\N\n");
+  CHECK(picked.CopyText(2, 3) == "y\tz\n");
   batch.Clear();
   CHECK(batch.empty());
 }

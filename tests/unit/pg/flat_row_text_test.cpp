@@ -80,4 +80,27 @@ TEST_CASE("flat cells become PostgreSQL input text") {
   AppendFlatRow(batch, row);
   CHECK(batch.size() == 1);
   CHECK(batch.columns().front() == "d");
+  // The batch's fast paths (strings, integers, finite doubles) write what CellText says.
+  RowBatch expected(FlatColumns(*layout));
+  std::vector<std::optional<std::string>> cells;
+  for (std::size_t i = 0; i < row.size(); ++i) cells.push_back(CellText(row, i));
+  expected.AddRow(cells);
+  CHECK(batch.CopyText(0, 1) == expected.CopyText(0, 1));
+}
+
+TEST_CASE("a flat row lands in another batch's columns through a field mapping") {
+  auto layout = sluice::avro::FlatLayout::Compile(sluice::avro::ParseSchema(R"({"type":"record",
+    "name":"R","fields":[{"name":"id","type":"long"},{"name":"x","type":"double"},
+    {"name":"s","type":"string"}]})"));
+  sluice::avro::FlatRow row(layout);
+  row.SetLong(0, 7);
+  row.SetDouble(1, 2.5);
+  row.SetString(2, "a\tb");
+  RowBatch batch({"s", "missing", "id", "x"});
+  AppendFlatRow(batch, row, {2, std::nullopt, 0, 1});
+  CHECK(batch.CopyText(0, 1) == "a\\tb\t\\N\t7\t2.5\n");
+  row.SetDouble(1, 1e300);
+  row.SetLong(0, std::numeric_limits<std::int64_t>::min());
+  AppendFlatRow(batch, row, {std::nullopt, std::nullopt, 0, 1});
+  CHECK(batch.CopyText(1, 2) == "\\N\t\\N\t-9223372036854775808\t1e+300\n");
 }

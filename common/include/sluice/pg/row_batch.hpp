@@ -31,6 +31,9 @@ class RowBatch {
   void AddRow(std::initializer_list<std::optional<std::string_view>> cells);
   void AddRow(const std::vector<std::optional<std::string>>& cells);
 
+  // Rows [first, last) of another batch with the same columns, as they are.
+  void AppendRows(const RowBatch& from, std::size_t first, std::size_t last);
+
   void Clear();
 
   // COPY text format lines of rows [first, last), each ending in '\n'.

@@ -96,6 +96,10 @@ class RowSerde {
   // fields in its order (resolved from the writer's); without, the writer schema's fields.
   // Throws core::InfraError only when the SchemaSource does (registry unreachable).
   SerdeResult<stages::Row> Decode(std::string_view bytes, const avro::Schema* reader = nullptr);
+  // The row in `bytes` in its writer schema's own flat layout (no per-field allocation once
+  // `row` has grown; row.layout() is the writer's), and the writer id. The writer schema must
+  // be a flat record (avro::FlatLayout), else an "undecodable: ..." error. Throws like Decode.
+  SerdeResult<std::int32_t> DecodeFlat(std::string_view bytes, avro::FlatRow& row);
   // The writer id of the last successful Decode frame (for logs and headers); -1 before.
   std::int32_t LastWriterId() const { return last_writer_id_; }
 
@@ -105,6 +109,9 @@ class RowSerde {
   struct Plan;
   const Writer* FindWriter(std::int32_t id, std::string* why);
   const Plan& PlanFor(const Writer& writer, const avro::Schema* reader);
+  // The frame's writer id and decoding plan, or nullptr with the DLQ reason in *error.
+  const Plan* FramePlan(std::string_view bytes, const avro::Schema* reader, std::int32_t* id,
+                        std::string* error);
 
   SchemaSource& source_;
   avro::DecodeLimits limits_;
