@@ -1,9 +1,12 @@
 #include "sluice/config/pipeline_config.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "sluice/config/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
@@ -86,6 +89,36 @@ void NormalizeStyle(YAML::Node node) {
   }
 }
 
+// The deepest node of the written tree along key path `path`. A map key may itself contain
+// dots ("retention.ms"), so the longest key that prefixes the rest of the path wins.
+YAML::Node DeepestNode(const YAML::Node& node, std::string_view path) {
+  if (!path.empty() && path.front() == '.') path.remove_prefix(1);
+  if (path.empty()) return node;
+  if (path.front() == '[') {
+    const size_t close = path.find(']');
+    size_t index = 0;
+    auto [end, ec] = std::from_chars(path.data() + 1, path.data() + std::min(close, path.size()), index);
+    if (close == std::string_view::npos || ec != std::errc() || end != path.data() + close ||
+        !node.IsSequence() || index >= node.size()) {
+      return node;
+    }
+    return DeepestNode(node[index], path.substr(close + 1));
+  }
+  if (!node.IsMap()) return node;
+  size_t best = 0;
+  YAML::Node next;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) continue;
+    const std::string& key = kv.first.Scalar();
+    if (key.size() <= best || path.substr(0, key.size()) != key) continue;
+    if (key.size() == path.size() || path[key.size()] == '.' || path[key.size()] == '[') {
+      best = key.size();
+      next.reset(kv.second);
+    }
+  }
+  return best == 0 ? node : DeepestNode(next, path.substr(best));
+}
+
 }  // namespace
 
 std::vector<Issue> PipelineConfig::CheckText(const std::string& yaml,
@@ -122,7 +155,9 @@ std::vector<Issue> PipelineConfig::CheckText(const std::string& yaml,
 
   PipelineConfig c;
   c.file_ = base_dir / fs::path(display_name).filename();
+  c.display_name_ = display_name;
   c.name_ = name;
+  c.raw_ = raw;
   c.effective_ = effective;
   c.env_ = env;
   View topics(Lookup(effective, "topics"), "topics");
@@ -222,6 +257,16 @@ std::string PipelineConfig::ConsumerGroup(Stage stage) const {
     if (c == '_') c = '-';
   }
   return "sluice-" + s + "-" + name_;
+}
+
+Issue PipelineConfig::IssueAt(const std::string& path, std::string message) const {
+  Issue issue{display_name_, path, 0, 0, std::move(message)};
+  const YAML::Mark mark = DeepestNode(raw_, path).Mark();
+  if (mark.line >= 0) {
+    issue.line = mark.line + 1;
+    issue.column = mark.column + 1;
+  }
+  return issue;
 }
 
 std::string PipelineConfig::ToYaml() const {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sluice/core/error.hpp"
+#include "sluice/stages/pipeline_fields.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -111,7 +112,10 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
 
   config::Environment env = spec.environment ? *spec.environment : config::Environment::FromProcess();
   config::PipelineConfig cfg;
-  if (auto issues = config::PipelineConfig::Check(config_path, env, &cfg); !issues.empty()) {
+  auto issues = config::PipelineConfig::Check(config_path, env, &cfg);
+  // Field names are checked against the schemas once the file's shape is valid.
+  if (issues.empty()) issues = stages::CheckPipelineFields(cfg);
+  if (!issues.empty()) {
     err << config::FormatIssues(std::move(issues));
     return 2;
   }

@@ -55,6 +55,14 @@ bool IsMissing(const Value& v) {
   return false;
 }
 
+// Uses of each name in `fields`, keyed "key[i]".
+void AddUses(std::vector<FieldUse>& out, const std::string& key,
+             const std::vector<std::string>& fields, FieldAccess access) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    out.push_back(FieldUse{fields[i], key + "[" + std::to_string(i) + "]", access});
+  }
+}
+
 }  // namespace
 
 struct RuleContext {
@@ -89,6 +97,7 @@ class Rule {
   virtual void Commit(const Row&, std::int64_t) {}
   // The record was rejected or dropped: forget per-record marks made by Apply.
   virtual void Abandon() {}
+  virtual std::vector<FieldUse> Fields() const = 0;
   const std::string& name() const { return name_; }
 
  protected:
@@ -136,6 +145,11 @@ class RequiredRule final : public Rule {
     }
     if (missing.empty()) return Step::kContinue;
     return Violation(ctx, "missing required field(s): " + missing, reason, kNoFix);
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses;
+    AddUses(uses, "fields", fields_, FieldAccess::kRead);
+    return uses;
   }
 
  private:
@@ -199,6 +213,7 @@ class CoerceRule final : public Rule {
     if (action_ == Action::kFlag) row.Set(field_, Null{});
     return step;
   }
+  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
  private:
   std::optional<Value> Coerce(const Value& in, std::string* why) const {
@@ -289,6 +304,7 @@ class RangeRule final : public Rule {
     }
     return Step::kContinue;
   }
+  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
  private:
   std::string field_;
@@ -316,6 +332,7 @@ class RegexRule final : public Rule {
     return Violation(ctx, field_ + ": " + Describe(v) + " does not match " + pattern_, reason,
                      [&] { row.Set(field_, Null{}); });
   }
+  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
  private:
   std::string field_, pattern_;
@@ -354,6 +371,7 @@ class AllowedRule final : public Rule {
     return Violation(ctx, field_ + ": " + Describe(v) + " is not an allowed value", reason,
                      [&] { row.Set(field_, Null{}); });
   }
+  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
  private:
   // Matching ignores surrounding and repeated whitespace, and case unless case_sensitive.
@@ -479,6 +497,13 @@ class ImputeRule final : public Rule {
 
   void Abandon() override { imputed_ = false; }
 
+  // A missing value is filled, so the rule can create the field.
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses{{field_, "field", FieldAccess::kWrite}};
+    AddUses(uses, "by", by_, FieldAccess::kRead);
+    return uses;
+  }
+
   void Commit(const Row& row, std::int64_t) override {
     const bool was_imputed = imputed_;
     imputed_ = false;
@@ -520,6 +545,11 @@ class DedupeRule final : public Rule {
     if (all_null) return Step::kContinue;
     if (seen_.count(KeyOf(row, key_)) == 0) return Step::kContinue;
     return Violation(ctx, "duplicate key " + ShowKey(row, key_) + " within the window", reason, kNoFix);
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses;
+    AddUses(uses, "key", key_, FieldAccess::kRead);
+    return uses;
   }
 
   void Commit(const Row& row, std::int64_t ts) override {
@@ -611,6 +641,11 @@ class OutlierRule final : public Rule {
     if (!by_.empty()) os << " for " << ShowKey(row, by_);
     return Violation(ctx, os.str(), reason, kNoFix);
   }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses{{field_, "field", FieldAccess::kRead}};
+    AddUses(uses, "by", by_, FieldAccess::kRead);
+    return uses;
+  }
 
   void Commit(const Row& row, std::int64_t) override {
     if (method_ != "zscore") return;
@@ -646,6 +681,11 @@ class SyntheticDateRule final : public Rule {
   Step Apply(Row& row, RuleContext&, std::string*) override {
     row.Set(field_, SyntheticDate(KeyOf(row, from_), first_, last_));
     return Step::kContinue;
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses{{field_, "field", FieldAccess::kWrite}};
+    AddUses(uses, "from", from_, FieldAccess::kRead);
+    return uses;
   }
 
  private:
@@ -751,6 +791,12 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
 
 void Cleaner::Warm(const Row& clean_row, std::int64_t timestamp_ms) {
   for (auto& rule : rules_) rule->Commit(clean_row, timestamp_ms);
+}
+
+std::vector<std::vector<FieldUse>> Cleaner::FieldUses() const {
+  std::vector<std::vector<FieldUse>> uses;
+  for (const auto& r : rules_) uses.push_back(r->Fields());
+  return uses;
 }
 
 std::vector<std::string> Cleaner::RuleNames() const {

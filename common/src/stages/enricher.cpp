@@ -164,6 +164,7 @@ class EnrichStep {
   virtual ~EnrichStep() = default;
   // false + *reason: reject the record.
   virtual bool Apply(Row& row, SteadyTime now, EnrichResult& result, std::string* reason) = 0;
+  virtual std::vector<FieldUse> Fields() const = 0;
   const std::string& name() const { return name_; }
 
  protected:
@@ -204,6 +205,11 @@ class PgLookupStep final : public EnrichStep {
     }
     for (const auto& [column, field] : fields_) row.Set(field, hit ? hit->Get(column) : Value{Null{}});
     return true;
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses{{key_, "key", FieldAccess::kRead}};
+    for (const auto& [column, field] : fields_) uses.push_back({field, "fields." + column, FieldAccess::kWrite});
+    return uses;
   }
 
  private:
@@ -311,6 +317,20 @@ class DeriveStep final : public EnrichStep {
     }
     return true;
   }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses;
+    if (!from_.empty()) uses.push_back({from_, "from", FieldAccess::kRead});
+    for (std::size_t i = 0; i < fields_.size(); ++i) {
+      uses.push_back({fields_[i], "fields[" + std::to_string(i) + "]", FieldAccess::kRead});
+    }
+    if (function_ == "installment") {
+      uses.push_back({principal_, "principal", FieldAccess::kRead});
+      uses.push_back({rate_, "rate", FieldAccess::kRead});
+      uses.push_back({term_, "term", FieldAccess::kRead});
+    }
+    uses.push_back({field_, "field", FieldAccess::kWrite});
+    return uses;
+  }
 
  private:
   std::string field_, function_, from_, separator_, part_, principal_, rate_, term_;
@@ -323,6 +343,11 @@ class HttpLookupStep final : public EnrichStep {
   HttpLookupStep(const YamlMap& m, const EnricherDeps& deps)
       : EnrichStep(m.label), lookup_(SettingsOf(m), FetchOf(m, deps)) {
     field_ = m.String("field");
+    // The {field} placeholders; SettingsOf checked that the braces balance.
+    const std::string url = m.String("url");
+    for (std::size_t open = url.find('{'); open != std::string::npos; open = url.find('{', open + 1)) {
+      url_fields_.push_back(url.substr(open + 1, url.find('}', open) - open - 1));
+    }
   }
 
   bool Apply(Row& row, SteadyTime now, EnrichResult& result, std::string*) override {
@@ -330,6 +355,12 @@ class HttpLookupStep final : public EnrichStep {
     if (r.fallback) result.fallbacks.push_back(name_);
     row.Set(field_, std::move(r.value));
     return true;
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses;
+    for (const auto& f : url_fields_) uses.push_back({f, "url", FieldAccess::kRead});
+    uses.push_back({field_, "field", FieldAccess::kWrite});
+    return uses;
   }
 
  private:
@@ -359,6 +390,7 @@ class HttpLookupStep final : public EnrichStep {
   }
 
   std::string field_;
+  std::vector<std::string> url_fields_;
   HttpLookup lookup_;
 };
 
@@ -381,6 +413,12 @@ Enricher::Enricher(const YAML::Node& steps, RecordSpec output, const std::string
     else if (type == "http_lookup") steps_.push_back(std::make_unique<HttpLookupStep>(named, deps));
     else named.Fail("type", "unknown step type '" + type + "' (known: pg_lookup, derive, http_lookup)");
   }
+}
+
+std::vector<std::vector<FieldUse>> Enricher::FieldUses() const {
+  std::vector<std::vector<FieldUse>> uses;
+  for (const auto& s : steps_) uses.push_back(s->Fields());
+  return uses;
 }
 
 Enricher::~Enricher() = default;

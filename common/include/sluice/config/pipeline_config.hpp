@@ -64,6 +64,11 @@ class PipelineConfig {
   // Consumer group of a stage: "sluice-<stage>-<pipeline>" (dashes in stage names).
   std::string ConsumerGroup(Stage stage) const;
 
+  // An issue found after validation (e.g. a field name checked against the schemas), located
+  // at the node of key path `path` ("cleaner.rules[1].fields[0]") as written in the file, or
+  // at its nearest written ancestor when the option was left to its default.
+  Issue IssueAt(const std::string& path, std::string message) const;
+
   // The effective configuration as YAML: defaults filled, environment shown, secrets masked.
   std::string ToYaml() const;
 
@@ -74,7 +79,9 @@ class PipelineConfig {
 
  private:
   std::filesystem::path file_;
+  std::string display_name_;  // the file as named by the user, for issues
   std::string name_;
+  YAML::Node raw_;  // as written, with line marks
   YAML::Node effective_;
   Topics topics_;
   Endpoints endpoints_;

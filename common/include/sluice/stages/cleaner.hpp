@@ -24,6 +24,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "sluice/stages/field_use.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
@@ -63,6 +64,8 @@ class Cleaner {
   void Warm(const Row& clean_row, std::int64_t timestamp_ms);
 
   std::vector<std::string> RuleNames() const;
+  // The fields each rule names, one list per rule in order (checked by --check).
+  std::vector<std::vector<FieldUse>> FieldUses() const;
   const RecordSpec& output() const { return output_; }
 
  private:

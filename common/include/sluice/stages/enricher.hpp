@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/stages/field_use.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
@@ -140,6 +141,8 @@ class Enricher {
   // Throws core::InfraError when a reference table cannot be loaded at all.
   EnrichResult Process(const Row& clean, SteadyTime now);
   const RecordSpec& output() const { return output_; }
+  // The fields each step names, one list per step in order (checked by --check).
+  std::vector<std::vector<FieldUse>> FieldUses() const;
 
  private:
   std::vector<std::unique_ptr<EnrichStep>> steps_;

@@ -1,0 +1,22 @@
+#pragma once
+// What a cleaner rule or an enricher step does with each field it names, so the pipeline
+// file can be checked against its schemas before any record flows (pipeline_fields.hpp).
+#include <string>
+
+namespace sluice::stages {
+
+enum class FieldAccess {
+  kRead,    // the value is read: an absent field reads as null on every record
+  kUpdate,  // read and rewritten in place: an absent field stays absent
+  kWrite,   // set whatever it held: the step may create the field
+};
+
+struct FieldUse {
+  std::string field;
+  // The option that names the field, relative to the rule: "field", "fields[2]",
+  // "fields.name" (a map value), "url" (a {field} placeholder).
+  std::string key;
+  FieldAccess access = FieldAccess::kRead;
+};
+
+}  // namespace sluice::stages

@@ -1,0 +1,152 @@
+// Field names of the pipeline file against its schemas (what every daemon's --check runs
+// after the file's shape is valid): each case is the shipped pipelines/loans.yaml with one
+// edit, and must yield exactly the expected issue.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "sluice/config/pipeline_config.hpp"
+#include "sluice/stages/pipeline_fields.hpp"
+
+using sluice::config::Environment;
+using sluice::config::Issue;
+using sluice::config::PipelineConfig;
+using sluice::stages::CheckPipelineFields;
+
+namespace {
+
+const std::string kPipelines = std::string(SLUICE_SOURCE_DIR) + "/pipelines";
+
+std::string Shipped() {
+  std::ifstream in(kPipelines + "/loans.yaml", std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The shipped file with `from` replaced by `to`; `from` must occur exactly once.
+std::string Edited(const std::string& from, const std::string& to) {
+  std::string text = Shipped();
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(text.find(from, at + 1) == std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// 1-based line and column of the first occurrence of `needle` in `text`.
+std::pair<int, int> Position(const std::string& text, const std::string& needle) {
+  const auto at = text.find(needle);
+  REQUIRE(at != std::string::npos);
+  const auto line_start = text.rfind('\n', at) + 1;  // npos + 1 == 0 on the first line
+  const int line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n')) + 1;
+  return {line, static_cast<int>(at - line_start) + 1};
+}
+
+std::vector<Issue> FieldIssues(const std::string& yaml) {
+  PipelineConfig config;
+  auto shape = PipelineConfig::CheckText(yaml, "loans.yaml", kPipelines, Environment(), &config);
+  INFO(sluice::config::FormatIssues(shape));
+  REQUIRE(shape.empty());  // the edits keep the shape valid: only the field check may object
+  return CheckPipelineFields(config);
+}
+
+// The one issue of `yaml`, formatted as --check prints it.
+std::string OneIssue(const std::string& yaml) {
+  auto issues = FieldIssues(yaml);
+  INFO(sluice::config::FormatIssues(issues));
+  REQUIRE(issues.size() == 1);
+  return issues[0].Format();
+}
+
+}  // namespace
+
+TEST_CASE("fields: the shipped loans pipeline names only fields its schemas have") {
+  auto config = PipelineConfig::Load(kPipelines + "/loans.yaml", Environment());
+  auto issues = CheckPipelineFields(config);
+  INFO(sluice::config::FormatIssues(issues));
+  CHECK(issues.empty());
+}
+
+TEST_CASE("fields: a cleaner rule naming a field of no schema is one issue at its line and column") {
+  const std::string yaml = Edited("fields: [funded_amnt, term,", "fields: [funded_amount, term,");
+  const auto [line, column] = Position(yaml, "funded_amount");
+  CHECK(OneIssue(yaml) ==
+        "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": cleaner.rules[1].fields[0]: unknown field 'funded_amount': not in the raw schema "
+            "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'funded_amnt'?)");
+}
+
+TEST_CASE("fields: a cleaner rule updating an unknown field is reported at its field key") {
+  const std::string yaml = Edited("      field: int_rate\n      to: double", "      field: intrate\n      to: double");
+  const auto [line, column] = Position(yaml, "intrate");
+  CHECK(OneIssue(yaml) ==
+        "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": cleaner.rules[6].field: unknown field 'intrate': not in the raw schema "
+            "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
+}
+
+TEST_CASE("fields: a cleaner rule reading a field that only a later rule writes is told the order") {
+  // issue_date is not in the raw schema; the last rule (synthetic_date) writes it.
+  const std::string issue = OneIssue(Edited("      key: [loan_id]\n      window: 24h",
+                                            "      key: [issue_date]\n      window: 24h"));
+  CHECK(issue.find("cleaner.rules[0].key[0]: field 'issue_date' is written only by a later rule "
+                   "(cleaner.rules[25]): rules run in the order written") != std::string::npos);
+}
+
+TEST_CASE("fields: a field a cleaner rule writes must be in the clean schema") {
+  const std::string issue = OneIssue(Edited("      field: issue_date\n", "      field: issue_day\n"));
+  CHECK(issue.find("cleaner.rules[25].field: field 'issue_day' is not in the clean schema "
+                   "(loans.clean.v1.avsc) and no later rule reads it, so its value would be lost "
+                   "(did you mean 'issue_date'?)") != std::string::npos);
+}
+
+TEST_CASE("fields: an enricher derived field reading an unknown field") {
+  const std::string issue = OneIssue(Edited("      from: sub_grade\n", "      from: sub_grad\n"));
+  CHECK(issue.find("enricher.steps[1].from: unknown field 'sub_grad': not in the clean schema "
+                   "(loans.clean.v1.avsc) and not written by an earlier step (did you mean "
+                   "'sub_grade'?)") != std::string::npos);
+}
+
+TEST_CASE("fields: an enricher installment naming an unknown input") {
+  const std::string issue = OneIssue(Edited("      rate: int_rate\n", "      rate: interest\n"));
+  CHECK(issue.find("enricher.steps[2].rate: unknown field 'interest': not in the clean schema "
+                   "(loans.clean.v1.avsc) and not written by an earlier step") != std::string::npos);
+}
+
+TEST_CASE("fields: an enricher lookup key and lookup outputs are checked") {
+  SECTION("the key must be a field of the clean record") {
+    const std::string yaml = Edited("      key: addr_state\n", "      key: adr_state\n");
+    const auto [line, column] = Position(yaml, "adr_state");
+    CHECK(OneIssue(yaml) ==
+          "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": enricher.steps[0].key: unknown field 'adr_state': not in the clean schema "
+              "(loans.clean.v1.avsc) and not written by an earlier step (did you mean 'addr_state'?)");
+  }
+  SECTION("an output field must be in the enriched schema, at the map value") {
+    const std::string yaml = Edited("{name: state_name,", "{name: state_nam,");
+    const auto [line, column] = Position(yaml, "state_nam,");
+    CHECK(OneIssue(yaml) ==
+          "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": enricher.steps[0].fields.name: field 'state_nam' is not in the enriched schema "
+              "(loans.enriched.v1.avsc) and no later step reads it, so its value would be lost "
+              "(did you mean 'state_name'?)");
+  }
+}
+
+TEST_CASE("fields: producer and sink keys name fields of the raw and enriched schemas") {
+  CHECK(OneIssue(Edited("  key: [loan_id]\n  # The file", "  key: [loan]\n  # The file"))
+            .find("producer.key[0]: unknown field 'loan': not in the raw schema (loans.raw.v1.avsc)") !=
+        std::string::npos);
+  CHECK(OneIssue(Edited("      columns: {Class: loan_class}", "      columns: {Class: class}"))
+            .find("producer.sources[0].columns.Class: unknown field 'class'") != std::string::npos);
+  CHECK(OneIssue(Edited("  table: loans\n  key: [loan_id]", "  table: loans\n  key: [loan_idd]"))
+            .find("sink.key[0]: unknown field 'loan_idd': not in the enriched schema "
+                  "(loans.enriched.v1.avsc) (did you mean 'loan_id'?)") != std::string::npos);
+}
+
+TEST_CASE("fields: a rule the cleaner refuses to build is one issue naming the rule") {
+  const std::string issue = OneIssue(Edited("      min: 500\n", "      min: 50000\n"));
+  CHECK(issue.find("cleaner.rules[3] (funded_amnt_range).min: min is greater than max") !=
+        std::string::npos);
+}
