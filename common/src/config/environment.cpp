@@ -10,7 +10,7 @@ const std::vector<std::string>& Environment::KnownNames() {
       "SLUICE_REGISTRY_URL",      "SLUICE_REGISTRY_USERNAME",   "SLUICE_REGISTRY_PASSWORD",
       "SLUICE_PG_URL",            "PGHOST",                     "PGPORT",
       "PGUSER",                   "PGPASSWORD",                 "PGDATABASE",
-      "PGSSLMODE"};
+      "PGSSLMODE",                "SLUICE_INSTANCE_ID"};
   return kNames;
 }
 

@@ -259,6 +259,11 @@ std::string PipelineConfig::ConsumerGroup(Stage stage) const {
   return "sluice-" + s + "-" + name_;
 }
 
+std::string PipelineConfig::InstanceId() const {
+  auto v = env_.Get("SLUICE_INSTANCE_ID");
+  return v && !v->empty() ? *v : "0";
+}
+
 Issue PipelineConfig::IssueAt(const std::string& path, std::string message) const {
   Issue issue{display_name_, path, 0, 0, std::move(message)};
   const YAML::Mark mark = DeepestNode(raw_, path).Mark();

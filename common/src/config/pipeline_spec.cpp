@@ -67,6 +67,14 @@ YAML::Node KafkaScalarMap(const YAML::Node& node, const std::string& path, Valid
   for (const auto& kv : node) {
     std::string key = kv.first.Scalar();
     std::string key_path = JoinPath(path, key);
+    if (key == "group.instance.id" || key == "transactional.id") {
+      // One file serves every replica: a fixed id here would be shared, and replicas sharing
+      // one fence each other.
+      v.Error(kv.first, key_path,
+              "'" + key + "' must not be set in the pipeline file: every replica reads this "
+              "file, so the runtime derives it per replica from SLUICE_INSTANCE_ID");
+      continue;
+    }
     if (auto it = kForbiddenKafkaKeys.find(key); it != kForbiddenKafkaKeys.end()) {
       v.Error(kv.first, key_path,
               "'" + key + "' must not be set in the pipeline file: endpoints and secrets come "
@@ -336,7 +344,7 @@ void DeclareSink(Section& root) {
 }
 
 void DeclareRuntime(Section& root) {
-  root.Add("librdkafka", T::kMap).Default("{}").Describe("librdkafka properties passed through untouched; a stage name (producer, cleaner, enricher, pg_sink, registry, replay) holds that stage's overrides. bootstrap.servers and credentials come from the environment.").Example("{compression.type: zstd, producer: {linger.ms: '20'}}")
+  root.Add("librdkafka", T::kMap).Default("{}").Describe("librdkafka properties passed through untouched; a stage name (producer, cleaner, enricher, pg_sink, registry, replay) holds that stage's overrides. bootstrap.servers and credentials come from the environment; group.instance.id and transactional.id are derived from SLUICE_INSTANCE_ID.").Example("{compression.type: zstd, producer: {linger.ms: '20'}}")
       .Custom([](const YAML::Node& raw, const std::string& path, Validator& v) {
         return KafkaScalarMap(raw, path, v, true);
       });

@@ -21,6 +21,12 @@ std::string Describe(std::string_view operation, rd_kafka_resp_err_t code, Error
   text += ", ";
   text += ToString(kind);
   text += ")";
+  if (code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
+    // Static membership (KIP-345): the broker keeps one member per group.instance.id and
+    // fences the older one when a second process joins with the same id.
+    text += ": another consumer joined the group with this consumer's group.instance.id; "
+            "two running processes share one instance id (give each its own SLUICE_INSTANCE_ID)";
+  }
   return text;
 }
 

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <charconv>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -88,8 +87,8 @@ TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, con
   o.input_schema = LoadSchema(config.SchemaPath(in_schema), in_schema);
   o.output_schema = LoadSchema(config.SchemaPath(out_schema), out_schema);
   o.group_id = config.ConsumerGroup(stage);
-  const char* instance = std::getenv("SLUICE_INSTANCE_ID");
-  o.transactional_id = o.group_id + "-" + (instance && *instance ? instance : "0");
+  o.transactional_id = o.group_id + "-" + config.InstanceId();
+  o.group_instance_id = o.transactional_id;
   o.librdkafka = config.Librdkafka(stage);
   config::View section = config.SectionView(config::StageKey(stage));
   if (section.Exists() && section.Has("batch_size")) {
@@ -218,6 +217,15 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   }
 
   void Start() {
+    // Registered first: until the consumer has partitions the daemon is not ready, however
+    // long topic creation, the registry, InitTransactions or warming take.
+    if (http) {
+      http->AddReadinessCheck(opt.stage_name + "-kafka", [this] {
+        if (!assigned) return http::CheckResult{false, "no partitions assigned yet"};
+        if (!ready) return http::CheckResult{false, "consumer lag not known yet"};
+        return http::CheckResult{true, ""};
+      });
+    }
     if (opt.create_topics) {
       WithRetry(opt.retry, shutdown, log, "create topics", [&] {
         kafka::Admin admin(ToKafkaConfig(opt.librdkafka));
@@ -253,18 +261,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     kafka::Config ccfg = ToKafkaConfig(opt.librdkafka);
     ccfg.Set("group.id", opt.group_id);
     ccfg.Set("isolation.level", "read_committed");
+    if (!opt.group_instance_id.empty()) ccfg.Set("group.instance.id", opt.group_instance_id);
     consumer = std::make_unique<kafka::Consumer>(ccfg);
     consumer->Subscribe({opt.input_topic}, this);
-    if (http) {
-      http->AddReadinessCheck(opt.stage_name + "-kafka", [this] {
-        if (!assigned) return http::CheckResult{false, "no partitions assigned yet"};
-        if (!ready) return http::CheckResult{false, "consumer lag not known yet"};
-        return http::CheckResult{true, ""};
-      });
-    }
     log.Info("transform loop started",
              {{"input", opt.input_topic}, {"output", opt.output_topic}, {"dlq", opt.dlq_topic},
               {"group", opt.group_id}, {"transactional_id", opt.transactional_id},
+              {"group_instance_id", opt.group_instance_id},
               {"batch_size", opt.batch_size}});
   }
 

@@ -101,6 +101,14 @@ TEST_CASE("librdkafka settings pass through with stage overrides and env endpoin
   CHECK(sink.count("linger.ms") == 0);
 }
 
+TEST_CASE("the instance id comes from SLUICE_INSTANCE_ID, 0 when unset or empty") {
+  CHECK(PipelineConfig::Load(Good("loans.yaml"), Environment()).InstanceId() == "0");
+  CHECK(PipelineConfig::Load(Good("loans.yaml"), Environment({{"SLUICE_INSTANCE_ID", ""}}))
+            .InstanceId() == "0");
+  CHECK(PipelineConfig::Load(Good("loans.yaml"), Environment({{"SLUICE_INSTANCE_ID", "2"}}))
+            .InstanceId() == "2");
+}
+
 TEST_CASE("environment supplies endpoints, bad values are reported by variable") {
   Environment env({{"SLUICE_KAFKA_BROKERS", "127.0.0.1:19092"},
                    {"SLUICE_REGISTRY_URL", "http://127.0.0.1:18081/"},

@@ -63,6 +63,10 @@ class PipelineConfig {
   std::string HttpBind() const;
   // Consumer group of a stage: "sluice-<stage>-<pipeline>" (dashes in stage names).
   std::string ConsumerGroup(Stage stage) const;
+  // Which running copy of a daemon this is: SLUICE_INSTANCE_ID, "0" when unset or empty.
+  // Stable across restarts of the same copy and distinct between copies (a StatefulSet
+  // ordinal), it suffixes the transactional.id and the group.instance.id of a stage.
+  std::string InstanceId() const;
 
   // An issue found after validation (e.g. a field name checked against the schemas), located
   // at the node of key path `path` ("cleaner.rules[1].fields[0]") as written in the file, or

@@ -7,6 +7,10 @@
 //     from SLUICE_INSTANCE_ID, default "0"): stable across restarts, so a restarted daemon
 //     fences its zombie (InitTransactions aborts the zombie's open transaction), while the
 //     consumer group metadata sent with the offsets fences rebalanced zombies (KIP-447);
+//   - static group membership (KIP-345): group.instance.id is the same "<group>-<instance>",
+//     so a restarted daemon (kill -9 included) gets its partitions back at once instead of
+//     after the dead member's session.timeout.ms; two running copies with one instance id
+//     fence the older one, which exits with a fatal error (see services/cleaner/README.md);
 //   - per batch (batch_size records or linger, whichever first): begin transaction; decode
 //     each record (RowSerde, writer schema by id, resolved to the stage's input schema);
 //     TransformStage::Process; Emit -> the output topic, keyed by the record key, headers
@@ -54,6 +58,8 @@ struct TransformLoopOptions {
   avro::Schema output_schema;  // registered as "<output_topic>-value"
   std::string group_id;        // consumer group
   std::string transactional_id;
+  // group.instance.id (KIP-345 static membership); "" joins as a dynamic member.
+  std::string group_instance_id;
   // librdkafka properties (bootstrap.servers included), passed through to every client.
   std::map<std::string, std::string> librdkafka;
   std::size_t batch_size = 1000;
