@@ -267,25 +267,12 @@ struct CsvProducer::Impl {
                                   {"sources", opt.sources.size()}, {"once", opt.once}});
   }
 
-  void CommitWithRetry() {
-    auto deadline = Clock::now() + opt.retry.budget;
-    for (;;) {
-      try {
-        producer->CommitTransaction(KafkaTimeout());
-        return;
-      } catch (const kafka::KafkaError& e) {
-        if (!e.IsRetriable() || Clock::now() > deadline) throw;
-        log.Warn("commit transaction: retrying", {{"error", e.what()}});
-      }
-    }
-  }
-
   void AbortQuietly(const std::string& why) {
-    try {
-      producer->AbortTransaction(KafkaTimeout());
-    } catch (const kafka::KafkaError& e) {
-      if (e.IsFatal()) throw core::InfraError(std::string("abort transaction: ") + e.what(), core::Retry::kNo);
-      log.Warn("abort transaction failed", {{"error", e.what()}});
+    if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+      if (failed->IsFatal()) {
+        throw core::InfraError(std::string("abort transaction: ") + failed->what(), core::Retry::kNo);
+      }
+      log.Warn("abort transaction failed", {{"error", failed->what()}});
     }
     std::lock_guard lock(stats_mu);
     ++stats.aborts;
@@ -390,7 +377,7 @@ struct CsvProducer::Impl {
       pm.key = key;
       pm.value = EncodePosition(next);
       producer->Produce(pm);
-      CommitWithRetry();
+      runtime::CommitTransactionWithRetry(*producer, KafkaTimeout(), opt.retry.budget, log);
       *in_txn = false;
       pos = next;
       positions[key] = next;
@@ -456,11 +443,10 @@ struct CsvProducer::Impl {
         }
         log.Warn("ingest interrupted by a Kafka error; retrying", {{"file", path}, {"error", e.what()}});
       } catch (...) {
+        // That error is the one to report, so a failed abort, even a fatal one, is only logged.
         if (in_txn) {
-          try {
-            producer->AbortTransaction(KafkaTimeout());
-          } catch (const std::exception& abort_error) {
-            log.Warn("abort transaction failed", {{"error", abort_error.what()}});
+          if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+            log.Warn("abort transaction failed", {{"error", failed->what()}});
           }
         }
         throw;

@@ -45,9 +45,20 @@ struct Consumer::Impl {
   void Close() {
     if (closed) return;
     closed = true;
+    char fatal[64];
+    if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // The instance is dead (e.g. fenced: another process owns its partitions now), so the
+      // listener must not finish or commit work for them; this also spares an owner that is
+      // being destroyed around its consumer.
+      listener = nullptr;
+    }
     // Runs the revoke callback, leaves the group; only then may the handle be destroyed.
     const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError::FromCode("consumer close", err, rk);
+    // After a fatal error (e.g. fenced) close still tears the consumer down but reports that
+    // error again; Poll has already thrown it, once.
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__FATAL) {
+      throw KafkaError::FromCode("consumer close", err, rk);
+    }
     RethrowRebalanceError();
   }
 

@@ -196,6 +196,15 @@ void Producer::AbortTransaction(std::chrono::milliseconds timeout) {
                rd_kafka_abort_transaction(impl_->rk, detail::TimeoutMs(timeout)));
 }
 
+std::optional<KafkaError> Producer::AbortTransactionBestEffort(std::chrono::milliseconds timeout) {
+  try {
+    AbortTransaction(timeout);
+  } catch (KafkaError& e) {
+    return std::move(e);
+  }
+  return std::nullopt;
+}
+
 std::vector<DeliveryReport> Producer::TakeDeliveryFailures() {
   std::lock_guard lock(impl_->mu);
   if (impl_->dropped_failures > 0) {

@@ -1,5 +1,8 @@
 #include "sluice/runtime/retry.hpp"
 
+#include "sluice/kafka/error.hpp"
+#include "sluice/kafka/producer.hpp"
+
 namespace sluice::runtime {
 
 RetryPolicy RetryPolicy::FromConfig(const config::View& retry_section) {
@@ -9,6 +12,20 @@ RetryPolicy RetryPolicy::FromConfig(const config::View& retry_section) {
   p.budget = retry_section.Duration("budget");
   if (p.initial_backoff.count() <= 0) p.initial_backoff = core::Duration(1);
   return p;
+}
+
+void CommitTransactionWithRetry(kafka::Producer& producer, std::chrono::milliseconds timeout,
+                                core::Duration budget, const obs::Logger& log) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  for (;;) {
+    try {
+      producer.CommitTransaction(timeout);
+      return;
+    } catch (const kafka::KafkaError& e) {
+      if (!e.IsRetriable() || std::chrono::steady_clock::now() > deadline) throw;
+      log.Warn("commit transaction: retrying", {{"error", e.what()}});
+    }
+  }
 }
 
 }  // namespace sluice::runtime

@@ -363,11 +363,11 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   }
 
   void Abandon(const std::string& why) {
-    try {
-      producer->AbortTransaction(KafkaTimeout());
-    } catch (const kafka::KafkaError& e) {
-      if (e.IsFatal()) throw core::InfraError(std::string("abort transaction: ") + e.what(), core::Retry::kNo);
-      log.Warn("abort transaction failed", {{"error", e.what()}});
+    if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+      if (failed->IsFatal()) {
+        throw core::InfraError(std::string("abort transaction: ") + failed->what(), core::Retry::kNo);
+      }
+      log.Warn("abort transaction failed", {{"error", failed->what()}});
     }
     consumer->RewindToCommitted(KafkaTimeout());
     // The stage's running state (dedupe windows, statistics) saw records that will be read
@@ -377,19 +377,6 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     std::lock_guard lock(stats_mu);
     ++stats.aborts;
     log.Warn("transaction aborted; batch will be redone", {{"reason", why}});
-  }
-
-  void CommitWithRetry() {
-    auto deadline = Clock::now() + opt.retry.budget;
-    for (;;) {
-      try {
-        producer->CommitTransaction(KafkaTimeout());
-        return;
-      } catch (const kafka::KafkaError& e) {
-        if (!e.IsRetriable() || Clock::now() > deadline) throw;
-        log.Warn("commit transaction: retrying", {{"error", e.what()}});
-      }
-    }
   }
 
   // Returns true when the batch committed; false when it was aborted and must be re-read.
@@ -407,7 +394,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
       producer->SendOffsetsToTransaction(kafka::NextOffsets(batch),
                                          consumer->ConsumerGroupMetadata(), KafkaTimeout());
-      CommitWithRetry();
+      CommitTransactionWithRetry(*producer, KafkaTimeout(), opt.retry.budget, log);
       open = false;
     } catch (const kafka::KafkaError& e) {
       if (e.IsFatal()) {
@@ -420,12 +407,11 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       if (!e.Retryable()) throw;
       return false;
     } catch (...) {
-      // A stage bug or a configuration problem: nothing of this batch becomes visible.
+      // A stage bug or a configuration problem: nothing of this batch becomes visible. That
+      // error is the one to report, so a failed abort, even a fatal one, is only logged.
       if (open) {
-        try {
-          producer->AbortTransaction(KafkaTimeout());
-        } catch (const std::exception& abort_error) {
-          log.Warn("abort transaction failed", {{"error", abort_error.what()}});
+        if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+          log.Warn("abort transaction failed", {{"error", failed->what()}});
         }
       }
       throw;

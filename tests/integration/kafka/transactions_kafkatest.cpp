@@ -1,6 +1,7 @@
 // Transactions: aborted records stay invisible to read_committed consumers, and consumer
 // offsets sent to a transaction move only when it commits.
 #include <algorithm>
+#include <optional>
 
 #include "kafka_test_support.hpp"
 
@@ -170,6 +171,11 @@ TEST_CASE("a fenced transactional producer gets a fatal error") {
       old_instance.Produce(Record(topic, "k", "again")), KafkaError,
       Catch::Predicate<KafkaError>([](const KafkaError& e) { return e.IsFatal(); }));
 
+  // A best-effort abort hands the fatal error back instead of throwing it.
+  const std::optional<KafkaError> abort_error = old_instance.AbortTransactionBestEffort(kWaitBound);
+  REQUIRE(abort_error.has_value());
+  CHECK(abort_error->IsFatal());
+
   // The new instance works, and the zombie's record never became visible.
   new_instance.BeginTransaction();
   new_instance.Produce(Record(topic, "k", "committed-0"));
@@ -179,4 +185,34 @@ TEST_CASE("a fenced transactional producer gets a fatal error") {
   const std::vector<Message> got = ReadThroughCommitted(reader, 1);
   CHECK(CountPrefix(got, "zombie") == 0);
   reader.Close();
+}
+
+TEST_CASE("AbortTransactionBestEffort aborts, and returns a failed abort's error instead of throwing it") {
+  const std::string topic = UniqueName("txn-best-effort");
+  TopicsGuard topics({{topic, 1, 1, {}}});
+
+  SECTION("the open transaction is aborted: its records stay invisible") {
+    Producer producer(TransactionalConfig());
+    producer.InitTransactions(kWaitBound);
+    producer.BeginTransaction();
+    producer.Produce(Record(topic, "a", "aborted-0"));
+    producer.Flush(kWaitBound);  // the record really reaches the log before the abort
+    const std::optional<KafkaError> abort_error = producer.AbortTransactionBestEffort(kWaitBound);
+    CHECK_FALSE(abort_error.has_value());
+    producer.BeginTransaction();  // throws if the previous transaction were still open
+    producer.Produce(Record(topic, "c", "committed-0"));
+    producer.CommitTransaction(kWaitBound);
+    Consumer reader(IsolatedConsumer("read_committed"));
+    reader.Subscribe({topic});
+    const std::vector<Message> got = ReadThroughCommitted(reader, 1);
+    CHECK(CountPrefix(got, "aborted") == 0);
+    reader.Close();
+  }
+  SECTION("a producer without transactions gets the error back, not thrown") {
+    Producer producer(BaseConfig());
+    std::optional<KafkaError> abort_error;
+    REQUIRE_NOTHROW(abort_error = producer.AbortTransactionBestEffort(kWaitBound));
+    REQUIRE(abort_error.has_value());
+    CHECK(abort_error->Kind() == ErrorKind::kPermanent);
+  }
 }

@@ -33,7 +33,9 @@ class GroupMetadata {
 // Told about partition assignment changes. Called on the thread inside Consumer::Poll /
 // PollBatch / Close, never concurrently. An exception thrown here is caught, the partitions
 // are NOT assigned (so nothing is read from a wrong position) and the exception is rethrown
-// from the Poll call that triggered the rebalance: close the consumer after that.
+// from the Poll call that triggered the rebalance: close the consumer after that. After a
+// fatal error (e.g. fenced by another member with the same group.instance.id) Close calls no
+// listener: the partitions belong to someone else.
 class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
@@ -63,6 +65,8 @@ struct PartitionLag {
 // Lifecycle: construct → Subscribe → Poll / StoreOffset / Commit → Close → destroy. Close
 // leaves the group (revoke callbacks run) and commits nothing by itself; the destructor calls
 // Close if needed, then destroys the handle (close-then-destroy, as librdkafka requires).
+// With group.instance.id set (static membership, KIP-345) Close does not leave the group: the
+// member keeps its partitions until the same instance id rejoins or its session expires.
 // Threading: one thread polls and drives the consumer; Lag/Committed/Watermarks may be
 // called from another thread. The listener must outlive the consumer.
 class Consumer {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,12 @@ class Producer {
                                 const GroupMetadata& group, std::chrono::milliseconds timeout);
   void CommitTransaction(std::chrono::milliseconds timeout);
   void AbortTransaction(std::chrono::milliseconds timeout);
+  // AbortTransaction for a caller that is already handling a failure: the abort's own error is
+  // returned instead of thrown (nullopt: aborted), so the caller decides what it means. A
+  // fatal one (IsFatal) leaves the producer unusable; the caller still handling its original
+  // error may just log it.
+  [[nodiscard]] std::optional<KafkaError> AbortTransactionBestEffort(
+      std::chrono::milliseconds timeout);
 
   // Delivery failures since the last call (oldest first; capped, see README).
   std::vector<DeliveryReport> TakeDeliveryFailures();

@@ -3,6 +3,7 @@
 // (pipeline file `retry:` section). Retryable core::InfraError is retried; anything else
 // propagates at once. When the budget is spent, or shutdown is requested while waiting,
 // the last error is rethrown as InfraError(kNo) saying so, which RunDaemon turns into exit 1.
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -11,6 +12,10 @@
 #include "sluice/core/error.hpp"
 #include "sluice/core/shutdown.hpp"
 #include "sluice/obs/log.hpp"
+
+namespace sluice::kafka {
+class Producer;
+}
 
 namespace sluice::runtime {
 
@@ -53,5 +58,11 @@ auto WithRetry(const RetryPolicy& policy, const core::ShutdownToken& shutdown,
     }
   }
 }
+
+// Commits the producer's open transaction, calling CommitTransaction again after a retriable
+// KafkaError (librdkafka's rule for commits) until `budget` has passed; any other error, or a
+// retriable one past the budget, is thrown for the caller to abort or exit.
+void CommitTransactionWithRetry(kafka::Producer& producer, std::chrono::milliseconds timeout,
+                                core::Duration budget, const obs::Logger& log);
 
 }  // namespace sluice::runtime
