@@ -7,7 +7,6 @@
 #include <exception>
 #include <functional>
 #include <map>
-#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,25 +22,14 @@
 #include "sluice/kafka/producer.hpp"
 #include "sluice/runtime/serde.hpp"
 #include "sluice/runtime/stage.hpp"
+#include "support/stack_env.hpp"
 
 namespace {
 
 using namespace sluice;
 using namespace std::chrono_literals;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == 0) {
-    FAIL(std::string(name) + " is not set: run `eval \"$(deploy/local/stack env)\"` first");
-  }
-  return v;
-}
-
-std::string Suffix() {
-  std::random_device rd;
-  std::mt19937_64 g(rd());
-  return std::to_string(g() % 1'000'000'000);
-}
+using sluice::testing::RandomSuffix;
+using sluice::testing::RequireEnv;
 
 const char* kV1 = R"({"type":"record","name":"Loan","namespace":"t","fields":[
   {"name":"loan_id","type":"string"},
@@ -55,9 +43,9 @@ const char* kV2 = R"({"type":"record","name":"Loan","namespace":"t","fields":[
 
 // One test's world: topics, table, schema source, helpers to produce and to query.
 struct World {
-  std::string sfx = Suffix();
-  std::string brokers = Env("SLUICE_KAFKA_BROKERS");
-  std::string pg_url = Env("SLUICE_PG_URL");
+  std::string sfx = RandomSuffix();
+  std::string brokers = RequireEnv("SLUICE_KAFKA_BROKERS");
+  std::string pg_url = RequireEnv("SLUICE_PG_URL");
   std::string topic = "t-sink-" + sfx + ".enriched";
   std::string dlq = "t-sink-" + sfx + ".dlq";
   std::string table = "t_sink_" + sfx;
@@ -143,7 +131,7 @@ struct World {
   // Reads every DLQ record (the topic is quiet once the sink has committed).
   std::vector<kafka::Message> DlqRecords(std::size_t at_least) const {
     kafka::Consumer c(kafka::Config{{"bootstrap.servers", brokers},
-                                    {"group.id", "t-dlq-reader-" + Suffix()}});
+                                    {"group.id", "t-dlq-reader-" + RandomSuffix()}});
     c.Subscribe({dlq});
     std::vector<kafka::Message> out;
     const auto deadline = std::chrono::steady_clock::now() + 30s;

@@ -5,18 +5,14 @@
 // Every test uses its own pipeline name, topics and registry schemas topic.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -26,127 +22,22 @@
 #include <librdkafka/rdkafka.h>
 #include <nlohmann/json.hpp>
 
-#include "sluice/http/client.hpp"
 #include "sluice/kafka/admin.hpp"
 #include "sluice/kafka/message.hpp"
+#include "support/child_process.hpp"
+#include "support/stack_env.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using sluice::testing::ChildProcess;
+using sluice::testing::FreePort;
+using sluice::testing::RandomSuffix;
+using sluice::testing::RegistryProcess;
+using sluice::testing::RequireEnv;
 
 namespace {
 
 constexpr auto kBound = std::chrono::seconds(180);  // upper bound of any wait: hitting it fails
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) FAIL(name << " is not set: run `eval \"$(deploy/local/stack env)\"`");
-  return v;
-}
-
-std::string Random() {
-  static std::mt19937_64 rng(std::random_device{}());
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return std::string(buf, 10);
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-// A child process; SIGTERM + wait on destruction if still running.
-class Process {
- public:
-  Process(std::vector<std::string> argv, std::map<std::string, std::string> env = {}) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    REQUIRE(pid_ > 0);
-  }
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      Wait();
-    }
-  }
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      status_ = Decode(status);
-      return false;
-    }
-    return true;
-  }
-  void Signal(int sig) { REQUIRE(pid_ > 0); kill(pid_, sig); }
-  int Wait() {
-    if (pid_ > 0) {
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-      status_ = Decode(status);
-    }
-    return status_;
-  }
-  // Waits (bounded) for the process to exit by itself.
-  int WaitExit() {
-    const auto deadline = std::chrono::steady_clock::now() + kBound;
-    while (Running()) {
-      if (std::chrono::steady_clock::now() > deadline) FAIL("process did not exit within the bound");
-      std::this_thread::sleep_for(50ms);
-    }
-    return status_;
-  }
-
- private:
-  static int Decode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-class Registry {
- public:
-  Registry() : port_(FreePort()), topic_("_schemas.producer-test." + Random()) {
-    proc_ = std::make_unique<Process>(std::vector<std::string>{
-        std::string(SLUICE_BINARY_DIR) + "/bin/sluice-registry", "--port", std::to_string(port_),
-        "--schemas-topic", topic_, "--brokers", Env("SLUICE_KAFKA_BROKERS"), "--log-level", "warn"});
-    sluice::http::Client http({std::chrono::milliseconds(2000), std::chrono::milliseconds(500)});
-    const auto deadline = std::chrono::steady_clock::now() + kBound;
-    for (;;) {
-      if (!proc_->Running()) FAIL("sluice-registry exited during start-up");
-      try {
-        if (http.Get(Url() + "/readyz").status == 200) break;
-      } catch (const std::exception&) {
-      }
-      if (std::chrono::steady_clock::now() > deadline) FAIL("sluice-registry never became ready");
-      std::this_thread::sleep_for(100ms);
-    }
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  const std::string& topic() const { return topic_; }
-
- private:
-  int port_;
-  std::string topic_;
-  std::unique_ptr<Process> proc_;
-};
 
 struct Consumed {
   std::string key, value;
@@ -160,14 +51,14 @@ std::vector<Consumed> ReadAll(const std::string& topic) {
   auto set = [&](const char* k, const std::string& v) {
     REQUIRE(rd_kafka_conf_set(conf, k, v.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK);
   };
-  set("bootstrap.servers", Env("SLUICE_KAFKA_BROKERS"));
-  set("group.id", "producer-test-reader-" + Random());
+  set("bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS"));
+  set("group.id", "producer-test-reader-" + RandomSuffix());
   set("isolation.level", "read_committed");
   set("enable.partition.eof", "true");
   set("enable.auto.commit", "false");
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   REQUIRE(rk != nullptr);
-  sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
+  sluice::kafka::Admin admin({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}});
   const int partitions = admin.PartitionCount(topic, 30s);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
@@ -208,7 +99,7 @@ std::vector<Consumed> ReadAll(const std::string& topic) {
 
 // Sum of high watermarks (committed and uncommitted records plus markers): progress hint only.
 std::int64_t HighWatermarks(const std::string& topic) {
-  sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
+  sluice::kafka::Admin admin({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}});
   std::int64_t sum = 0;
   int partitions = 0;
   try {
@@ -223,16 +114,18 @@ std::int64_t HighWatermarks(const std::string& topic) {
   return sum;
 }
 
-// A test pipeline: unique name and topics, the loans raw schema, a csv source on `dir`.
+// A test pipeline: unique name and topics, the loans raw schema, a csv source on `dir`, and
+// its own sluice-registry.
 struct Pipeline {
-  std::string name = "ptest" + Random();
-  fs::path work = fs::temp_directory_path() / ("sluice-producer-it-" + Random());
+  std::string name = "ptest" + RandomSuffix();
+  fs::path work = fs::temp_directory_path() / ("sluice-producer-it-" + RandomSuffix());
   fs::path dir = work / "in";
   fs::path file = work / "pipeline.yaml";
   std::string raw = name + ".raw", dlq = name + ".dlq", positions = name + ".positions";
-  Registry& registry;
+  RegistryProcess registry{"_schemas." + name};
 
-  Pipeline(Registry& r, int batch_size, bool watch) : registry(r) {
+  Pipeline(int batch_size, bool watch) {
+    registry.WaitReady();
     fs::create_directories(dir);
     std::ofstream out(file);
     out << "pipeline: " << name << "\n"
@@ -250,23 +143,24 @@ struct Pipeline {
   ~Pipeline() {
     std::error_code ec;
     fs::remove_all(work, ec);
+    registry.Stop();  // before its topic goes
     try {
-      sluice::kafka::Admin admin({{"bootstrap.servers", Env("SLUICE_KAFKA_BROKERS")}});
-      admin.DeleteTopics({raw, dlq, positions, name + ".clean", name + ".enriched", registry.topic()}, 30s);
+      sluice::kafka::Admin admin({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}});
+      admin.DeleteTopics({raw, dlq, positions, name + ".clean", name + ".enriched", registry.SchemasTopic()}, 30s);
     } catch (const std::exception& e) {
       WARN("could not delete test topics: " << e.what());
     }
   }
 
-  std::unique_ptr<Process> Start(bool once) {
+  std::unique_ptr<ChildProcess> Start(bool once) {
     std::vector<std::string> argv{std::string(SLUICE_BINARY_DIR) + "/bin/sluice-producer", "--config",
                                   file.string(), "--http-port", std::to_string(FreePort()),
                                   "--log-level", "warn"};
     if (once) argv.push_back("--once");
-    return std::make_unique<Process>(argv, std::map<std::string, std::string>{
-        {"SLUICE_KAFKA_BROKERS", Env("SLUICE_KAFKA_BROKERS")}, {"SLUICE_REGISTRY_URL", registry.Url()}});
+    return std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{
+        {"SLUICE_KAFKA_BROKERS", RequireEnv("SLUICE_KAFKA_BROKERS")}, {"SLUICE_REGISTRY_URL", registry.Url()}});
   }
-  int RunOnce() { return Start(true)->WaitExit(); }
+  int RunOnce() { return Start(true)->WaitExit(kBound); }
 };
 
 void Python(const std::string& args) {
@@ -285,8 +179,7 @@ std::size_t CountLines(const fs::path& p) {
 }  // namespace
 
 TEST_CASE("malformed rows go to the DLQ with file, line and reason, rows in = raw + DLQ, re-feeding adds nothing") {
-  Registry registry;
-  Pipeline p(registry, 500, false);
+  Pipeline p(500, false);
   const fs::path gen = p.work / "gen";
   Python("bad-mix --seed 11 --per-kind 3 --crlf --out " + gen.string());
   const auto expected = nlohmann::json::parse(std::ifstream(gen / "lending_club_bad_mix.expected.json"));
@@ -336,8 +229,7 @@ TEST_CASE("malformed rows go to the DLQ with file, line and reason, rows in = ra
 }
 
 TEST_CASE("kill -9 mid-file, then restarts: every row exactly once in the raw topic") {
-  Registry registry;
-  Pipeline p(registry, 500, true);
+  Pipeline p(500, true);
   const fs::path gen = p.work / "gen";
   fs::create_directories(gen);
   constexpr std::size_t kRows = 100000;
@@ -378,8 +270,7 @@ TEST_CASE("kill -9 mid-file, then restarts: every row exactly once in the raw to
 }
 
 TEST_CASE("a file dropped into the watched directory is picked up, SIGTERM exits 0") {
-  Registry registry;
-  Pipeline p(registry, 100, true);
+  Pipeline p(100, true);
   auto proc = p.Start(false);
   // Written under a temporary name first: ignored until renamed.
   const fs::path tmp = p.dir / "drop.csv.tmp";

@@ -2,16 +2,10 @@
 // survive restarts, two instances writing at once never collide, /readyz waits for catch-up.
 // Needs SLUICE_KAFKA_BROKERS (deploy/local/stack env); fails with a clear message without it.
 #include <catch2/catch.hpp>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <map>
-#include <random>
 #include <set>
+#include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -19,89 +13,18 @@
 #include "sluice/http/client.hpp"
 #include "sluice/kafka/admin.hpp"
 #include "sluice/registry/client.hpp"
+#include "support/child_process.hpp"
+#include "support/stack_env.hpp"
 
 using nlohmann::json;
+using sluice::testing::FreePort;
+using sluice::testing::RegistryProcess;
 
 namespace {
 
-std::string Brokers() {
-  const char* b = std::getenv("SLUICE_KAFKA_BROKERS");
-  if (!b || !*b) FAIL("SLUICE_KAFKA_BROKERS is not set: run `eval \"$(deploy/local/stack env)\"`");
-  return b;
-}
-
 std::string UniqueTopic(const std::string& what) {
-  std::random_device rd;
-  return "_schemas.test." + what + "." + std::to_string(rd()) + std::to_string(rd() % 1000);
+  return "_schemas.test." + what + "." + sluice::testing::RandomSuffix();
 }
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-// One sluice-registry process. Stops it with SIGTERM on destruction.
-class RegistryProcess {
- public:
-  RegistryProcess(const std::string& topic, int port) : port_(port) {
-    std::string binary = std::string(SLUICE_BINARY_DIR) + "/bin/sluice-registry";
-    std::string brokers = Brokers();
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::string p = std::to_string(port);
-      execl(binary.c_str(), binary.c_str(), "--port", p.c_str(), "--schemas-topic", topic.c_str(),
-            "--brokers", brokers.c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    REQUIRE(pid_ > 0);
-  }
-  ~RegistryProcess() { Stop(); }
-
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-  // Polls /readyz until 200; fails the test if the process exits or 120 s pass.
-  void WaitReady() {
-    sluice::http::Client http({std::chrono::milliseconds(2000), std::chrono::milliseconds(500)});
-    for (int i = 0; i < 1200; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL("sluice-registry exited during start-up with status " << status);
-      }
-      try {
-        if (http.Get(Url() + "/readyz").status == 200) return;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL("sluice-registry on port " << port_ << " never became ready");
-  }
-
-  // SIGTERM, then the exit status (0 expected).
-  int Stop() {
-    if (pid_ <= 0) return exit_status_;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return exit_status_;
-  }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
-};
 
 struct Http {
   explicit Http(std::string base) : base(std::move(base)) {}
@@ -126,7 +49,7 @@ std::string RecordSchema(const std::string& name, int fields) {
 
 void DropTopic(const std::string& topic) {
   try {
-    sluice::kafka::Admin admin(sluice::kafka::Config{{"bootstrap.servers", Brokers()}});
+    sluice::kafka::Admin admin(sluice::kafka::Config{{"bootstrap.servers", sluice::testing::RequireEnv("SLUICE_KAFKA_BROKERS")}});
     admin.DeleteTopics({topic}, std::chrono::seconds(30));
   } catch (const std::exception&) {
   }
@@ -185,8 +108,8 @@ TEST_CASE("ids, versions and deletes survive a restart") {
 
 TEST_CASE("two instances registering at once never give one id to two schemas") {
   std::string topic = UniqueTopic("race");
-  RegistryProcess a(topic, FreePort());
-  RegistryProcess b(topic, FreePort());
+  RegistryProcess a(topic);
+  RegistryProcess b(topic);
   a.WaitReady();
   b.WaitReady();
   {
@@ -248,7 +171,7 @@ TEST_CASE("/readyz turns 200 only once the whole log is applied") {
   std::string topic = UniqueTopic("ready");
   constexpr int kSubjects = 300;
   {
-    RegistryProcess sr(topic, FreePort());
+    RegistryProcess sr(topic);
     sr.WaitReady();
     Http h(sr.Url());
     for (int i = 0; i < kSubjects; ++i) {
@@ -257,7 +180,7 @@ TEST_CASE("/readyz turns 200 only once the whole log is applied") {
     }
     CHECK(sr.Stop() == 0);
   }
-  RegistryProcess sr(topic, FreePort());
+  RegistryProcess sr(topic);
   Http h(sr.Url());
   sluice::http::Client probe({std::chrono::milliseconds(2000), std::chrono::milliseconds(500)});
   // Until ready, the API refuses to answer from a partial state; once ready, all is there.
@@ -283,7 +206,7 @@ TEST_CASE("/readyz turns 200 only once the whole log is applied") {
 
 TEST_CASE("the registry client registers, looks up, fetches and sees 409 as incompatible") {
   std::string topic = UniqueTopic("client");
-  RegistryProcess sr(topic, FreePort());
+  RegistryProcess sr(topic);
   sr.WaitReady();
   sluice::registry::Client client({sr.Url()});
   auto subject = sluice::registry::ValueSubject("loans.raw");
