@@ -31,11 +31,12 @@ RUN apt-get update -q \
 COPY --from=build /build/bin/sluice-producer /build/bin/sluice-cleaner \
      /build/bin/sluice-enricher /build/bin/sluice-pg-sink /build/bin/sluice-registry \
      /usr/local/bin/
-# Paths in the pipeline file are relative to it: ../schemas/ and ../tests/data/loans/ (the
-# CSV drop directory, a volume) resolve under /opt/sluice.
+# Paths in the pipeline file are relative to it: ../schemas/ and ../.stack/inbox/loans (the
+# producer's watched inbox, a volume) resolve under /opt/sluice. The inbox exists in the image,
+# owned by the daemon user, so an empty named volume mounted there starts with that owner.
 COPY pipelines/ /opt/sluice/pipelines/
 COPY schemas/ /opt/sluice/schemas/
-RUN mkdir -p /opt/sluice/tests/data/loans && chown -R sluice:sluice /opt/sluice/tests
+RUN mkdir -p /opt/sluice/.stack/inbox/loans && chown -R sluice:sluice /opt/sluice/.stack
 WORKDIR /opt/sluice
 USER 10001:10001
 ENV SLUICE_CONFIG=/opt/sluice/pipelines/loans.yaml

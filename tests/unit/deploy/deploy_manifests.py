@@ -9,6 +9,7 @@ pipeline file). Usage: deploy_manifests.py <source dir> [rendered kustomize outp
 Prints every problem and exits 1 when there is any.
 """
 import os
+import posixpath
 import re
 import sys
 from urllib.parse import urlparse
@@ -68,6 +69,33 @@ def pipeline_ports(pipeline_rel):
     ports = dict(health_port)
     ports.update(((doc.get("http") or {}).get("ports") or {}))
     return ports
+
+
+def producer_inputs(pipeline_rel):
+    """Container directories the producer reads (each source's dir:, or the directory of its
+    path:, resolved like the daemon does: relative to the pipeline file, which the image has
+    at /opt/sluice/<pipeline_rel>), and whether any of them is watched (the producer then
+    runs until stopped)."""
+    doc = yaml.safe_load(read(pipeline_rel)) or {}
+    base = posixpath.dirname(posixpath.join("/opt/sluice", pipeline_rel))
+    dirs, watched = set(), False
+    for src in ((doc.get("producer") or {}).get("sources") or []):
+        if src.get("dir"):
+            dirs.add(posixpath.normpath(posixpath.join(base, src["dir"])))
+            watched = watched or bool(src.get("watch"))
+        elif src.get("path"):
+            dirs.add(posixpath.dirname(posixpath.normpath(posixpath.join(base, src["path"]))))
+    return dirs, watched
+
+
+def producer_mounts(where, pipeline, mount_paths):
+    """The producer must have a volume at each directory its pipeline reads."""
+    if not pipeline:
+        return
+    dirs, _ = producer_inputs(pipeline)
+    for d in sorted(dirs - set(mount_paths)):
+        problem(where, f"the producer reads {d} ({pipeline}) but no volume is mounted there "
+                       f"(mounted: {sorted(mount_paths)})")
 
 
 def env_requirements(where, binary, env):
@@ -157,7 +185,11 @@ for name, svc in services.items():
     if svc.get("image"):
         compose_images[name] = svc["image"]
     hc = svc.get("healthcheck") or {}
-    if not hc.get("test"):
+    command = svc.get("command") or []
+    if isinstance(command, str):
+        command = command.split()
+    one_shot = svc.get("restart") == "no" and not (command and str(command[0]).startswith("sluice-"))
+    if not hc.get("test") and not one_shot:  # a one-shot step (restart: "no") exits: no health
         problem(where, "has no healthcheck")
     deps = svc.get("depends_on") or {}
     if isinstance(deps, list):
@@ -168,9 +200,6 @@ for name, svc in services.items():
             problem(where, f"depends on unknown service {dep}")
         elif (cond or {}).get("condition") != "service_healthy":
             problem(where, f"depends_on {dep} is not condition: service_healthy")
-    command = svc.get("command") or []
-    if isinstance(command, str):
-        command = command.split()
     binary = command[0] if command else None
     if not binary or not binary.startswith("sluice-"):
         continue
@@ -184,6 +213,10 @@ for name, svc in services.items():
     if isinstance(env, list):
         env = dict(e.split("=", 1) for e in env)
     pipeline = env_requirements(where, binary, env)
+    if binary == "sluice-producer":
+        mounts = [(v.split(":")[1] if isinstance(v, str) else v.get("target"))
+                  for v in svc.get("volumes") or []]
+        producer_mounts(where, pipeline, mounts)
     test = hc.get("test") or []
     port, path = url_port(where, test)
     if binary == REGISTRY:
@@ -330,6 +363,10 @@ for name, (f, doc) in workloads.items():
         if (image_name, tag) != sluice_image:
             problem(cw, f"image {image_name}:{tag} is not compose's {':'.join(sluice_image)}")
         pipeline = env_requirements(cw, binary, env)
+        if binary == "sluice-producer" and pipeline:
+            producer_mounts(cw, pipeline, mounts)
+            if producer_inputs(pipeline)[1] and doc["kind"] == "Job":
+                problem(cw, f"{pipeline} watches a directory (the producer never exits): not a Job")
         if pipeline:
             mount = mounts.get("/opt/sluice/pipelines")
             cm = (volumes.get(mount) or {}).get("configMap", {}).get("name")

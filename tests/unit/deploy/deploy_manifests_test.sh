@@ -71,4 +71,7 @@ mutate deploy/k8s/kustomization.yaml 's#loans.yaml=../../pipelines/loans.yaml#lo
 mutate deploy/k8s/kustomization.yaml 's#newTag: latest#newTag: v2#' "k8s image tag differs from compose"
 mutate Dockerfile 's#libpqxx-dev ##' "build stage missing a -dev package of install.sh"
 mutate deploy/k8s/registry.yaml 's#targetPort: http#targetPort: web#' "Service targetPort naming no container port"
+mutate docker-compose.yml 's#- loans-inbox:/opt/sluice/.stack/inbox/loans#- loans-inbox:/opt/sluice/tests/data/loans#' "compose producer without a volume at the pipeline's inbox"
+mutate deploy/k8s/producer.yaml 's#mountPath: /opt/sluice/.stack/inbox/loans#mountPath: /opt/sluice/inbox#' "k8s producer without a volume at the pipeline's inbox"
+mutate deploy/k8s/producer.yaml 's#^kind: StatefulSet#kind: Job#; s#^\(        fsGroup: 10001\)#\1\n      restartPolicy: OnFailure#' "k8s producer of a watched inbox as a Job"
 echo "ok"
