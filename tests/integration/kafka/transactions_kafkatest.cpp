@@ -50,6 +50,17 @@ std::size_t CountPrefix(const std::vector<Message>& messages, const std::string&
       }));
 }
 
+// Reads `topic` with read_committed through its `committed_count` committed records and counts
+// the records seen whose value starts with `prefix`.
+std::size_t CountCommittedPrefix(const std::string& topic, std::size_t committed_count,
+                                 const std::string& prefix) {
+  Consumer reader(IsolatedConsumer("read_committed"));
+  reader.Subscribe({topic});
+  const std::size_t count = CountPrefix(ReadThroughCommitted(reader, committed_count), prefix);
+  reader.Close();
+  return count;
+}
+
 }  // namespace
 
 TEST_CASE("an aborted transaction is invisible to read_committed and visible to read_uncommitted") {
@@ -180,11 +191,7 @@ TEST_CASE("a fenced transactional producer gets a fatal error") {
   new_instance.BeginTransaction();
   new_instance.Produce(Record(topic, "k", "committed-0"));
   new_instance.CommitTransaction(kWaitBound);
-  Consumer reader(IsolatedConsumer("read_committed"));
-  reader.Subscribe({topic});
-  const std::vector<Message> got = ReadThroughCommitted(reader, 1);
-  CHECK(CountPrefix(got, "zombie") == 0);
-  reader.Close();
+  CHECK(CountCommittedPrefix(topic, 1, "zombie") == 0);
 }
 
 TEST_CASE("AbortTransactionBestEffort aborts, and returns a failed abort's error instead of throwing it") {
@@ -202,11 +209,7 @@ TEST_CASE("AbortTransactionBestEffort aborts, and returns a failed abort's error
     producer.BeginTransaction();  // throws if the previous transaction were still open
     producer.Produce(Record(topic, "c", "committed-0"));
     producer.CommitTransaction(kWaitBound);
-    Consumer reader(IsolatedConsumer("read_committed"));
-    reader.Subscribe({topic});
-    const std::vector<Message> got = ReadThroughCommitted(reader, 1);
-    CHECK(CountPrefix(got, "aborted") == 0);
-    reader.Close();
+    CHECK(CountCommittedPrefix(topic, 1, "aborted") == 0);
   }
   SECTION("a producer without transactions gets the error back, not thrown") {
     Producer producer(BaseConfig());
