@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <utility>
@@ -148,6 +149,18 @@ struct PgSink::Impl : kafka::RebalanceListener {
     kafka::Message message;
     bool in_batch = false;  // false: already sent to the DLQ (undecodable/unwritable)
   };
+  // The records consumed since the last hand-off, and the rows of those that are in_batch.
+  struct OpenBatch {
+    explicit OpenBatch(std::vector<std::string> columns) : rows(std::move(columns)) {}
+    std::vector<Pending> pending;
+    pg::RowBatch rows;
+    Clock::time_point started{};
+  };
+  // Counters shared by the consuming thread and the writing thread.
+  struct Counters {
+    std::atomic<std::uint64_t> batches{0}, records_in{0}, rows_written{0}, records_dlq{0},
+        columns_added{0}, pg_reconnects{0};
+  };
   // A writer schema the sink has seen, and where its fields land in the current columns.
   struct KnownWriter {
     SinkColumns::Writer writer;
@@ -160,7 +173,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
         shutdown(std::move(t)), metrics(m), conn(MakeConnectionOptions()),
         columns(options.table, options.key, options.table_schema),
         writer(pg::BatchWriterOptions{options.table, options.key}),
-        offsets(options.offsets_table), serde(schemas), batch(columns.Columns()) {}
+        offsets(options.offsets_table), serde(schemas), open(columns.Columns()) {}
 
   pg::ConnectionOptions MakeConnectionOptions() {
     pg::ConnectionOptions c;
@@ -239,6 +252,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // --- rebalance --------------------------------------------------------------------------
 
   void OnAssigned(std::vector<kafka::TopicPartitionOffset>& parts) override {
+    WaitForWriter();  // the connection is the writing thread's while a batch is in flight
     std::vector<std::int32_t> ids;
     for (const auto& p : parts) ids.push_back(p.partition);
     auto stored = conn.Run([&](pqxx::connection& c) {
@@ -272,17 +286,19 @@ struct PgSink::Impl : kafka::RebalanceListener {
         return tp.partition == p.message.partition && tp.topic == p.message.topic;
       });
     };
-    pg::RowBatch kept(columns.Columns());
-    std::vector<Pending> kept_pending;
+    // A batch already handed to the writing thread commits: the loss is only learnt here, and
+    // a batch committed a moment before it would be the same.
+    WaitForWriter();
+    OpenBatch kept(columns.Columns());
+    kept.started = open.started;
     std::size_t row = 0;
-    for (Pending& p : pending) {
+    for (Pending& p : open.pending) {
       if (p.in_batch) ++row;
       if (lost(p)) continue;
-      if (p.in_batch) kept.AppendRows(batch, row - 1, row);
-      kept_pending.push_back(std::move(p));
+      if (p.in_batch) kept.rows.AppendRows(open.rows, row - 1, row);
+      kept.pending.push_back(std::move(p));
     }
-    pending = std::move(kept_pending);
-    batch = std::move(kept);
+    open = std::move(kept);
     self.assigned_ -= static_cast<int>(parts.size());
   }
 
@@ -304,17 +320,17 @@ struct PgSink::Impl : kafka::RebalanceListener {
       // "unwritable" (the README's table), anything else stays "undecodable".
       WriterFor(frame->id.value, &why);
     }
-    if (pending.empty()) batch_started = Clock::now();
+    if (open.pending.empty()) open.started = Clock::now();
     Pending p{std::move(m)};
     if (w != nullptr) {
-      pg::AppendFlatRow(batch, flat, w->field_of_column);
+      pg::AppendFlatRow(open.rows, flat, w->field_of_column);
       p.in_batch = true;
     } else if (!why.empty()) {
       SendToDlq(p.message, kRuleUnwritable, why, "");
     } else {
       SendToDlq(p.message, runtime::kRuleUndecodable, id.error, "");
     }
-    pending.push_back(std::move(p));
+    open.pending.push_back(std::move(p));
   }
 
   // The writer schema's description, or nullptr: with *why set when the schema is known but
@@ -342,7 +358,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
         return r;
       });
       columns.Adopt(w);
-      batch = pg::RowBatch(columns.Columns());
+      open = OpenBatch(columns.Columns());
       for (auto& [known_id, known] : writers) {
         known.field_of_column = columns.FieldsOfColumns(known.writer);
       }
@@ -390,8 +406,33 @@ struct PgSink::Impl : kafka::RebalanceListener {
 
   // --- per batch --------------------------------------------------------------------------
 
+  // Hands the open batch to the writing thread, after the previous one is committed: decoding
+  // the next batch overlaps writing this one. One batch in flight at a time keeps the order of
+  // commits (and so of stored offsets) the order of consumption.
+  void Handoff() {
+    WaitForWriter();
+    if (open.pending.empty()) return;
+    auto job = std::make_shared<OpenBatch>(columns.Columns());
+    std::swap(*job, open);
+    in_flight = std::async(std::launch::async, [this, job] { Write(*job); });
+  }
+
+  // Waits for the batch in flight, if any; rethrows its failure (core::InfraError).
+  void WaitForWriter() {
+    if (in_flight.valid()) in_flight.get();
+  }
+
+  // Writes the open batch and waits for its commit (rebalance, schema change, shutdown).
   void Flush() {
-    if (pending.empty()) return;
+    Handoff();
+    WaitForWriter();
+  }
+
+  // One batch: rows, DLQ records for refused rows, and offsets in one PostgreSQL transaction.
+  // Runs on the writing thread (or with it idle).
+  void Write(const OpenBatch& job) {
+    const std::vector<Pending>& pending = job.pending;
+    const pg::RowBatch& batch = job.rows;
     const auto started = Clock::now();
     std::vector<std::size_t> batch_to_pending;
     for (std::size_t i = 0; i < pending.size(); ++i) {
@@ -452,8 +493,6 @@ struct PgSink::Impl : kafka::RebalanceListener {
     }
     log.Debug("batch committed", {{"records", pending.size()}, {"rows", written},
                                   {"rejected", result.rejected.size()}});
-    pending.clear();
-    batch.Clear();
   }
 
   void UpdateLag() {
@@ -476,25 +515,26 @@ struct PgSink::Impl : kafka::RebalanceListener {
     auto last_lag = Clock::now();
     while (!shutdown.Requested()) {
       auto timeout = std::chrono::milliseconds(200);
-      if (!pending.empty()) {
+      if (!open.pending.empty()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            batch_started + options.linger - Clock::now());
+            open.started + options.linger - Clock::now());
         timeout = std::clamp(left, std::chrono::milliseconds(1), timeout);
       }
-      const std::size_t room = options.batch_size - std::min(options.batch_size, pending.size());
+      const std::size_t room =
+          options.batch_size - std::min(options.batch_size, open.pending.size());
       for (kafka::Message& m : consumer->PollBatch(std::max<std::size_t>(room, 1), timeout)) {
         Accept(std::move(m));
       }
-      if (pending.size() >= options.batch_size ||
-          (!pending.empty() && Clock::now() - batch_started >= options.linger)) {
-        Flush();
+      if (open.pending.size() >= options.batch_size ||
+          (!open.pending.empty() && Clock::now() - open.started >= options.linger)) {
+        Handoff();
       }
       if (Clock::now() - last_lag >= std::chrono::seconds(1)) {
         UpdateLag();
         last_lag = Clock::now();
       }
     }
-    log.Info("shutdown: writing the open batch", {{"records", pending.size()}});
+    log.Info("shutdown: writing the open batch", {{"records", open.pending.size()}});
     Flush();
     consumer->Close();  // revoke → Flush of nothing
     producer->Flush(options.kafka_timeout);
@@ -514,11 +554,10 @@ struct PgSink::Impl : kafka::RebalanceListener {
   std::map<std::int32_t, KnownWriter> writers;
   std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<kafka::Consumer> consumer;
-  std::vector<Pending> pending;
   avro::FlatRow flat;  // the record being accepted
-  pg::RowBatch batch;  // the rows of the pending records that are in_batch, in order
-  Clock::time_point batch_started{};
-  PgSinkStats stats;
+  OpenBatch open;
+  std::future<void> in_flight;  // the batch the writing thread is committing
+  Counters stats;
 };
 
 PgSink::PgSink(PgSinkOptions options, runtime::SchemaSource& schemas, obs::Logger log,
@@ -531,6 +570,10 @@ PgSink::~PgSink() = default;
 void PgSink::Prepare() { impl_->Prepare(); }
 void PgSink::Run() { impl_->Run(); }
 bool PgSink::DatabaseReachable() const { return impl_->conn.Ping(); }
-PgSinkStats PgSink::Stats() const { return impl_->stats; }
+PgSinkStats PgSink::Stats() const {
+  const auto& c = impl_->stats;
+  return {c.batches.load(), c.records_in.load(), c.rows_written.load(), c.records_dlq.load(),
+          c.columns_added.load(), c.pg_reconnects.load()};
+}
 
 }  // namespace sluice::pgsink

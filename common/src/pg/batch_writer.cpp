@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
-#include <unordered_set>
 
 #include <pqxx/result>
 #include <pqxx/subtransaction>
@@ -130,35 +129,37 @@ BatchWriter::Plan BatchWriter::Prepare(pqxx::dbtransaction& tx, const RowBatch& 
 }
 
 bool BatchWriter::DistinctKeys(const RowBatch& batch) const {
-  // Compares the escaped text of the key cells: equal values have equal text. Values that are
-  // equal only once typed ('1' and '01') pass here and make the direct COPY fail with 23505,
-  // which falls back to the staged upsert that deduplicates by typed key.
-  std::vector<std::size_t> key_index;
+  // Compares hashes of the escaped text of the key cells: equal values have equal text, so
+  // equal hashes are necessary for a duplicate. A collision only sends the batch down the
+  // staged path, which is correct for any batch. Values that are equal only once typed ('1'
+  // and '01') pass here and make the direct COPY fail with 23505, which falls back the same way.
+  std::vector<bool> is_key(batch.columns().size(), false);
   for (const auto& key : options_.key_columns) {
-    key_index.push_back(static_cast<std::size_t>(
-        std::find(batch.columns().begin(), batch.columns().end(), key) - batch.columns().begin()));
+    is_key[static_cast<std::size_t>(
+        std::find(batch.columns().begin(), batch.columns().end(), key) - batch.columns().begin())] =
+        true;
   }
-  std::unordered_set<std::string> seen;
-  seen.reserve(batch.size());
-  std::string key;
-  for (std::size_t row = 0; row < batch.size(); ++row) {
-    const std::string_view line = batch.CopyText(row, row + 1);
-    key.clear();
-    std::size_t cell = 0;
-    std::size_t begin = 0;
-    for (std::size_t i = 0; i <= line.size(); ++i) {
-      if (i < line.size() && line[i] != '\t' && line[i] != '\n') continue;
-      if (std::find(key_index.begin(), key_index.end(), cell) != key_index.end()) {
-        key.append(line.substr(begin, i - begin));
-        key += '\t';
-      }
+  std::vector<std::size_t> hashes;
+  hashes.reserve(batch.size());
+  const std::hash<std::string_view> hash;
+  const std::string_view text = batch.CopyText(0, batch.size());
+  std::size_t cell = 0;
+  std::size_t begin = 0;
+  std::size_t h = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\t' && text[i] != '\n') continue;
+    if (is_key[cell]) h = h * 1'000'003 ^ hash(text.substr(begin, i - begin));
+    begin = i + 1;
+    if (text[i] == '\n') {
+      hashes.push_back(h);
+      h = 0;
+      cell = 0;
+    } else {
       ++cell;
-      begin = i + 1;
-      if (i < line.size() && line[i] == '\n') break;
     }
-    if (!seen.insert(key).second) return false;
   }
-  return true;
+  std::sort(hashes.begin(), hashes.end());
+  return std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end();
 }
 
 namespace {

@@ -294,3 +294,33 @@ TEST_CASE("rows and offsets commit together or not at all") {
   tx.exec("DROP TABLE " + c.quote_name(offsets_table));
   tx.commit();
 }
+
+TEST_CASE("a composite key is distinct by its cells, not by their concatenation") {
+  pqxx::connection c(RequirePgConninfo());
+  const std::string name = UniqueName("sluice_test_pair");
+  const std::string quoted = c.quote_name(name);
+  {
+    pqxx::work tx(c);
+    tx.exec("CREATE TABLE " + quoted + " (a text, b text, v text, PRIMARY KEY (a, b))");
+    tx.commit();
+  }
+  BatchWriter writer(BatchWriterOptions{TableName{"", name}, {"a", "b"}});
+  RowBatch split({"a", "b", "v"});
+  split.AddRow({"1", "2", "x"});
+  split.AddRow({"12", "", "y"});  // same text as "1" + "2" once joined
+  split.AddRow({"", "12", "z"});
+  RowBatch repeated({"a", "b", "v"});
+  repeated.AddRow({"7", "8", "first"});
+  repeated.AddRow({"7", "9", "other"});
+  repeated.AddRow({"7", "8", "last"});
+  pqxx::work tx(c);
+  CHECK(writer.Write(tx, split).path == sluice::pg::WritePath::kDirectCopy);
+  const auto result = writer.Write(tx, repeated);
+  CHECK(result.path == sluice::pg::WritePath::kStagedUpsert);
+  CHECK(result.upserted == 2);
+  CHECK(tx.exec1("SELECT v FROM " + quoted + " WHERE a = '7' AND b = '8'")[0].as<std::string>() ==
+        "last");
+  CHECK(tx.exec1("SELECT count(*) FROM " + quoted)[0].as<long>() == 5);
+  tx.exec("DROP TABLE " + quoted);
+  tx.commit();
+}
