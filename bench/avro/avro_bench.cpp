@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     total_bytes += encoded[i].size();
   }
   std::vector<avro::FlatRow> rows(n);
-  for (std::size_t i = 0; i < n; ++i) avro::DecodeFlat(*layout, encoded[i], rows[i]);
+  for (std::size_t i = 0; i < n; ++i) avro::DecodeFlat(layout, encoded[i], rows[i]);
 
   std::string out;
   out.reserve(4096);
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   });
   avro::FlatRow row;
   result["flat_decode_ns"] = BestNsPerRecord(n, passes, [&](std::size_t i) {
-    avro::DecodeFlat(*layout, encoded[i], row);
+    avro::DecodeFlat(layout, encoded[i], row);
     g_sink = g_sink + row.size();
   });
   result["flat_encode_ns"] = BestNsPerRecord(n, passes, [&](std::size_t i) {

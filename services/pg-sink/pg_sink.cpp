@@ -1,6 +1,7 @@
 #include "pg_sink.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -32,6 +33,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kStageName = "pg-sink";
+// An open batch is written when no record arrives for this long (the sink has caught up).
+constexpr std::chrono::milliseconds kIdleFlush{20};
+// The broker holds an empty fetch this long at most (librdkafka's default is 500 ms). One fetch
+// is in flight per broker, so a drained partition's long poll delays the others' next records;
+// a pipeline file can still set fetch.wait.max.ms.
+constexpr const char* kFetchWaitMaxMs = "100";
 constexpr const char* kRulePgRejected = "pg_rejected";
 constexpr const char* kRuleUnwritable = "unwritable";
 constexpr const char* kHeaderSqlState = "sluice-dlq-sqlstate";
@@ -45,17 +52,13 @@ std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
-std::optional<std::int64_t> SourceTsMs(const kafka::Message& m) {
-  const kafka::Header* h = kafka::FindLastHeader(m.headers, runtime::kHeaderSourceTs);
-  if (h == nullptr || !h->value) return std::nullopt;
-  try {
-    std::size_t used = 0;
-    std::int64_t ms = std::stoll(*h->value, &used);
-    if (used != h->value->size()) return std::nullopt;
-    return ms;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+std::optional<std::int64_t> SourceTsMs(const kafka::ReceivedMessage& m) {
+  const std::optional<std::string_view> h = m.LastHeader(runtime::kHeaderSourceTs);
+  if (!h) return std::nullopt;
+  std::int64_t ms = 0;
+  const auto [end, error] = std::from_chars(h->data(), h->data() + h->size(), ms);
+  if (error != std::errc() || end != h->data() + h->size()) return std::nullopt;
+  return ms;
 }
 
 }  // namespace
@@ -146,7 +149,7 @@ std::vector<std::optional<std::size_t>> SinkColumns::FieldsOfColumns(const Write
 struct PgSink::Impl : kafka::RebalanceListener {
   // One consumed record waiting for the batch's commit.
   struct Pending {
-    kafka::Message message;
+    kafka::ReceivedMessage message;
     bool in_batch = false;  // false: already sent to the DLQ (undecodable/unwritable)
   };
   // The records consumed since the last hand-off, and the rows of those that are in_batch.
@@ -225,6 +228,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     kafka::Config cc;
     for (const auto& [k, v] : options.librdkafka) cc.Set(k, v);
     cc.Set("group.id", options.group_id);
+    if (options.librdkafka.count("fetch.wait.max.ms") == 0) cc.Set("fetch.wait.max.ms", kFetchWaitMaxMs);
     cc.Set("enable.auto.commit", "false");
     cc.Set("isolation.level", "read_committed");
     // A restarted sink gets its partitions back at once (no rebalance), and OnAssigned still
@@ -264,12 +268,24 @@ struct PgSink::Impl : kafka::RebalanceListener {
     for (auto& p : parts) {
       auto it = stored.find(p.partition);
       // PostgreSQL is the source of truth: Kafka-committed offsets are never read back.
-      p.offset = it != stored.end() ? it->second : kafka::kOffsetBeginning;
+      p.offset = it != stored.end() ? it->second : StartOf({p.topic, p.partition});
       log.Info("partition assigned", {{"topic", p.topic}, {"partition", p.partition},
                                       {"start_offset", p.offset},
                                       {"from", it != stored.end() ? "postgresql" : "beginning"}});
     }
     self.assigned_ += static_cast<int>(parts.size());
+  }
+
+  // The first offset of a partition the sink has never written. An explicit offset starts the
+  // fetch at once, where kOffsetBeginning makes librdkafka look it up first, and that lookup
+  // can wait half a second behind other partitions' fetches.
+  std::int64_t StartOf(const kafka::TopicPartition& tp) {
+    try {
+      return consumer->Watermarks(tp, options.kafka_timeout).first;
+    } catch (const kafka::KafkaError& e) {
+      log.Debug("low watermark unknown, librdkafka looks it up", {{"error", e.what()}});
+      return kafka::kOffsetBeginning;
+    }
   }
 
   void OnRevoked(const std::vector<kafka::TopicPartition>& parts) override {
@@ -283,7 +299,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     // overwrite theirs. Forget them; the new owner re-reads from the stored offsets.
     auto lost = [&](const Pending& p) {
       return std::any_of(parts.begin(), parts.end(), [&](const kafka::TopicPartition& tp) {
-        return tp.partition == p.message.partition && tp.topic == p.message.topic;
+        return tp.partition == p.message.partition() && tp.topic == p.message.topic();
       });
     };
     // A batch already handed to the writing thread commits: the loss is only learnt here, and
@@ -304,10 +320,10 @@ struct PgSink::Impl : kafka::RebalanceListener {
 
   // --- per record -------------------------------------------------------------------------
 
-  void Accept(kafka::Message m) {
+  void Accept(kafka::ReceivedMessage m) {
     ++stats.records_in;
     if (metrics) metrics->records_in.Inc();
-    const std::string_view bytes = m.value ? std::string_view(*m.value) : std::string_view();
+    const std::string_view bytes = m.value().value_or(std::string_view());
     // Straight from the wire into the writer's flat layout, then into the batch's COPY text.
     runtime::SerdeResult<std::int32_t> id = runtime::WithRetry(
         options.retry, shutdown, log, "schema registry", [&] { return serde.DecodeFlat(bytes, flat); });
@@ -371,8 +387,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
     return &writers.emplace(id, std::move(known)).first->second;
   }
 
-  void SendToDlq(const kafka::Message& m, const std::string& rule, const std::string& reason,
-                 const std::string& sqlstate) {
+  void SendToDlq(const kafka::ReceivedMessage& received, const std::string& rule,
+                 const std::string& reason, const std::string& sqlstate) {
+    const kafka::Message m = received.ToMessage();
     runtime::Record r;
     r.key = m.key.value_or("");
     r.value = runtime::Bytes(m.value.value_or(""));
@@ -412,14 +429,26 @@ struct PgSink::Impl : kafka::RebalanceListener {
   void Handoff() {
     WaitForWriter();
     if (open.pending.empty()) return;
-    auto job = std::make_shared<OpenBatch>(columns.Columns());
+    // The previous batch's buffers, emptied by the writing thread, keep their capacity.
+    std::shared_ptr<OpenBatch> job = std::move(spare);
+    if (!job || job->rows.columns() != columns.Columns()) {
+      job = std::make_shared<OpenBatch>(columns.Columns());
+    }
     std::swap(*job, open);
-    in_flight = std::async(std::launch::async, [this, job] { Write(*job); });
+    in_flight_job = job;
+    in_flight = std::async(std::launch::async, [this, job] {
+      Write(*job);
+      // Here rather than on the consuming thread: the records go back to librdkafka.
+      job->pending.clear();
+      job->rows.Clear();
+    });
   }
 
   // Waits for the batch in flight, if any; rethrows its failure (core::InfraError).
   void WaitForWriter() {
-    if (in_flight.valid()) in_flight.get();
+    if (!in_flight.valid()) return;
+    in_flight.get();
+    spare = std::move(in_flight_job);
   }
 
   // Writes the open batch and waits for its commit (rebalance, schema change, shutdown).
@@ -440,8 +469,8 @@ struct PgSink::Impl : kafka::RebalanceListener {
     }
     std::map<std::int32_t, std::int64_t> next;
     for (const Pending& p : pending) {
-      auto& n = next[p.message.partition];
-      n = std::max(n, p.message.offset + 1);
+      auto& n = next[p.message.partition()];
+      n = std::max(n, p.message.offset() + 1);
     }
     std::vector<pg::PartitionOffset> to_save;
     for (const auto& [part, off] : next) to_save.push_back({part, off});
@@ -514,19 +543,22 @@ struct PgSink::Impl : kafka::RebalanceListener {
                            {"group_instance_id", options.group_instance_id}});
     auto last_lag = Clock::now();
     while (!shutdown.Requested()) {
+      // With a batch open, a short poll: coming back empty means the topic is drained for now,
+      // and the batch is written at once instead of lingering for records that are not there.
       auto timeout = std::chrono::milliseconds(200);
       if (!open.pending.empty()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             open.started + options.linger - Clock::now());
-        timeout = std::clamp(left, std::chrono::milliseconds(1), timeout);
+        timeout = std::clamp(left, std::chrono::milliseconds(1), kIdleFlush);
       }
       const std::size_t room =
           options.batch_size - std::min(options.batch_size, open.pending.size());
-      for (kafka::Message& m : consumer->PollBatch(std::max<std::size_t>(room, 1), timeout)) {
-        Accept(std::move(m));
-      }
+      std::vector<kafka::ReceivedMessage> got =
+          consumer->PollReceived(std::max<std::size_t>(room, 1), timeout);
+      for (kafka::ReceivedMessage& m : got) Accept(std::move(m));
       if (open.pending.size() >= options.batch_size ||
-          (!open.pending.empty() && Clock::now() - open.started >= options.linger)) {
+          (!open.pending.empty() &&
+           (got.empty() || Clock::now() - open.started >= options.linger))) {
         Handoff();
       }
       if (Clock::now() - last_lag >= std::chrono::seconds(1)) {
@@ -556,7 +588,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
   std::unique_ptr<kafka::Consumer> consumer;
   avro::FlatRow flat;  // the record being accepted
   OpenBatch open;
-  std::future<void> in_flight;  // the batch the writing thread is committing
+  std::shared_ptr<OpenBatch> in_flight_job;  // the batch the writing thread is committing
+  std::shared_ptr<OpenBatch> spare;          // the last one committed, emptied for reuse
+  std::future<void> in_flight;
   Counters stats;
 };
 

@@ -45,7 +45,7 @@ struct PgSinkOptions {
   pg::TableName table;
   std::vector<std::string> key;
   avro::Schema table_schema;  // the enriched schema from the pipeline file: the initial table
-  std::size_t batch_size = 5000;
+  std::size_t batch_size = 10000;
   core::Duration linger{500};
   bool create_table = true;
   bool add_columns = true;

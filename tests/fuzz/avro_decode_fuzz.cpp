@@ -107,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static FlatRow row;
     bool flat_ok = false;
     try {
-      DecodeFlat(*fx.flat, bytes, row, fx.limits);
+      DecodeFlat(fx.flat, bytes, row, fx.limits);
       flat_ok = true;
       std::string out;
       EncodeFlat(row, out);

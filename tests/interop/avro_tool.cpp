@@ -162,7 +162,7 @@ int Run(int argc, char** argv) {
     auto layout = sluice::avro::FlatLayout::Compile(schema);
     sluice::avro::FlatRow row;
     return EachLine([&](const std::string& line) {
-      sluice::avro::DecodeFlat(*layout, FromHex(line), row);
+      sluice::avro::DecodeFlat(layout, FromHex(line), row);
       std::string again;
       sluice::avro::EncodeFlat(row, again);
       return sluice::avro::ToAvroJson(schema, sluice::avro::Decode(schema, again)).dump();

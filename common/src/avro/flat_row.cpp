@@ -103,6 +103,12 @@ void FlatRow::SetString(std::size_t i, std::string_view v) {
   arena_.append(v);
 }
 
+void DecodeFlat(const std::shared_ptr<const FlatLayout>& layout, std::string_view bytes,
+                FlatRow& row, const DecodeLimits& limits) {
+  if (row.layout() != layout.get()) row.Reset(layout);
+  DecodeFlat(*layout, bytes, row, limits);
+}
+
 void DecodeFlat(const FlatLayout& layout, std::string_view bytes, FlatRow& row,
                 const DecodeLimits& limits) {
   if (row.layout_.get() != &layout) {

@@ -335,7 +335,7 @@ void DeclareSink(Section& root) {
   s.Add("table", T::kString).Required().Describe("Target table").Example("loans");
   s.Add("schema", T::kString).Default("public").Describe("PostgreSQL schema of the table").Example("analytics");
   s.Add("key", T::kList).Required().Describe("Primary key columns; rows are upserted by them").Example("[loan_id]");
-  s.Add("batch_size", T::kInt).Default("5000").Min(1).Describe("Most records per PostgreSQL transaction").Example("10000");
+  s.Add("batch_size", T::kInt).Default("10000").Min(1).Describe("Most records per PostgreSQL transaction").Example("20000");
   s.Add("batch_linger", T::kDuration).Default("500ms").Describe("Longest wait before a partial batch is written").Example("1s");
   s.Add("create_table", T::kBool).Default("true").Describe("Create the table from the Avro schema if missing").Example("true");
   s.Add("add_columns", T::kBool).Default("true").Describe("Add new schema fields as nullable columns").Example("true");

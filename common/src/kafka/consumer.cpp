@@ -202,35 +202,85 @@ void Consumer::Unsubscribe() {
   }
 }
 
+std::string_view ReceivedMessage::topic() const { return rd_kafka_topic_name(m_->rkt); }
+
+std::optional<std::string_view> ReceivedMessage::key() const {
+  if (m_->key == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(m_->key), m_->key_len);
+}
+
+std::optional<std::string_view> ReceivedMessage::value() const {
+  if (m_->payload == nullptr) return std::nullopt;
+  return std::string_view(static_cast<const char*>(m_->payload), m_->len);
+}
+
+std::optional<std::string_view> ReceivedMessage::LastHeader(std::string_view name) const {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m_.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  const std::string n(name);
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (rd_kafka_header_get_last(headers, n.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return std::nullopt;
+  }
+  return std::string_view(static_cast<const char*>(value), size);
+}
+
+Message ReceivedMessage::ToMessage() const { return detail::FromRdMessage(m_.get()); }
+
+namespace {
+
+// A message, or nullptr for nothing in time / an error librdkafka recovers from by itself.
+detail::MessagePtr Received(rd_kafka_t* rk, detail::MessagePtr m) {
+  if (!m || m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return m;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return nullptr;
+  if (m->err == RD_KAFKA_RESP_ERR__FATAL) throw KafkaError::FromCode("consume", m->err, rk);
+  // librdkafka recovers from these by itself (see INTRODUCTION.md, "Consumer errors").
+  spdlog::warn("kafka consumer {}: {}{}: {}", rd_kafka_name(rk),
+               m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "",
+               m->rkt != nullptr ? "[" + std::to_string(m->partition) + "]" : std::string(),
+               rd_kafka_message_errstr(m.get()));
+  return nullptr;
+}
+
+}  // namespace
+
 std::optional<Message> Consumer::Poll(std::chrono::milliseconds timeout) {
   detail::MessagePtr m(rd_kafka_consumer_poll(impl_->rk, detail::TimeoutMs(timeout)));
   impl_->RethrowRebalanceError();
+  m = Received(impl_->rk, std::move(m));
   if (!m) return std::nullopt;
-  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::nullopt;
-    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-      throw KafkaError::FromCode("consume", m->err, impl_->rk);
-    }
-    // librdkafka recovers from these by itself (see INTRODUCTION.md, "Consumer errors").
-    spdlog::warn("kafka consumer {}: {}{}: {}", rd_kafka_name(impl_->rk),
-                 m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "",
-                 m->rkt != nullptr ? "[" + std::to_string(m->partition) + "]" : std::string(),
-                 rd_kafka_message_errstr(m.get()));
-    return std::nullopt;
-  }
   return detail::FromRdMessage(m.get());
+}
+
+std::vector<ReceivedMessage> Consumer::PollReceived(std::size_t max,
+                                                    std::chrono::milliseconds timeout) {
+  std::vector<ReceivedMessage> out;
+  out.reserve(std::min<std::size_t>(max, 10'000));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int wait_ms = 0;  // what is already queued is taken without reading the clock per record
+  while (out.size() < max) {
+    detail::MessagePtr m(rd_kafka_consumer_poll(impl_->rk, wait_ms));
+    impl_->RethrowRebalanceError();
+    if ((m = Received(impl_->rk, std::move(m)))) {
+      out.emplace_back(std::move(m));
+      wait_ms = 0;
+      continue;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    wait_ms = detail::TimeoutMs(left);
+  }
+  return out;
 }
 
 std::vector<Message> Consumer::PollBatch(std::size_t max, std::chrono::milliseconds timeout) {
   std::vector<Message> out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < max) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() < 0) break;
-    if (auto m = Poll(left)) out.push_back(std::move(*m));
-    if (left.count() == 0) break;
-  }
+  for (const ReceivedMessage& m : PollReceived(max, timeout)) out.push_back(m.ToMessage());
   return out;
 }
 

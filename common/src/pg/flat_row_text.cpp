@@ -30,6 +30,15 @@ std::string Date(std::int64_t days) {
   std::int64_t y;
   unsigned m, d;
   CivilFromDays(days, y, m, d);
+  if (y > 0 && y <= 9999) {  // the common case, without printf (a date column per row)
+    std::string out = "0000-00-00";
+    for (int i = 3; i >= 0; --i, y /= 10) out[static_cast<std::size_t>(i)] = static_cast<char>('0' + y % 10);
+    out[5] = static_cast<char>('0' + m / 10);
+    out[6] = static_cast<char>('0' + m % 10);
+    out[8] = static_cast<char>('0' + d / 10);
+    out[9] = static_cast<char>('0' + d % 10);
+    return out;
+  }
   char buf[48];
   // PostgreSQL has no year 0: astronomical year y <= 0 is (1 - y) BC.
   if (y > 0) {

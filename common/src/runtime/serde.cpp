@@ -359,7 +359,7 @@ SerdeResult<std::int32_t> RowSerde::DecodeFlat(std::string_view bytes, avro::Fla
   const Plan* plan = FramePlan(bytes, nullptr, &id, &result.error);
   if (plan == nullptr) return result;
   try {
-    avro::DecodeFlat(*plan->flat, bytes.substr(kWireHeaderSize), row, limits_);
+    avro::DecodeFlat(plan->flat, bytes.substr(kWireHeaderSize), row, limits_);
   } catch (const avro::DecodeError& e) {
     result.error = "undecodable: schema id " + std::to_string(id) + ": " + e.what();
     return result;
@@ -379,7 +379,7 @@ SerdeResult<stages::Row> RowSerde::Decode(std::string_view bytes, const avro::Sc
   std::string_view payload = bytes.substr(kWireHeaderSize);
   try {
     if (plan.flat) {
-      avro::DecodeFlat(*plan.flat, payload, scratch_, limits_);
+      avro::DecodeFlat(plan.flat, payload, scratch_, limits_);
       result.value = RowFromFlat(scratch_);
     } else {
       avro::Datum d = avro::Decode(*plan.resolver, payload, limits_);

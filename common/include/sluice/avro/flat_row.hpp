@@ -112,6 +112,11 @@ class FlatRow {
 // to the layout if needed. Throws DecodeError on malformed input.
 void DecodeFlat(const FlatLayout& layout, std::string_view bytes, FlatRow& row,
                 const DecodeLimits& limits = {});
+// The same, binding the row to the shared layout itself: no copy of the layout, ever. The
+// overload above copies the layout whenever the row is not bound to that very object, which
+// for a row bound to an earlier copy is every call.
+void DecodeFlat(const std::shared_ptr<const FlatLayout>& layout, std::string_view bytes,
+                FlatRow& row, const DecodeLimits& limits = {});
 // Convenience: reuses the row's layout when it was compiled for this same schema,
 // otherwise compiles one (throws core::DataError if the schema is not flat-eligible).
 void DecodeFlat(const Schema& schema, std::string_view bytes, FlatRow& row,

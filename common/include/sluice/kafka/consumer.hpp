@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <string_view>
+
 #include "sluice/kafka/config.hpp"
+#include "sluice/kafka/detail/rdkafka_glue.hpp"
 #include "sluice/kafka/error.hpp"
 #include "sluice/kafka/message.hpp"
 
@@ -50,6 +53,27 @@ class RebalanceListener {
   virtual void OnLost(const std::vector<TopicPartition>& partitions) { OnRevoked(partitions); }
 };
 
+// A consumed record left in librdkafka's buffers: reading it copies nothing, ToMessage() makes
+// the owning copy. Move-only; every ReceivedMessage must be destroyed before its Consumer
+// (librdkafka waits for them when the handle is destroyed).
+class ReceivedMessage {
+ public:
+  explicit ReceivedMessage(detail::MessagePtr m) : m_(std::move(m)) {}
+
+  std::int32_t partition() const { return m_->partition; }
+  std::int64_t offset() const { return m_->offset; }
+  std::string_view topic() const;
+  std::optional<std::string_view> key() const;
+  std::optional<std::string_view> value() const;
+  // The value of the last header called `name`; nullopt when there is none or its value is
+  // null.
+  std::optional<std::string_view> LastHeader(std::string_view name) const;
+  Message ToMessage() const;
+
+ private:
+  detail::MessagePtr m_;
+};
+
 // Per assigned partition: low/high watermarks, our position, and the lag (high - position).
 struct PartitionLag {
   TopicPartition partition;
@@ -87,6 +111,8 @@ class Consumer {
   std::optional<Message> Poll(std::chrono::milliseconds timeout);
   // Up to `max` records: returns as soon as `max` are read or `timeout` has passed.
   std::vector<Message> PollBatch(std::size_t max, std::chrono::milliseconds timeout);
+  // The same without copying the records out of librdkafka's buffers.
+  std::vector<ReceivedMessage> PollReceived(std::size_t max, std::chrono::milliseconds timeout);
 
   // Marks `message` as handled: its offset + 1 becomes the next committed offset.
   void StoreOffset(const Message& message);
