@@ -151,10 +151,16 @@ struct PgSink::Impl : kafka::RebalanceListener {
   struct Pending {
     kafka::ReceivedMessage message;
     bool in_batch = false;  // false: already sent to the DLQ (undecodable/unwritable)
+    std::optional<std::int64_t> source_ts_ms;  // the sluice-source-ts header
   };
   // The records consumed since the last hand-off, and the rows of those that are in_batch.
   struct OpenBatch {
-    explicit OpenBatch(std::vector<std::string> columns) : rows(std::move(columns)) {}
+    // Keys are hashed as rows are added (on the consuming thread, while the writer works), for
+    // BatchWriter's "all keys new?" check.
+    OpenBatch(std::vector<std::string> columns, const std::vector<std::string>& key)
+        : rows(std::move(columns)) {
+      rows.HashKeys(key);
+    }
     std::vector<Pending> pending;
     pg::RowBatch rows;
     Clock::time_point started{};
@@ -176,7 +182,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
         shutdown(std::move(t)), metrics(m), conn(MakeConnectionOptions()),
         columns(options.table, options.key, options.table_schema),
         writer(pg::BatchWriterOptions{options.table, options.key}),
-        offsets(options.offsets_table), serde(schemas), open(columns.Columns()) {}
+        offsets(options.offsets_table), serde(schemas), open(columns.Columns(), options.key) {}
 
   pg::ConnectionOptions MakeConnectionOptions() {
     pg::ConnectionOptions c;
@@ -305,7 +311,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     // A batch already handed to the writing thread commits: the loss is only learnt here, and
     // a batch committed a moment before it would be the same.
     WaitForWriter();
-    OpenBatch kept(columns.Columns());
+    OpenBatch kept(columns.Columns(), options.key);
     kept.started = open.started;
     std::size_t row = 0;
     for (Pending& p : open.pending) {
@@ -338,6 +344,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     }
     if (open.pending.empty()) open.started = Clock::now();
     Pending p{std::move(m)};
+    if (metrics) p.source_ts_ms = SourceTsMs(p.message);
     if (w != nullptr) {
       pg::AppendFlatRow(open.rows, flat, w->field_of_column);
       p.in_batch = true;
@@ -374,7 +381,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
         return r;
       });
       columns.Adopt(w);
-      open = OpenBatch(columns.Columns());
+      open = OpenBatch(columns.Columns(), options.key);
       for (auto& [known_id, known] : writers) {
         known.field_of_column = columns.FieldsOfColumns(known.writer);
       }
@@ -427,28 +434,30 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // the next batch overlaps writing this one. One batch in flight at a time keeps the order of
   // commits (and so of stored offsets) the order of consumption.
   void Handoff() {
-    WaitForWriter();
+    std::shared_ptr<OpenBatch> done = WaitForWriter();
     if (open.pending.empty()) return;
-    // The previous batch's buffers, emptied by the writing thread, keep their capacity.
+    // Buffers of the batch before last keep their capacity.
     std::shared_ptr<OpenBatch> job = std::move(spare);
     if (!job || job->rows.columns() != columns.Columns()) {
-      job = std::make_shared<OpenBatch>(columns.Columns());
+      job = std::make_shared<OpenBatch>(columns.Columns(), options.key);
     }
     std::swap(*job, open);
     in_flight_job = job;
-    in_flight = std::async(std::launch::async, [this, job] {
-      Write(*job);
-      // Here rather than on the consuming thread: the records go back to librdkafka.
-      job->pending.clear();
-      job->rows.Clear();
-    });
+    in_flight = std::async(std::launch::async, [this, job] { Write(*job); });
+    // While the new batch is written: the committed one's records go back to librdkafka.
+    if (done) {
+      done->pending.clear();
+      done->rows.Clear();
+      spare = std::move(done);
+    }
   }
 
-  // Waits for the batch in flight, if any; rethrows its failure (core::InfraError).
-  void WaitForWriter() {
-    if (!in_flight.valid()) return;
+  // Waits for the batch in flight, if any, and returns it; rethrows its failure
+  // (core::InfraError).
+  std::shared_ptr<OpenBatch> WaitForWriter() {
+    if (!in_flight.valid()) return nullptr;
     in_flight.get();
-    spare = std::move(in_flight_job);
+    return std::move(in_flight_job);
   }
 
   // Writes the open batch and waits for its commit (rebalance, schema change, shutdown).
@@ -505,8 +514,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
                                       now_sys.time_since_epoch())
                                       .count();
       for (const Pending& p : pending) {
-        if (auto ts = SourceTsMs(p.message)) {
-          metrics->end_to_end_seconds.Observe(static_cast<double>(now_ms - *ts) / 1000.0);
+        if (p.source_ts_ms) {
+          metrics->end_to_end_seconds.Observe(static_cast<double>(now_ms - *p.source_ts_ms) /
+                                              1000.0);
         }
       }
     }

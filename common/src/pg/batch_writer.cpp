@@ -133,31 +133,7 @@ bool BatchWriter::DistinctKeys(const RowBatch& batch) const {
   // equal hashes are necessary for a duplicate. A collision only sends the batch down the
   // staged path, which is correct for any batch. Values that are equal only once typed ('1'
   // and '01') pass here and make the direct COPY fail with 23505, which falls back the same way.
-  std::vector<bool> is_key(batch.columns().size(), false);
-  for (const auto& key : options_.key_columns) {
-    is_key[static_cast<std::size_t>(
-        std::find(batch.columns().begin(), batch.columns().end(), key) - batch.columns().begin())] =
-        true;
-  }
-  std::vector<std::size_t> hashes;
-  hashes.reserve(batch.size());
-  const std::hash<std::string_view> hash;
-  const std::string_view text = batch.CopyText(0, batch.size());
-  std::size_t cell = 0;
-  std::size_t begin = 0;
-  std::size_t h = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '\t' && text[i] != '\n') continue;
-    if (is_key[cell]) h = h * 1'000'003 ^ hash(text.substr(begin, i - begin));
-    begin = i + 1;
-    if (text[i] == '\n') {
-      hashes.push_back(h);
-      h = 0;
-      cell = 0;
-    } else {
-      ++cell;
-    }
-  }
+  std::vector<std::uint64_t> hashes = batch.KeyHashesFor(options_.key_columns);
   std::sort(hashes.begin(), hashes.end());
   return std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end();
 }

@@ -1,5 +1,9 @@
 #include "sluice/pg/row_batch.hpp"
 
+#include <algorithm>
+#include <functional>
+#include <utility>
+
 #include "sluice/core/error.hpp"
 
 namespace sluice::pg {
@@ -8,10 +12,67 @@ RowBatch::RowBatch(std::vector<std::string> columns) : columns_(std::move(column
   SLUICE_ASSERT(!columns_.empty(), "a row batch needs at least one column");
 }
 
+namespace {
+
+// Per cell, then combined: ("1", "2") and ("12", "") hash apart.
+std::uint64_t CombineKeyCell(std::uint64_t row_hash, std::string_view cell) {
+  return row_hash * 1'000'003 ^ std::hash<std::string_view>{}(cell);
+}
+
+}  // namespace
+
+std::vector<bool> RowBatch::IsKey(const std::vector<std::string>& key_columns) const {
+  std::vector<bool> is_key(columns_.size(), false);
+  for (const std::string& key : key_columns) {
+    const auto it = std::find(columns_.begin(), columns_.end(), key);
+    SLUICE_ASSERT(it != columns_.end(), "a key is not a column");
+    is_key[static_cast<std::size_t>(it - columns_.begin())] = true;
+  }
+  return is_key;
+}
+
+void RowBatch::HashKeys(const std::vector<std::string>& key_columns) {
+  SLUICE_ASSERT(empty() && cells_in_row_ == 0, "keys are hashed from the first row on");
+  is_key_ = IsKey(key_columns);
+  hashed_keys_ = key_columns;
+}
+
+std::vector<std::uint64_t> RowBatch::KeyHashesFor(const std::vector<std::string>& key_columns) const {
+  if (!is_key_.empty() && hashed_keys_ == key_columns) return key_hashes_;
+  const std::vector<bool> is_key = IsKey(key_columns);
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(size());
+  std::size_t cell = 0;
+  std::size_t begin = 0;
+  std::uint64_t h = 0;
+  const std::string_view text = text_;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\t' && text[i] != '\n') continue;
+    if (is_key[cell]) h = CombineKeyCell(h, text.substr(begin, i - begin));
+    begin = i + 1;
+    if (text[i] == '\n') {
+      hashes.push_back(std::exchange(h, 0));
+      cell = 0;
+    } else {
+      ++cell;
+    }
+  }
+  return hashes;
+}
+
 void RowBatch::StartCell() {
   SLUICE_ASSERT(cells_in_row_ < columns_.size(), "more cells than columns in a row");
-  if (cells_in_row_ > 0) text_ += '\t';
+  if (cells_in_row_ > 0) {
+    EndCell();
+    text_ += '\t';
+  }
   ++cells_in_row_;
+  cell_start_ = text_.size();
+}
+
+void RowBatch::EndCell() {
+  if (is_key_.empty() || !is_key_[cells_in_row_ - 1]) return;
+  row_hash_ = CombineKeyCell(row_hash_, std::string_view(text_).substr(cell_start_));
 }
 
 void RowBatch::Add(std::string_view value) {
@@ -51,6 +112,8 @@ void RowBatch::AddNull() {
 
 void RowBatch::EndRow() {
   SLUICE_ASSERT(cells_in_row_ == columns_.size(), "fewer cells than columns in a row");
+  EndCell();
+  if (!is_key_.empty()) key_hashes_.push_back(std::exchange(row_hash_, 0));
   text_ += '\n';
   row_end_.push_back(text_.size());
   cells_in_row_ = 0;
@@ -86,12 +149,19 @@ void RowBatch::AppendRows(const RowBatch& from, std::size_t first, std::size_t l
   const std::size_t base = text_.size() - (first == 0 ? 0 : from.row_end_[first - 1]);
   text_.append(from.CopyText(first, last));
   for (std::size_t r = first; r < last; ++r) row_end_.push_back(base + from.row_end_[r]);
+  if (!is_key_.empty()) {
+    SLUICE_ASSERT(from.hashed_keys_ == hashed_keys_, "rows of a batch hashing other keys");
+    key_hashes_.insert(key_hashes_.end(), from.key_hashes_.begin() + static_cast<std::ptrdiff_t>(first),
+                       from.key_hashes_.begin() + static_cast<std::ptrdiff_t>(last));
+  }
 }
 
 void RowBatch::Clear() {
   text_.clear();
   row_end_.clear();
   cells_in_row_ = 0;
+  key_hashes_.clear();
+  row_hash_ = 0;
 }
 
 std::string_view RowBatch::CopyText(std::size_t first, std::size_t last) const {

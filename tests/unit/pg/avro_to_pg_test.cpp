@@ -148,3 +148,29 @@ TEST_CASE("row batches escape COPY text") {
   batch.Clear();
   CHECK(batch.empty());
 }
+
+TEST_CASE("row batches hash key cells as rows are added, the same as from their text") {
+  RowBatch tracked({"a", "b", "v"});
+  tracked.HashKeys({"a", "b"});
+  RowBatch plain({"a", "b", "v"});
+  for (RowBatch* batch : {&tracked, &plain}) {
+    batch->AddRow({"1", "2", "x"});
+    batch->AddRow({"12", "", "x"});
+    batch->AddRow({"1", "2", "other value"});
+    batch->AddRow({"tab\there", std::nullopt, "y"});
+  }
+  const auto hashes = tracked.KeyHashesFor({"a", "b"});
+  REQUIRE(hashes.size() == 4);
+  CHECK(hashes == plain.KeyHashesFor({"a", "b"}));
+  CHECK(hashes[0] == hashes[2]);  // same key, other value
+  CHECK(hashes[0] != hashes[1]);  // "1","2" is not "12",""
+  CHECK(tracked.KeyHashesFor({"v"}) == plain.KeyHashesFor({"v"}));
+  CHECK(tracked.KeyHashesFor({"v"})[0] == tracked.KeyHashesFor({"v"})[1]);
+
+  RowBatch picked({"a", "b", "v"});
+  picked.HashKeys({"a", "b"});
+  picked.AppendRows(tracked, 2, 4);
+  CHECK(picked.KeyHashesFor({"a", "b"}) == std::vector<std::uint64_t>{hashes[2], hashes[3]});
+  tracked.Clear();
+  CHECK(tracked.KeyHashesFor({"a", "b"}).empty());
+}

@@ -4,6 +4,7 @@
 // format in one buffer, so writing a batch costs no per-cell allocation and any contiguous
 // range of rows can be sent again (the writer's bisection does that).
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -31,6 +32,15 @@ class RowBatch {
   void AddRow(std::initializer_list<std::optional<std::string_view>> cells);
   void AddRow(const std::vector<std::optional<std::string>>& cells);
 
+  // From now on, hash each row's key cells (their COPY text) as the row is added, so that
+  // BatchWriter can tell whether the keys are distinct without reading the batch again (the
+  // caller pays while building, e.g. on a thread that is otherwise waiting). Call on an empty
+  // batch; every name must be a column.
+  void HashKeys(const std::vector<std::string>& key_columns);
+  // One hash per row of the key cells' text (equal text, equal hash): those kept since
+  // HashKeys(key_columns), else computed now from the batch's text.
+  std::vector<std::uint64_t> KeyHashesFor(const std::vector<std::string>& key_columns) const;
+
   // Rows [first, last) of another batch with the same columns, as they are.
   void AppendRows(const RowBatch& from, std::size_t first, std::size_t last);
 
@@ -41,11 +51,19 @@ class RowBatch {
 
  private:
   void StartCell();
+  void EndCell();
 
   std::vector<std::string> columns_;
   std::string text_;                   // escaped COPY lines of all finished rows
   std::vector<std::size_t> row_end_;   // end offset of each row's line in text_
   std::size_t cells_in_row_ = 0;
+  std::size_t cell_start_ = 0;           // offset in text_ of the open cell's text
+  std::vector<std::string> hashed_keys_;
+  std::vector<bool> IsKey(const std::vector<std::string>& key_columns) const;
+
+  std::vector<bool> is_key_;             // per column, when hashing keys
+  std::vector<std::uint64_t> key_hashes_;
+  std::uint64_t row_hash_ = 0;
 };
 
 }  // namespace sluice::pg
