@@ -23,16 +23,8 @@ namespace sluice::schema_registry {
 inline constexpr const char* kDefaultCompatibility = "BACKWARD";
 inline constexpr const char* kDefaultMode = "READWRITE";
 
-// A schema version as the API shows it.
-struct VersionView {
-  std::string subject;
-  int version = 0;
-  int id = 0;
-  std::string schema_type = "AVRO";
-  std::vector<SchemaReference> references;
-  std::string schema;
-  bool deleted = false;
-};
+// A schema version as the API shows it: exactly what its SCHEMA record holds.
+using VersionView = SchemaValue;
 
 // A schema by id.
 struct SchemaView {

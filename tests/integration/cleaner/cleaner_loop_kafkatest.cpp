@@ -5,7 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include <map>
-#include <thread>
 
 #include <yaml-cpp/yaml.h>
 
@@ -17,6 +16,7 @@
 #include "sluice/stages/cleaner.hpp"
 #include "sluice/stages/csv_reader.hpp"
 #include "sluice/stages/csv_source.hpp"
+#include "support/run_loop.hpp"
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -86,22 +86,8 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
     runtime::TransformLoop loop(
         options, [&] { return std::make_unique<cleaner::CleanerStage>(cfg); }, schemas,
         stop.Token(), obs::Logger("test"));
-    std::exception_ptr error;
-    std::thread t([&] {
-      try {
-        loop.Run();
-      } catch (...) {
-        error = std::current_exception();
-      }
-    });
-    auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (loop.Stats().records_in < static_cast<std::uint64_t>(fed) && !error &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(100ms);
-    }
-    stop.Request();
-    t.join();
-    if (error) std::rethrow_exception(error);
+    sluice::testing::RunLoopUntil(
+        loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(fed); }, 120s);
   };
   // Reads output and DLQ with read_committed: rule -> count ("" = emitted), checking that
   // no position is read twice.

@@ -7,7 +7,6 @@
 #include <map>
 #include <set>
 #include <stdexcept>
-#include <thread>
 
 #include "../kafka/kafka_test_support.hpp"
 #include "sluice/kafka/consumer.hpp"
@@ -15,6 +14,7 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/serde.hpp"
 #include "sluice/runtime/transform_loop.hpp"
+#include "support/run_loop.hpp"
 
 namespace {
 
@@ -126,23 +126,6 @@ struct Fixture {
   }
 };
 
-void RunUntil(runtime::TransformLoop& loop, core::ShutdownSource& stop,
-              const std::function<bool()>& done) {
-  std::exception_ptr error;
-  std::thread t([&] {
-    try {
-      loop.Run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  auto deadline = std::chrono::steady_clock::now() + 90s;
-  while (!done() && !error && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
-  stop.Request();
-  t.join();
-  if (error) std::rethrow_exception(error);
-}
-
 void CheckExactlyOnce(const std::multimap<std::string, std::string>& seen, int n, int garbage,
                       const std::string& out, const std::string& dlq) {
   std::map<std::string, int> counts;
@@ -172,7 +155,9 @@ TEST_CASE("transform loop: N in -> exactly N out + DLQ, with DLQ headers") {
   runtime::TransformLoop loop(
       f.Options(), [&] { return std::make_unique<TestStage>(processed, -1); }, f.schemas,
       stop.Token(), obs::Logger("test"));
-  RunUntil(loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n + garbage); });
+  sluice::testing::RunLoopUntil(
+      loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n + garbage); },
+      90s);
   auto stats = loop.Stats();
   CHECK(stats.records_in == static_cast<std::uint64_t>(n + garbage));
   CHECK(stats.records_out + stats.records_dlq == stats.records_in);
@@ -250,9 +235,13 @@ TEST_CASE("transform loop: a stage failing mid-batch, then a restart, still give
   std::size_t committed_before = seen_before.size();
   CHECK(committed_before > 0);
   CHECK(committed_before < static_cast<std::size_t>(n + garbage));
-  RunUntil(loop, stop, [&] {
-    return loop.Stats().records_in + committed_before >= static_cast<std::uint64_t>(n + garbage);
-  });
+  sluice::testing::RunLoopUntil(
+      loop, stop,
+      [&] {
+        return loop.Stats().records_in + committed_before >=
+               static_cast<std::uint64_t>(n + garbage);
+      },
+      90s);
   auto seen = f.ReadAll(n + garbage);
   CheckExactlyOnce(seen, n, garbage, f.out, f.dlq);
 }
