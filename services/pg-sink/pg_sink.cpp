@@ -1,7 +1,6 @@
 #include "pg_sink.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -54,11 +53,7 @@ std::string ReadFile(const std::filesystem::path& path) {
 
 std::optional<std::int64_t> SourceTsMs(const kafka::ReceivedMessage& m) {
   const std::optional<std::string_view> h = m.LastHeader(runtime::kHeaderSourceTs);
-  if (!h) return std::nullopt;
-  std::int64_t ms = 0;
-  const auto [end, error] = std::from_chars(h->data(), h->data() + h->size(), ms);
-  if (error != std::errc() || end != h->data() + h->size()) return std::nullopt;
-  return ms;
+  return h ? runtime::ParseSourceTsMs(*h) : std::nullopt;
 }
 
 }  // namespace

@@ -106,22 +106,17 @@ void FlatRow::SetString(std::size_t i, std::string_view v) {
 void DecodeFlat(const std::shared_ptr<const FlatLayout>& layout, std::string_view bytes,
                 FlatRow& row, const DecodeLimits& limits) {
   if (row.layout() != layout.get()) row.Reset(layout);
-  DecodeFlat(*layout, bytes, row, limits);
+  row.DecodeBound(bytes, limits);
 }
 
-void DecodeFlat(const FlatLayout& layout, std::string_view bytes, FlatRow& row,
-                const DecodeLimits& limits) {
-  if (row.layout_.get() != &layout) {
-    // Rebinding needs shared ownership; callers holding only a reference pay one copy.
-    row.Reset(std::make_shared<const FlatLayout>(layout));
-  }
-  const auto& fields = layout.fields();
-  row.cells_.resize(fields.size());
-  row.arena_.clear();
+void FlatRow::DecodeBound(std::string_view bytes, const DecodeLimits& limits) {
+  const auto& fields = layout_->fields();
+  cells_.resize(fields.size());
+  arena_.clear();
   BinaryReader r(bytes, limits);
   for (std::size_t k = 0; k < fields.size(); ++k) {
     const FlatField& f = fields[k];
-    FlatCell& c = row.cells_[k];
+    FlatCell& c = cells_[k];
     if (f.nullable) {
       std::int64_t b = r.ReadLong();
       if (b == f.null_branch) {
@@ -154,16 +149,16 @@ void DecodeFlat(const FlatLayout& layout, std::string_view bytes, FlatRow& row,
         break;
       case Type::kBytes:
       case Type::kString:
-        row.SetString(k, r.ReadBytesView());
+        SetString(k, r.ReadBytesView());
         break;
-      case Type::kFixed: row.SetString(k, r.ReadFixedView(f.node->fixed_size())); break;
+      case Type::kFixed: SetString(k, r.ReadFixedView(f.node->fixed_size())); break;
       case Type::kEnum: {
         std::int64_t i = r.ReadLong();
         const auto& symbols = f.node->symbols();
         if (i < 0 || static_cast<std::uint64_t>(i) >= symbols.size()) {
           r.Fail("enum index " + std::to_string(i) + " out of range");
         }
-        row.SetString(k, symbols[static_cast<std::size_t>(i)]);
+        SetString(k, symbols[static_cast<std::size_t>(i)]);
         break;
       }
       default: r.Fail("field type not flat");
@@ -177,7 +172,7 @@ void DecodeFlat(const Schema& schema, std::string_view bytes, FlatRow& row,
   if (row.layout() == nullptr || !row.layout()->schema().SameAs(schema)) {
     row.Reset(FlatLayout::Compile(schema));
   }
-  DecodeFlat(*row.layout(), bytes, row, limits);
+  row.DecodeBound(bytes, limits);
 }
 
 void EncodeFlat(const FlatRow& row, std::string& out) {

@@ -214,15 +214,14 @@ std::optional<std::string_view> ReceivedMessage::value() const {
   return std::string_view(static_cast<const char*>(m_->payload), m_->len);
 }
 
-std::optional<std::string_view> ReceivedMessage::LastHeader(std::string_view name) const {
+std::optional<std::string_view> ReceivedMessage::LastHeader(const char* name) const {
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(m_.get(), &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return std::nullopt;
   }
-  const std::string n(name);
   const void* value = nullptr;
   std::size_t size = 0;
-  if (rd_kafka_header_get_last(headers, n.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+  if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       value == nullptr) {
     return std::nullopt;
   }

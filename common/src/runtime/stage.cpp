@@ -1,6 +1,15 @@
 #include "sluice/runtime/stage.hpp"
 
+#include <charconv>
+
 namespace sluice::runtime {
+
+std::optional<std::int64_t> ParseSourceTsMs(std::string_view value) {
+  std::int64_t ms = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), ms);
+  if (error != std::errc() || end != value.data() + value.size()) return std::nullopt;
+  return ms;
+}
 
 std::string Origin::ToString() const {
   switch (kind) {

@@ -1,7 +1,6 @@
 #include "sluice/runtime/transform_loop.hpp"
 
 #include <atomic>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,10 +33,9 @@ kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
 std::optional<SourceTime> ParseSourceTs(const Headers& headers) {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
     if (it->name != kHeaderSourceTs) continue;
-    std::int64_t ms = 0;
-    auto [p, ec] = std::from_chars(it->value.data(), it->value.data() + it->value.size(), ms);
-    if (ec != std::errc() || p != it->value.data() + it->value.size()) return std::nullopt;
-    return SourceTime(std::chrono::milliseconds(ms));
+    const std::optional<std::int64_t> ms = ParseSourceTsMs(it->value);
+    if (!ms) return std::nullopt;
+    return SourceTime(std::chrono::milliseconds(*ms));
   }
   return std::nullopt;
 }

@@ -51,7 +51,7 @@ TEST_CASE("flat decode agrees with the generic codec and encode round-trips", "[
   CHECK(layout->fields()[6].logical == LogicalType::kTimestampMillis);
 
   FlatRow row;
-  DecodeFlat(*layout, bytes, row);
+  DecodeFlat(layout, bytes, row);
   CHECK(row.GetString(0) == "L-1");
   CHECK(row.GetDouble(1) == 1234.5);
   CHECK(row.kind(2) == CellKind::kDouble);

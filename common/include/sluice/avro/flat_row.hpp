@@ -102,19 +102,19 @@ class FlatRow {
   void SetString(std::size_t i, std::string_view v);
 
  private:
-  friend void DecodeFlat(const FlatLayout&, std::string_view, FlatRow&, const DecodeLimits&);
+  // Decodes into the layout the row is bound to (the DecodeFlat overloads bind it first).
+  void DecodeBound(std::string_view bytes, const DecodeLimits& limits);
+  friend void DecodeFlat(const std::shared_ptr<const FlatLayout>&, std::string_view, FlatRow&,
+                         const DecodeLimits&);
+  friend void DecodeFlat(const Schema&, std::string_view, FlatRow&, const DecodeLimits&);
   std::shared_ptr<const FlatLayout> layout_;
   std::vector<FlatCell> cells_;
   std::string arena_;
 };
 
-// Decodes exactly `bytes` (a record of the layout's schema) into `row`, rebinding the row
-// to the layout if needed. Throws DecodeError on malformed input.
-void DecodeFlat(const FlatLayout& layout, std::string_view bytes, FlatRow& row,
-                const DecodeLimits& limits = {});
-// The same, binding the row to the shared layout itself: no copy of the layout, ever. The
-// overload above copies the layout whenever the row is not bound to that very object, which
-// for a row bound to an earlier copy is every call.
+// Decodes exactly `bytes` (a record of the layout's schema) into `row`, binding the row to
+// that shared layout first if it is bound to another (no copy of the layout). Throws
+// DecodeError on malformed input.
 void DecodeFlat(const std::shared_ptr<const FlatLayout>& layout, std::string_view bytes,
                 FlatRow& row, const DecodeLimits& limits = {});
 // Convenience: reuses the row's layout when it was compiled for this same schema,

@@ -67,7 +67,7 @@ class ReceivedMessage {
   std::optional<std::string_view> value() const;
   // The value of the last header called `name`; nullopt when there is none or its value is
   // null.
-  std::optional<std::string_view> LastHeader(std::string_view name) const;
+  std::optional<std::string_view> LastHeader(const char* name) const;
   Message ToMessage() const;
 
  private:

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -107,6 +108,10 @@ inline constexpr const char* kHeaderOrigin = "sluice-origin";          // Origin
 inline constexpr const char* kHeaderStage = "sluice-dlq-stage";        // DLQ: stage that rejected
 inline constexpr const char* kHeaderRule = "sluice-dlq-rule";          // DLQ: rule name
 inline constexpr const char* kHeaderReason = "sluice-dlq-reason";      // DLQ: reason text
+
+// The value of a kHeaderSourceTs header as ms since the epoch; nullopt unless it is exactly an
+// integer.
+std::optional<std::int64_t> ParseSourceTsMs(std::string_view value);
 
 // A stage that turns one input record into an outcome (cleaner, enricher). Called from one
 // thread (the runtime's loop); it may keep state (dedupe windows, running statistics).
