@@ -78,6 +78,7 @@ PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config) {
     throw core::ConfigError(schema_path.string() + ": " + e.what());
   }
   o.batch_size = static_cast<std::size_t>(sink.Int("batch_size"));
+  o.max_record_bytes = static_cast<std::size_t>(sink.Int("max_record_bytes"));
   o.linger = sink.Duration("batch_linger");
   o.create_table = sink.Bool("create_table");
   o.add_columns = sink.Bool("add_columns");
@@ -139,14 +140,112 @@ std::vector<std::optional<std::size_t>> SinkColumns::FieldsOfColumns(const Write
 }
 
 // ---------------------------------------------------------------------------------------
+// RecordRouter
+
+RecordRouter::RecordRouter(SinkColumns& columns, runtime::SchemaSource& schemas,
+                           std::size_t max_record_bytes, bool add_columns)
+    : columns_(columns), schemas_(schemas), serde_(schemas),
+      max_record_bytes_(max_record_bytes), add_columns_(add_columns) {}
+
+RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
+  routed_ = nullptr;
+  Verdict v;
+  if (bytes.size() > max_record_bytes_) {
+    v.rule = runtime::kRuleTooLarge;
+    v.reason = "record of " + std::to_string(bytes.size()) +
+               " bytes is larger than max_record_bytes (" + std::to_string(max_record_bytes_) +
+               "); not decoded";
+    return v;
+  }
+  runtime::SerdeResult<std::int32_t> id = serde_.DecodeFlat(bytes, flat_);
+  std::string why;
+  if (id) {
+    if (const KnownWriter* w = Known(*id.value, &why)) {
+      v.writer_id = *id.value;
+      if (!w->adopted) {
+        v.kind = Verdict::Kind::kNewColumns;
+        return v;
+      }
+      routed_ = w;
+      v.kind = Verdict::Kind::kRow;
+      return v;
+    }
+  } else if (auto frame = registry::ParseFrame(bytes)) {
+    // Not decodable as a flat row: a known writer that cannot be a table row is "unwritable"
+    // (the README's table), anything else stays "undecodable".
+    Known(frame->id.value, &why);
+  }
+  if (!why.empty()) {
+    v.rule = kRuleUnwritable;
+    v.reason = std::move(why);
+  } else {
+    v.rule = runtime::kRuleUndecodable;
+    v.reason = id ? "writer schema " + std::to_string(*id.value) + " is unknown" : id.error;
+  }
+  return v;
+}
+
+const RecordRouter::KnownWriter* RecordRouter::Known(std::int32_t id, std::string* why) {
+  if (auto it = writers_.find(id); it != writers_.end()) return &it->second;
+  auto text = schemas_.SchemaText(id);
+  if (!text) return nullptr;
+  KnownWriter known;
+  try {
+    known.writer = columns_.Describe(avro::ParseSchema(*text));
+  } catch (const core::DataError& e) {
+    // Not cached: the verdict is per id, and a failed parse is cheap to repeat.
+    *why = "writer schema " + std::to_string(id) + " cannot be a table row: " + e.what();
+    return nullptr;
+  }
+  known.adopted = known.writer.missing.empty() || !add_columns_;
+  known.field_of_column = columns_.FieldsOfColumns(known.writer);
+  return &writers_.emplace(id, std::move(known)).first->second;
+}
+
+const SinkColumns::Writer& RecordRouter::WriterOf(std::int32_t writer_id) const {
+  return writers_.at(writer_id).writer;
+}
+
+void RecordRouter::AdoptColumns(std::int32_t writer_id) {
+  KnownWriter& known = writers_.at(writer_id);
+  columns_.Adopt(known.writer);
+  known.adopted = true;
+  for (auto& [id, w] : writers_) w.field_of_column = columns_.FieldsOfColumns(w.writer);
+}
+
+void RecordRouter::AppendRoutedRow(pg::RowBatch& rows) const {
+  SLUICE_ASSERT(routed_ != nullptr, "AppendRoutedRow needs a record routed to a row");
+  pg::AppendFlatRow(rows, flat_, routed_->field_of_column);
+}
+
+kafka::Message SinkDlqMessage(const kafka::Message& consumed, const std::string& dlq_topic,
+                              const std::string& rule, const std::string& reason,
+                              const std::string& sqlstate, std::size_t max_bytes) {
+  runtime::Record r;
+  r.original = consumed.value.value_or("");
+  r.headers = runtime::FromKafkaHeaders(consumed.headers);
+  r.origin = runtime::Origin::Kafka(consumed.topic, consumed.partition, consumed.offset);
+  r.key = r.origin.ToString();
+  kafka::Headers extra;
+  if (consumed.key) extra.push_back({kHeaderOriginalKey, *consumed.key});
+  if (!sqlstate.empty()) extra.push_back({kHeaderSqlState, sqlstate});
+  return runtime::MakeDlqMessage(dlq_topic, r, {kStageName, rule, reason}, max_bytes, extra);
+}
+
+// ---------------------------------------------------------------------------------------
 // PgSink
 
 struct PgSink::Impl : kafka::RebalanceListener {
   // One consumed record waiting for the batch's commit.
   struct Pending {
     kafka::ReceivedMessage message;
-    bool in_batch = false;  // false: already sent to the DLQ (undecodable/unwritable)
+    bool in_batch = false;  // false: dead-lettered by the writing thread, for dlq_rule
     std::optional<std::int64_t> source_ts_ms;  // the sluice-source-ts header
+    // Set when the consuming thread judged the record (too_large, undecodable, unwritable).
+    // The DLQ record is produced by the writing thread with the rest of its batch, so every
+    // DLQ write, its delivery check and the offsets that pass it belong to one batch.
+    std::string dlq_rule;
+    std::string dlq_reason;
   };
   // The records consumed since the last hand-off, and the rows of those that are in_batch.
   struct OpenBatch {
@@ -165,11 +264,6 @@ struct PgSink::Impl : kafka::RebalanceListener {
     std::atomic<std::uint64_t> batches{0}, records_in{0}, rows_written{0}, records_dlq{0},
         columns_added{0}, pg_reconnects{0};
   };
-  // A writer schema the sink has seen, and where its fields land in the current columns.
-  struct KnownWriter {
-    SinkColumns::Writer writer;
-    std::vector<std::optional<std::size_t>> field_of_column;
-  };
 
   Impl(PgSink& owner, PgSinkOptions o, runtime::SchemaSource& s, obs::Logger l,
        core::ShutdownToken t, obs::StandardMetrics* m)
@@ -177,7 +271,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
         shutdown(std::move(t)), metrics(m), conn(MakeConnectionOptions()),
         columns(options.table, options.key, options.table_schema),
         writer(pg::BatchWriterOptions{options.table, options.key}),
-        offsets(options.offsets_table), serde(schemas), open(columns.Columns(), options.key) {}
+        offsets(options.offsets_table),
+        router(columns, schemas, options.max_record_bytes, options.add_columns),
+        open(columns.Columns(), options.key) {}
 
   pg::ConnectionOptions MakeConnectionOptions() {
     pg::ConnectionOptions c;
@@ -202,6 +298,11 @@ struct PgSink::Impl : kafka::RebalanceListener {
 
   void Prepare() {
     if (options.create_topics) EnsureTopics();
+    dlq_limit = runtime::WithRetry(options.retry, shutdown, log, "DLQ topic limit", [&] {
+      return runtime::DlqMessageLimit(options.librdkafka, options.dlq_topic, options.kafka_timeout);
+    });
+    log.Info("DLQ message limit", {{"topic", options.dlq_topic}, {"bytes", dlq_limit},
+                                   {"max_record_bytes", options.max_record_bytes}});
     conn.Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
       offsets.EnsureTable(tx);
@@ -225,6 +326,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
     }
     kafka::Config pc;
     for (const auto& [k, v] : options.librdkafka) pc.Set(k, v);
+    runtime::FitBatchesToDlq(pc, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pc);
     kafka::Config cc;
     for (const auto& [k, v] : options.librdkafka) cc.Set(k, v);
@@ -290,8 +392,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
   }
 
   void OnRevoked(const std::vector<kafka::TopicPartition>& parts) override {
-    // Still ours: commit what we have so the next owner starts after it.
-    Flush();
+    // Still ours: commit what we have so the next owner starts after it. Not after a failure
+    // (Abandon): the next owner re-reads from the offsets stored with the last commit.
+    if (!abandoned) Flush();
     self.assigned_ -= static_cast<int>(parts.size());
   }
 
@@ -305,6 +408,8 @@ struct PgSink::Impl : kafka::RebalanceListener {
     };
     // A batch already handed to the writing thread commits: the loss is only learnt here, and
     // a batch committed a moment before it would be the same.
+    self.assigned_ -= static_cast<int>(parts.size());
+    if (abandoned) return;
     WaitForWriter();
     OpenBatch kept(columns.Columns(), options.key);
     kept.started = open.started;
@@ -316,7 +421,6 @@ struct PgSink::Impl : kafka::RebalanceListener {
       kept.pending.push_back(std::move(p));
     }
     open = std::move(kept);
-    self.assigned_ -= static_cast<int>(parts.size());
   }
 
   // --- per record -------------------------------------------------------------------------
@@ -324,102 +428,96 @@ struct PgSink::Impl : kafka::RebalanceListener {
   void Accept(kafka::ReceivedMessage m) {
     ++stats.records_in;
     if (metrics) metrics->records_in.Inc();
-    const std::string_view bytes = m.value().value_or(std::string_view());
-    // Straight from the wire into the writer's flat layout, then into the batch's COPY text.
-    runtime::SerdeResult<std::int32_t> id = runtime::WithRetry(
-        options.retry, shutdown, log, "schema registry", [&] { return serde.DecodeFlat(bytes, flat); });
-    std::string why;
-    const KnownWriter* w = nullptr;
-    if (id) {
-      w = WriterFor(*id.value, &why);  // may write the open batch first (new columns)
-    } else if (auto frame = registry::ParseFrame(bytes)) {
-      // Not decodable as a flat row: a known writer that cannot be a table row is
-      // "unwritable" (the README's table), anything else stays "undecodable".
-      WriterFor(frame->id.value, &why);
-    }
+    RecordRouter::Verdict v = Route(m.value().value_or(std::string_view()));
+    // Route may have written the open batch (new columns): the clock starts with this record.
     if (open.pending.empty()) open.started = Clock::now();
     Pending p{std::move(m)};
     if (metrics) p.source_ts_ms = SourceTsMs(p.message);
-    if (w != nullptr) {
-      pg::AppendFlatRow(open.rows, flat, w->field_of_column);
+    if (v.kind == RecordRouter::Verdict::Kind::kRow) {
+      router.AppendRoutedRow(open.rows);
       p.in_batch = true;
-    } else if (!why.empty()) {
-      SendToDlq(p.message, kRuleUnwritable, why, "");
     } else {
-      SendToDlq(p.message, runtime::kRuleUndecodable, id.error, "");
+      p.dlq_rule = std::move(v.rule);
+      p.dlq_reason = std::move(v.reason);
     }
     open.pending.push_back(std::move(p));
   }
 
-  // The writer schema's description, or nullptr: with *why set when the schema is known but
-  // cannot be a table row, empty when the registry does not know the id. A writer that brings
-  // new fields evolves the table first, after writing the open batch with the old columns.
-  const KnownWriter* WriterFor(std::int32_t id, std::string* why) {
-    if (auto it = writers.find(id); it != writers.end()) return &it->second;
-    auto text = runtime::WithRetry(options.retry, shutdown, log, "schema registry",
-                                   [&] { return schemas.SchemaText(id); });
-    if (!text) return nullptr;
-    SinkColumns::Writer w;
-    try {
-      w = columns.Describe(avro::ParseSchema(*text));
-    } catch (const core::DataError& e) {
-      // Not cached: the verdict is per id, and a failed parse is cheap to repeat.
-      *why = "writer schema " + std::to_string(id) + " cannot be a table row: " + e.what();
-      return nullptr;
-    }
-    if (!w.missing.empty() && options.add_columns) {
-      Flush();
-      pg::TableChanges ch = conn.Run([&](pqxx::connection& c) {
-        pqxx::work tx(c);
-        pg::TableChanges r = pg::AddMissingColumns(tx, w.spec);
-        tx.commit();
-        return r;
-      });
-      columns.Adopt(w);
-      open = OpenBatch(columns.Columns(), options.key);
-      for (auto& [known_id, known] : writers) {
-        known.field_of_column = columns.FieldsOfColumns(known.writer);
+  // Routes one record, retrying registry look-ups. A writer that brings new fields evolves the
+  // table first, after writing the open batch with the old columns.
+  RecordRouter::Verdict Route(std::string_view bytes) {
+    auto route = [&] {
+      return runtime::WithRetry(options.retry, shutdown, log, "schema registry",
+                                [&] { return router.Route(bytes); });
+    };
+    RecordRouter::Verdict v = route();
+    if (v.kind != RecordRouter::Verdict::Kind::kNewColumns) return v;
+    const SinkColumns::Writer& w = router.WriterOf(v.writer_id);
+    Flush();
+    pg::TableChanges ch = conn.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      pg::TableChanges r = pg::AddMissingColumns(tx, w.spec);
+      tx.commit();
+      return r;
+    });
+    router.AdoptColumns(v.writer_id);
+    open = OpenBatch(columns.Columns(), options.key);
+    stats.columns_added += ch.added.size();
+    log.Info("schema evolved: columns added",
+             {{"writer_id", v.writer_id}, {"added", ch.added},
+              {"relaxed_not_null", ch.relaxed_not_null}, {"type_mismatches", ch.type_mismatches}});
+    return route();
+  }
+
+  kafka::Message DlqMessageFor(const kafka::ReceivedMessage& received, const std::string& rule,
+                               const std::string& reason, const std::string& sqlstate) const {
+    return SinkDlqMessage(received.ToMessage(), options.dlq_topic, rule, reason, sqlstate,
+                          dlq_limit);
+  }
+
+  // Produces `records` to the DLQ and waits until each is acknowledged. A refused delivery is
+  // an infrastructure failure: all of them are produced again (keyed by origin, so a repeat
+  // is recognisable) within the retry budget; the batch's offsets never pass an undelivered
+  // DLQ record. Writing thread only: the DLQ producer's delivery reports belong to one batch.
+  void DeliverToDlq(const std::vector<kafka::Message>& records) {
+    if (records.empty()) return;
+    runtime::WithRetry(options.retry, shutdown, log, "DLQ delivery", [&] {
+      for (const kafka::Message& m : records) producer->Produce(m);
+      producer->Flush(options.kafka_timeout);
+      auto failures = producer->TakeDeliveryFailures();
+      if (!failures.empty()) {
+        throw core::InfraError("DLQ delivery failed for " + std::to_string(failures.size()) +
+                                   " record(s): " + failures.front().error_message,
+                               core::Retry::kYes);
       }
-      stats.columns_added += ch.added.size();
-      log.Info("schema evolved: columns added",
-               {{"writer_id", id}, {"added", ch.added}, {"relaxed_not_null", ch.relaxed_not_null},
-                {"type_mismatches", ch.type_mismatches}});
+    });
+    for (const kafka::Message& m : records) {
+      const kafka::Header* rule = kafka::FindLastHeader(m.headers, runtime::kHeaderRule);
+      const kafka::Header* reason = kafka::FindLastHeader(m.headers, runtime::kHeaderReason);
+      const std::string rule_name = rule && rule->value ? *rule->value : "";
+      ++stats.records_dlq;
+      if (metrics) metrics->records_rejected.With({rule_name}).Inc();
+      log.Warn("record sent to the DLQ",
+               {{"origin", m.key.value_or("")}, {"rule", rule_name},
+                {"reason", reason && reason->value ? *reason->value : ""}});
     }
-    KnownWriter known{w, columns.FieldsOfColumns(w)};
-    return &writers.emplace(id, std::move(known)).first->second;
   }
 
-  void SendToDlq(const kafka::ReceivedMessage& received, const std::string& rule,
-                 const std::string& reason, const std::string& sqlstate) {
-    const kafka::Message m = received.ToMessage();
-    runtime::Record r;
-    r.key = m.key.value_or("");
-    r.value = runtime::Bytes(m.value.value_or(""));
-    r.original = m.value.value_or("");
-    r.headers = runtime::FromKafkaHeaders(m.headers);
-    r.origin = runtime::Origin::Kafka(m.topic, m.partition, m.offset);
-    kafka::Message out =
-        runtime::MakeDlqMessage(options.dlq_topic, r, {kStageName, rule, reason});
-    // Keyed by origin, so the one duplicate a crash can cause (see README) is recognisable and
-    // collapses under compaction; the original key travels in a header.
-    if (m.key) out.headers.push_back({kHeaderOriginalKey, *m.key});
-    if (!sqlstate.empty()) out.headers.push_back({kHeaderSqlState, sqlstate});
-    out.key = r.origin.ToString();
-    producer->Produce(out);
-    ++stats.records_dlq;
-    if (metrics) metrics->records_rejected.With({rule}).Inc();
-    log.Warn("record sent to the DLQ", {{"origin", r.origin.ToString()}, {"rule", rule},
-                                        {"reason", reason}});
-  }
-
-  // Waits until every DLQ record produced so far is acknowledged; throws if one failed.
-  void FlushDlq() {
-    producer->Flush(options.kafka_timeout);
-    auto failures = producer->TakeDeliveryFailures();
-    if (!failures.empty()) {
-      throw core::InfraError("DLQ delivery failed (" + failures.front().error_message +
-                                 "); offsets not advanced",
-                             core::Retry::kNo);
+  // After a failure that ends Run: the writing thread is waited for (its own failure, if
+  // any, is the same story), and the consumer is closed without writing what is open; the
+  // next owner of the partitions re-reads from the offsets stored with the last commit.
+  void Abandon() noexcept {
+    abandoned = true;
+    self.assigned_ = 0;
+    try {
+      WaitForWriter();
+    } catch (const std::exception& e) {
+      log.Warn("the batch in flight failed too", {{"error", e.what()}});
+    }
+    try {
+      if (consumer) consumer->Close();
+    } catch (const std::exception& e) {
+      log.Warn("consumer close after a failure", {{"error", e.what()}});
     }
   }
 
@@ -479,19 +577,28 @@ struct PgSink::Impl : kafka::RebalanceListener {
     std::vector<pg::PartitionOffset> to_save;
     for (const auto& [part, off] : next) to_save.push_back({part, off});
 
+    // Records judged while consuming: dead-lettered once, before the transaction.
+    std::vector<kafka::Message> judged;
+    for (const Pending& p : pending) {
+      if (!p.in_batch) judged.push_back(DlqMessageFor(p.message, p.dlq_rule, p.dlq_reason, ""));
+    }
+    DeliverToDlq(judged);
     std::set<std::size_t> dlq_sent;  // survives re-runs of the unit of work
     const std::uint64_t reconnects_before = conn.Reconnects();
     pg::WriteResult result = conn.Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
       pg::WriteResult r = writer.Write(tx, batch);
+      std::vector<kafka::Message> refused;
       for (const pg::RejectedRow& bad : r.rejected) {
         if (!dlq_sent.insert(bad.index).second) continue;
-        SendToDlq(pending[batch_to_pending[bad.index]].message, kRulePgRejected,
-                  "SQLSTATE " + bad.sqlstate + ": " + bad.message, bad.sqlstate);
+        refused.push_back(DlqMessageFor(pending[batch_to_pending[bad.index]].message,
+                                        kRulePgRejected,
+                                        "SQLSTATE " + bad.sqlstate + ": " + bad.message,
+                                        bad.sqlstate));
       }
       // Before the commit that advances the offsets: a DLQ record is never lost (a crash
-      // between this flush and the commit re-sends it, once, keyed by origin).
-      FlushDlq();
+      // between this delivery and the commit re-sends it, once, keyed by origin).
+      DeliverToDlq(refused);
       offsets.Save(tx, options.group_id, options.topic, to_save);
       tx.commit();
       return r;
@@ -543,6 +650,15 @@ struct PgSink::Impl : kafka::RebalanceListener {
   }
 
   void Run() {
+    try {
+      Consume();
+    } catch (...) {
+      Abandon();
+      throw;
+    }
+  }
+
+  void Consume() {
     consumer->Subscribe({options.topic}, this);
     log.Info("consuming", {{"topic", options.topic}, {"group", options.group_id},
                            {"group_instance_id", options.group_instance_id}});
@@ -587,16 +703,22 @@ struct PgSink::Impl : kafka::RebalanceListener {
   SinkColumns columns;
   pg::BatchWriter writer;
   pg::OffsetStore offsets;
-  runtime::RowSerde serde;
-  std::map<std::int32_t, KnownWriter> writers;
+  RecordRouter router;
   std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<kafka::Consumer> consumer;
-  avro::FlatRow flat;  // the record being accepted
   OpenBatch open;
   std::shared_ptr<OpenBatch> in_flight_job;  // the batch the writing thread is committing
   std::shared_ptr<OpenBatch> spare;          // the last one committed, emptied for reuse
   std::future<void> in_flight;
   Counters stats;
+  std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Prepare
+  bool abandoned = false;  // Run failed: revoke and loss no longer write (consuming thread)
+
+  ~Impl() {
+    // Before any member goes: the consumer's close runs the revoke callback, which must find
+    // the batches and the writing thread it touches still alive.
+    if (!abandoned) Abandon();
+  }
 };
 
 PgSink::PgSink(PgSinkOptions options, runtime::SchemaSource& schemas, obs::Logger log,

@@ -25,7 +25,9 @@
 #include "sluice/core/shutdown.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/obs/metrics.hpp"
+#include "sluice/kafka/message.hpp"
 #include "sluice/pg/avro_to_pg.hpp"
+#include "sluice/pg/row_batch.hpp"
 #include "sluice/pg/connection.hpp"
 #include "sluice/pg/table_name.hpp"
 #include "sluice/runtime/retry.hpp"
@@ -46,6 +48,8 @@ struct PgSinkOptions {
   std::vector<std::string> key;
   avro::Schema table_schema;  // the enriched schema from the pipeline file: the initial table
   std::size_t batch_size = 10000;
+  // A record larger than this is dead-lettered as too_large without being decoded.
+  std::size_t max_record_bytes = 921'600;
   core::Duration linger{500};
   bool create_table = true;
   bool add_columns = true;
@@ -99,6 +103,57 @@ class SinkColumns {
   std::vector<std::string> columns_;
   std::set<std::string> known_;
 };
+
+// What the sink does with one consumed record's bytes: decode it straight from the wire into
+// its writer schema's flat layout and say where it goes (a row, the DLQ with a rule and a
+// reason, or "its writer brings new columns": evolve the table, AdoptColumns, route again).
+// Pure apart from schema look-ups through the SchemaSource (which may throw
+// core::InfraError: the caller retries). The consuming thread's; not thread-safe.
+class RecordRouter {
+ public:
+  struct Verdict {
+    enum class Kind { kRow, kDlq, kNewColumns };
+    Kind kind = Kind::kDlq;
+    std::int32_t writer_id = -1;  // kRow, kNewColumns
+    std::string rule;             // kDlq
+    std::string reason;           // kDlq
+  };
+
+  RecordRouter(SinkColumns& columns, runtime::SchemaSource& schemas,
+               std::size_t max_record_bytes, bool add_columns);
+
+  Verdict Route(std::string_view bytes);
+  // After a kNewColumns verdict, once the table has the writer's new columns.
+  void AdoptColumns(std::int32_t writer_id);
+  // The writer schema that brought new columns (kNewColumns), for pg::AddMissingColumns.
+  const SinkColumns::Writer& WriterOf(std::int32_t writer_id) const;
+  // Appends the record just routed (kRow) to `rows`, in the table's current columns.
+  void AppendRoutedRow(pg::RowBatch& rows) const;
+
+ private:
+  struct KnownWriter {
+    SinkColumns::Writer writer;
+    std::vector<std::optional<std::size_t>> field_of_column;
+    bool adopted = false;  // its missing columns exist (or add_columns is off)
+  };
+  const KnownWriter* Known(std::int32_t id, std::string* why);
+
+  SinkColumns& columns_;
+  runtime::SchemaSource& schemas_;
+  runtime::RowSerde serde_;
+  std::size_t max_record_bytes_;
+  bool add_columns_;
+  std::map<std::int32_t, KnownWriter> writers_;
+  avro::FlatRow flat_;                       // the record being routed
+  const KnownWriter* routed_ = nullptr;      // its writer, after kRow
+};
+
+// The DLQ record for a record the sink consumed: its bytes and headers, keyed by origin (so
+// the one duplicate a crash can cause is recognisable and collapses under compaction), the
+// original key in a header, and the SQLSTATE when PostgreSQL refused it; cut to `max_bytes`.
+kafka::Message SinkDlqMessage(const kafka::Message& consumed, const std::string& dlq_topic,
+                              const std::string& rule, const std::string& reason,
+                              const std::string& sqlstate, std::size_t max_bytes);
 
 // Counters for tests and logs (the metrics registry has the same numbers).
 struct PgSinkStats {

@@ -118,6 +118,10 @@ ProducerOptions ProducerOptionsFromConfig(const config::PipelineConfig& config, 
     if (!raw_spec.Find(k)) throw core::ConfigError(config.File().string() + ": producer.key: '" + k + "' is not a field of the raw schema");
   }
   if (section.Has("batch_size")) o.batch_size = static_cast<std::size_t>(section.Int("batch_size"));
+  if (section.Has("max_record_bytes")) {
+    o.max_record_bytes = static_cast<std::size_t>(section.Int("max_record_bytes"));
+  }
+  for (CsvSourceOptions& s : o.sources) s.settings.csv.max_record_bytes = o.max_record_bytes;
   const char* instance = std::getenv("SLUICE_INSTANCE_ID");
   o.transactional_id = "sluice-producer-" + config.Name() + "-" + (instance && *instance ? instance : "0");
   o.librdkafka = config.Librdkafka(config::Stage::kProducer);
@@ -219,6 +223,7 @@ struct CsvProducer::Impl {
   std::atomic<bool> ready{false};
   mutable std::mutex stats_mu;
   ProducerStats stats;
+  std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Start
 
   Impl(ProducerOptions o, runtime::SchemaSource& schemas, core::ShutdownToken s, obs::Logger l,
        obs::StandardMetrics* m, http::Server* h)
@@ -245,8 +250,12 @@ struct CsvProducer::Impl {
                                          [&] { return serde.RegisterOutput(opt.raw_topic, opt.raw_schema); });
     log.Info("raw schema registered", {{"subject", opt.raw_topic + "-value"}, {"id", id}});
 
+    dlq_limit = runtime::WithRetry(opt.retry, shutdown, log, "DLQ topic limit", [&] {
+      return runtime::DlqMessageLimit(opt.librdkafka, opt.dlq_topic, KafkaTimeout());
+    });
     kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
     pcfg.Set("transactional.id", opt.transactional_id);
+    runtime::FitBatchesToDlq(pcfg, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pcfg);
     // Fences a previous instance with the same transactional.id and aborts its open
     // transaction, so the positions read next are exactly the committed ones.
@@ -298,7 +307,8 @@ struct CsvProducer::Impl {
                  const std::string& reason) {
     record.value = raw;
     record.original = raw;
-    producer->Produce(runtime::MakeDlqMessage(opt.dlq_topic, record, {kStageName, rule, reason}));
+    producer->Produce(
+        runtime::MakeDlqMessage(opt.dlq_topic, record, {kStageName, rule, reason}, dlq_limit));
     if (metrics) metrics->records_rejected.With({rule}).Inc();
   }
 
@@ -356,6 +366,14 @@ struct CsvProducer::Impl {
         auto bytes = serde.Encode(opt.raw_topic, r.row);
         if (!bytes) {
           SendToDlq(std::move(prov), r.raw, runtime::kRuleUnencodable, bytes.error);
+          ++dlq;
+          continue;
+        }
+        if (bytes.value->size() > opt.max_record_bytes) {
+          SendToDlq(std::move(prov), r.raw, runtime::kRuleTooLarge,
+                    "encoded row of " + std::to_string(bytes.value->size()) +
+                        " bytes is larger than max_record_bytes (" +
+                        std::to_string(opt.max_record_bytes) + ")");
           ++dlq;
           continue;
         }

@@ -48,6 +48,8 @@ struct ProducerOptions {
   std::string transactional_id;
   std::map<std::string, std::string> librdkafka;  // bootstrap.servers included
   std::size_t batch_size = 1000;                  // items per transaction
+  // A longer CSV record, or a larger encoded row, is dead-lettered as too_large.
+  std::size_t max_record_bytes = 921'600;
   int partitions = 1;
   int replication = 1;
   std::map<std::string, std::string> topic_configs;

@@ -93,6 +93,9 @@ TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, con
     o.batch_size = static_cast<std::size_t>(section.Int("batch_size"));
   }
   if (section.Exists() && section.Has("linger")) o.linger = section.Duration("linger");
+  if (section.Exists() && section.Has("max_record_bytes")) {
+    o.max_record_bytes = static_cast<std::size_t>(section.Int("max_record_bytes"));
+  }
   o.partitions = topics.partitions;
   o.replication = topics.replication;
   o.topic_configs = topics.configs;
@@ -120,6 +123,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   mutable std::mutex stats_mu;
   TransformLoopStats stats;
   Clock::time_point last_lag_check{};
+  std::size_t dlq_limit = kNoDlqLimit;  // from the broker, in Start
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -239,9 +243,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     });
     log.Info("output schema registered", {{"subject", opt.output_topic + "-value"}, {"id", id}});
     stage = make_stage();
+    dlq_limit = WithRetry(opt.retry, shutdown, log, "DLQ topic limit", [&] {
+      return DlqMessageLimit(opt.librdkafka, opt.dlq_topic, KafkaTimeout());
+    });
 
     kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
     pcfg.Set("transactional.id", opt.transactional_id);
+    FitBatchesToDlq(pcfg, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pcfg);
     WithRetry(opt.retry, shutdown, log, "init transactions", [&] {
       try {
@@ -312,11 +320,17 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       view.headers = FromKafkaHeaders(msg.headers);
       view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
       view.original = msg.value.value_or(std::string());
-      producer->Produce(MakeDlqMessage(opt.dlq_topic, view, {opt.stage_name, rule, reason}));
+      producer->Produce(
+          MakeDlqMessage(opt.dlq_topic, view, {opt.stage_name, rule, reason}, dlq_limit));
       if (metrics) metrics->records_rejected.With({rule}).Inc();
       return std::pair<int, int>{0, 1};
     };
 
+    if (r.original.size() > opt.max_record_bytes) {
+      return to_dlq(kRuleTooLarge, "record of " + std::to_string(r.original.size()) +
+                                       " bytes is larger than max_record_bytes (" +
+                                       std::to_string(opt.max_record_bytes) + "); not decoded");
+    }
     auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
     if (!decoded) return to_dlq(kRuleUndecodable, decoded.error);
     r.value = std::move(*decoded.value);

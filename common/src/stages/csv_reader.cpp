@@ -58,12 +58,13 @@ CsvReader::Scan CsvReader::ScanRecord(CsvItem& item) {
   const char delim = options_.delimiter;
   const char quote = options_.quote;
 
-  auto fail = [&](std::size_t error_at, std::string reason) -> Scan {
+  auto fail = [&](std::size_t error_at, std::string reason, bool too_large = false) -> Scan {
     std::size_t line_end = 0, next = 0;
     if (SkipLine(error_at, &line_end, &next) == Scan::kNeedMore) return Scan::kNeedMore;
     item = CsvItem{};
     item.kind = CsvItemKind::kError;
     item.reason = std::move(reason);
+    item.too_large = too_large;
     item.raw.assign(buf.substr(start, line_end - start));
     Consume(next, item);
     return Scan::kItem;
@@ -97,8 +98,10 @@ CsvReader::Scan CsvReader::ScanRecord(CsvItem& item) {
   std::size_t record_end = 0, next = 0;
   for (;;) {
     if (i - start > options_.max_record_bytes) {
-      return fail(start, "record longer than " + std::to_string(options_.max_record_bytes) +
-                             " bytes (unterminated quote?)");
+      return fail(start,
+                  "record longer than " + std::to_string(options_.max_record_bytes) +
+                      " bytes (max_record_bytes; or an unterminated quote)",
+                  /*too_large=*/true);
     }
     if (i >= buf.size()) {
       if (!at_eof_) return Scan::kNeedMore;

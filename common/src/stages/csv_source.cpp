@@ -73,7 +73,7 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
   }
   if (item.kind == CsvItemKind::kError) {
     out.verdict = SourceVerdict::kReject;
-    out.rule = "csv";
+    out.rule = item.too_large ? "too_large" : "csv";
     out.reason = item.reason;
     return out;
   }

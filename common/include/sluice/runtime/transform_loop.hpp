@@ -63,6 +63,8 @@ struct TransformLoopOptions {
   // librdkafka properties (bootstrap.servers included), passed through to every client.
   std::map<std::string, std::string> librdkafka;
   std::size_t batch_size = 1000;
+  // A larger input record is dead-lettered as too_large without being decoded.
+  std::size_t max_record_bytes = 921'600;
   core::Duration linger{200};
   int partitions = 1;
   int replication = 1;

@@ -43,6 +43,7 @@ struct CsvItem {
   CsvPosition start;               // first byte and line of the item
   CsvPosition next;                // where the following item starts
   std::string reason;              // kError only
+  bool too_large = false;          // kError only: longer than CsvOptions::max_record_bytes
   std::string raw;                 // the item's bytes without its line end (for the DLQ)
 };
 
