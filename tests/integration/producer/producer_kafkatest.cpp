@@ -294,3 +294,36 @@ TEST_CASE("a file dropped into the watched directory is picked up, SIGTERM exits
   CHECK(ReadAll(p.raw).size() == rows);
   CHECK(ReadAll(p.dlq).empty());
 }
+
+TEST_CASE("a 20 MB CSV line is too_large: dead-lettered cut to the DLQ's limit with its headers, "
+          "and the rows around it load") {
+  Pipeline p(500, false);
+  std::ifstream sample(std::string(SLUICE_TEST_DATA_DIR) + "/loans/lending_club.csv");
+  std::string header, line;
+  std::vector<std::string> rows;
+  std::getline(sample, header);
+  while (rows.size() < 6 && std::getline(sample, line)) rows.push_back(line);
+  REQUIRE(rows.size() == 6);
+  const std::string huge = rows[0] + std::string(20 * 1024 * 1024, 'z');
+  {
+    std::ofstream out(p.dir / "loans_huge.csv", std::ios::binary);
+    out << header << "\n";
+    for (int i = 0; i < 3; ++i) out << rows[i] << "\n";
+    out << huge << "\n";
+    for (int i = 3; i < 6; ++i) out << rows[i] << "\n";
+  }
+  REQUIRE(p.RunOnce() == 0);
+  const auto raw = ReadAll(p.raw);
+  const auto dlq = ReadAll(p.dlq);
+  CHECK(raw.size() == 6);
+  REQUIRE(dlq.size() == 1);
+  const Consumed& d = dlq[0];
+  CHECK(d.headers.at("sluice-dlq-rule") == "too_large");
+  CHECK(d.headers.at("sluice-dlq-stage") == "producer");
+  CHECK(d.headers.at("sluice-dlq-truncated") == "value");
+  CHECK(d.headers.at("sluice-dlq-original-bytes") == std::to_string(huge.size()));
+  CHECK(d.headers.at("sluice-source-line") == "5");
+  CHECK(d.headers.at("sluice-origin").find("loans_huge.csv:5") != std::string::npos);
+  CHECK(d.value.size() < 1'000'000);
+  CHECK(huge.compare(0, d.value.size(), d.value) == 0);  // a prefix of the line
+}

@@ -245,3 +245,62 @@ TEST_CASE("transform loop: a stage failing mid-batch, then a restart, still give
   auto seen = f.ReadAll(n + garbage);
   CheckExactlyOnce(seen, n, garbage, f.out, f.dlq);
 }
+
+TEST_CASE("transform loop: a 5 MB input record is too_large, dead-lettered cut to the DLQ's 1 MB "
+          "limit with its headers, and the loop goes on") {
+  Fixture f;
+  const int n = 50;
+  const std::size_t huge = 5 * 1024 * 1024;
+  kafka::Admin(kafka::testing::BaseConfig())
+      .CreateTopics({{f.in, 3, 1, {{"max.message.bytes", "10485760"}}}}, 60s);
+  f.Feed(n, 0);
+  kafka::Config big = kafka::testing::BaseConfig();
+  big.Set("message.max.bytes", "10485760");
+  kafka::Producer producer(big);
+  kafka::Message m;
+  m.topic = f.in;
+  m.key = "HUGE";
+  m.value = std::string(huge, 'x');
+  m.headers = {{runtime::kHeaderOrigin, "feed.csv:999"}};
+  producer.Produce(m);
+  producer.Flush(60s);
+  REQUIRE(producer.TakeDeliveryFailures().empty());
+
+  core::ShutdownSource stop;
+  std::atomic<int> processed{0};
+  runtime::TransformLoop loop(
+      f.Options(), [&] { return std::make_unique<TestStage>(processed, -1); }, f.schemas,
+      stop.Token(), obs::Logger("test"));
+  sluice::testing::RunLoopUntil(
+      loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n + 1); },
+      90s);
+  const auto stats = loop.Stats();
+  CHECK(stats.records_in == static_cast<std::uint64_t>(n + 1));
+  CHECK(stats.records_dlq == static_cast<std::uint64_t>(2 * (n / 10) + 1));
+  CHECK(stats.aborts == 0);
+  CHECK(processed == n);  // the big record never reached the stage
+
+  kafka::Consumer consumer(kafka::testing::ConsumerConfig(UniqueName("tl-huge")));
+  consumer.Subscribe({f.dlq});
+  std::optional<kafka::Message> found;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!found && std::chrono::steady_clock::now() < deadline) {
+    for (auto& d : consumer.PollBatch(100, 1s)) {
+      if (d.key == std::optional<std::string>("HUGE")) found = std::move(d);
+    }
+  }
+  consumer.Close();
+  REQUIRE(found);
+  auto header = [&](const char* name) {
+    const kafka::Header* h = kafka::FindLastHeader(found->headers, name);
+    return h && h->value ? *h->value : std::string("<none>");
+  };
+  CHECK(header(runtime::kHeaderRule) == "too_large");
+  CHECK(header(runtime::kHeaderStage) == "tester");
+  CHECK(header(runtime::kHeaderTruncated) == "value");
+  CHECK(header(runtime::kHeaderOriginalBytes) == std::to_string(huge));
+  CHECK(header(runtime::kHeaderOrigin).rfind(f.in + "/", 0) == 0);
+  CHECK(runtime::WireSize(*found) <= 1'000'000);
+  REQUIRE(found->value);
+  CHECK(found->value->size() > 900'000);
+}

@@ -53,3 +53,95 @@ TEST_CASE("dlq: header conversion keeps order and repeats") {
   auto back = ToKafkaHeaders(h);
   CHECK(back[2] == kafka::Header{"b", std::string("2")});
 }
+
+namespace {
+
+std::string HeaderOf(const kafka::Message& m, const char* name) {
+  const kafka::Header* h = kafka::FindLastHeader(m.headers, name);
+  return h && h->value ? *h->value : "<none>";
+}
+
+Record Big(std::size_t value_bytes) {
+  Record r;
+  r.key = "K-1";
+  r.original = std::string(value_bytes, 'v');
+  r.headers = {{kHeaderSourceTs, "1700000000000"}, {kHeaderOrigin, "loans.csv:17"}};
+  r.origin = Origin::Kafka("loans.raw", 2, 77);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("dlq: a record that fits its limit is not cut") {
+  const Record r = Big(1000);
+  const kafka::Message whole = MakeDlqMessage("p.dlq", r, {"cleaner", "range", "too big"});
+  const kafka::Message limited =
+      MakeDlqMessage("p.dlq", r, {"cleaner", "range", "too big"}, WireSize(whole));
+  CHECK(limited.value == whole.value);
+  CHECK(limited.key == whole.key);
+  CHECK(limited.headers == whole.headers);
+  CHECK(HeaderOf(limited, kHeaderTruncated) == "<none>");
+}
+
+TEST_CASE("dlq: a record over the limit keeps its headers and key, cuts its value and says so") {
+  const Record r = Big(5 * 1024 * 1024);
+  const std::size_t limit = 1'000'000;
+  const kafka::Message m = MakeDlqMessage("p.dlq", r, {"pg-sink", "too_large", "5 MB"}, limit);
+  CHECK(WireSize(m) <= limit);
+  CHECK(WireSize(m) > limit - 200);  // as much of the value as fits
+  CHECK(m.key == std::optional<std::string>("K-1"));
+  REQUIRE(m.value);
+  CHECK(*m.value == std::string(m.value->size(), 'v'));  // a prefix of the original
+  CHECK(HeaderOf(m, kHeaderTruncated) == "value");
+  CHECK(HeaderOf(m, kHeaderOriginalBytes) == std::to_string(5 * 1024 * 1024));
+  CHECK(HeaderOf(m, kHeaderStage) == "pg-sink");
+  CHECK(HeaderOf(m, kHeaderRule) == "too_large");
+  CHECK(HeaderOf(m, kHeaderReason) == "5 MB");
+  CHECK(HeaderOf(m, kHeaderOrigin) == "loans.raw/2@77");
+  CHECK(HeaderOf(m, kHeaderSourceTs) == "1700000000000");  // upstream headers kept
+}
+
+TEST_CASE("dlq: a huge key and huge upstream headers are cut after the value, DLQ headers stay") {
+  Record r = Big(10);
+  r.key = std::string(50'000, 'k');
+  for (int i = 0; i < 20; ++i) r.headers.push_back({"x-upstream", std::string(5'000, 'h')});
+  const std::size_t limit = 16 * 1024;
+  const kafka::Message m = MakeDlqMessage("p.dlq", r, {"cleaner", "drop", "why"}, limit);
+  CHECK(WireSize(m) <= limit);
+  CHECK(HeaderOf(m, kHeaderTruncated) == "value,key,headers");
+  CHECK(m.key->size() == 1024);
+  CHECK(HeaderOf(m, kHeaderRule) == "drop");
+  CHECK(HeaderOf(m, kHeaderOrigin) == "loans.raw/2@77");
+  CHECK(HeaderOf(m, kHeaderOriginalBytes) == "10");
+}
+
+TEST_CASE("dlq: a reason is cut at kMaxReasonBytes whatever the limit") {
+  Record r = Big(1);
+  const kafka::Message m =
+      MakeDlqMessage("p.dlq", r, {"cleaner", "regex", std::string(100'000, 'r')});
+  CHECK(HeaderOf(m, kHeaderReason).size() == kMaxReasonBytes);
+}
+
+TEST_CASE("dlq: the limit is the smaller of the topic's max.message.bytes and the producer's "
+          "message.max.bytes, with Kafka's and librdkafka's defaults") {
+  CHECK(DlqLimitOf({}, {}) == 1'000'000);
+  CHECK(DlqLimitOf({{"max.message.bytes", "524288"}}, {}) == 524'288);
+  CHECK(DlqLimitOf({}, {{"message.max.bytes", "10485760"}}) == 1'048'588);
+  CHECK(DlqLimitOf({{"max.message.bytes", "10485760"}}, {{"message.max.bytes", "10485760"}}) ==
+        10'485'760);
+  CHECK(DlqLimitOf({{"max.message.bytes", "junk"}}, {}) == 1'000'000);
+}
+
+TEST_CASE("dlq: batches are capped at the DLQ limit only when it is below librdkafka's default "
+          "and the pipeline leaves batch.size alone") {
+  kafka::Config small;
+  FitBatchesToDlq(small, 524'288);
+  CHECK(small.Get("batch.size") == std::optional<std::string>("524288"));
+  kafka::Config big;
+  FitBatchesToDlq(big, 1'048'588);
+  CHECK_FALSE(big.Has("batch.size"));
+  kafka::Config set;
+  set.Set("batch.size", "4096");
+  FitBatchesToDlq(set, 524'288);
+  CHECK(set.Get("batch.size") == std::optional<std::string>("4096"));
+}
