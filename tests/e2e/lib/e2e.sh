@@ -11,6 +11,8 @@
 #   e2e_feed <csv> [name]          drops a file into the watched inbox (atomically)
 #   e2e_wait <expected> [timeout]  waits for table rows + DLQ records = expected, settled
 #   e2e_rows, e2e_dlq_json, e2e_psql <sql>, e2e_check <cond> <message>
+#   e2e_kafka_tool <class> [args]  a Kafka CLI class of the version the stack runs
+#   e2e_on_teardown <command>      more clean-up, run with the rest after the pipeline is down
 
 E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SLUICE_ROOT="$(cd "$E2E_LIB_DIR/../../.." && pwd)"
@@ -18,9 +20,11 @@ E2E_PIPE="$SLUICE_ROOT/deploy/local/pipeline"
 E2E_TOOL="$SLUICE_ROOT/deploy/local/lib/pipeline_tool.py"
 E2E_DATA="$SLUICE_ROOT/tests/data/loans"
 source "$SLUICE_ROOT/deploy/local/lib/common.sh"
+source "$SLUICE_ROOT/deploy/local/lib/kafka.sh"
 
 E2E_FAILED=0
 E2E_UP=0
+E2E_CLEANUPS=()
 
 e2e_log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 e2e_fail() {
@@ -161,12 +165,28 @@ e2e_teardown() {
   if [[ ${E2E_KEEP:-0} != 1 && $E2E_FAILED == 0 ]]; then
     e2e_psql "DROP TABLE IF EXISTS \"$E2E_TABLE\"" >/dev/null 2>&1 || true
     e2e_psql "DELETE FROM sluice_offsets WHERE consumer_group LIKE '%$E2E_ID%'" >/dev/null 2>&1 || true
+    local c
+    for c in ${E2E_CLEANUPS[@]+"${E2E_CLEANUPS[@]}"}; do eval "$c" >/dev/null 2>&1 || true; done
     rm -rf "$E2E_TMP" "$E2E_PDIR"
   else
     e2e_log "kept for inspection: $E2E_TMP, $E2E_PDIR, table $E2E_TABLE"
   fi
   if (( rc == 0 )); then e2e_log "PASS"; else e2e_log "FAILED (exit $rc)"; fi
   exit "$rc"
+}
+
+# e2e_on_teardown <command string>: evaluated at teardown, after the pipeline is down, together
+# with the rest of the clean-up (so only when the test passed and E2E_KEEP is not 1); its
+# output and failures are ignored. For what a test creates beyond the table (e.g. topics).
+e2e_on_teardown() { E2E_CLEANUPS+=("$1"); }
+
+# e2e_kafka_tool <class> [args...]: runs a Kafka CLI class (kafka.admin.ConfigCommand is what
+# kafka-configs.sh runs, org.apache.kafka.tools.TopicCommand kafka-topics.sh) from the jars of
+# the Kafka version the local stack runs (KRaft or ZooKeeper mode).
+e2e_kafka_tool() {
+  local version=$KAFKA_KRAFT_VERSION
+  [[ $(cat "$STACK_DIR/mode" 2>/dev/null) == zk ]] && version=$KAFKA_ZK_VERSION
+  kafka_tool "$version" "$@"
 }
 
 # e2e_log_count <daemon> <extended regex>: lines of the daemon's log matching.
