@@ -139,8 +139,12 @@ void Admin::CreateTopics(const std::vector<TopicSpec>& topics, std::chrono::mill
                          rd_kafka_err2name(err) + ")",
                      err, IsRetriableCode(err) ? ErrorKind::kRetriable : ErrorKind::kPermanent);
   }
-  // An existing topic is only fine if it is the topic we asked for.
+  // An existing topic is only fine if it is the topic we asked for. "Already exists" may come
+  // from another creator a moment ago (daemons starting together on fresh volumes), whose topic
+  // this broker's metadata may not show yet: wait until it does, within the deadline, rather
+  // than take "unknown topic" for an answer.
   for (const TopicSpec* spec : existing) {
+    WaitForTopic(spec->name, Left(deadline));
     const TopicDescription d = DescribeTopic(spec->name, Left(deadline));
     std::string mismatch;
     if (d.partitions != spec->partitions) {
