@@ -140,10 +140,14 @@ void ConfigureLogging(const LogOptions& options) {
   std::lock_guard lock(s.mu);
   s.sink = std::make_shared<LineSink>(options);
   s.level = options.level;
+  // Every registered logger, spdlog's default one included (librdkafka's log callback and the
+  // PostgreSQL connection's retries log through it): one sink, flushed at every line, so a
+  // kill -9 or a crash loses nothing already logged.
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
     l->sinks().clear();
     l->sinks().push_back(s.sink);
     l->set_level(ToSpd(s.level));
+    l->flush_on(spdlog::level::trace);
   });
 }
 
