@@ -1,6 +1,6 @@
 #pragma once
-// The pg-sink stage: `<p>.enriched` → one PostgreSQL table, exactly once (DESIGN.md,
-// "Delivery: exactly-once into PostgreSQL"). See README.md in this directory for the
+// The pg-sink stage: `<p>.enriched` → one PostgreSQL table, exactly once
+// (docs/architecture.md, "Delivery guarantees"). See README.md in this directory for the
 // delivery semantics and failure handling; the pieces are:
 //   - SinkColumns (pure): the table's column set, grown when a newer writer schema brings
 //     fields the table lacks, and the mapping of a decoded record onto those columns;

@@ -1,7 +1,7 @@
 #pragma once
-// The sluice-producer loop for CSV sources: files -> <p>.raw, exactly once (DESIGN.md,
-// Delivery). Per transaction: a batch of rows to the raw topic, malformed rows to the DLQ,
-// and ONE position record (source, file identity, byte offset, line, done) to the compacted
+// The sluice-producer loop for CSV sources: files -> <p>.raw, exactly once (docs/architecture.md,
+// "Delivery guarantees"). Per transaction: a batch of rows to the raw topic, malformed rows to the
+// DLQ, and ONE position record (source, file identity, byte offset, line, done) to the compacted
 // positions topic, so a restart resumes exactly where the last committed transaction ended.
 // See README.md for the design (file identity, completeness of watched files, fencing).
 #include <atomic>

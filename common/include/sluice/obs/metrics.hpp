@@ -131,7 +131,8 @@ class Registry {
   std::map<std::string, Entry> entries_;
 };
 
-// The metrics every daemon exports (DESIGN.md, Operations). Register once per registry.
+// The metrics every daemon exports (docs/architecture.md, "Operations"). Register once per
+// registry.
 struct StandardMetrics {
   Counter& records_in;                // sluice_records_in_total
   Counter& records_out;               // sluice_records_out_total

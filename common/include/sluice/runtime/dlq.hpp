@@ -1,7 +1,7 @@
 #pragma once
-// The one way to build a dead-letter record (DESIGN.md, Errors), used by every stage: the
-// producer (malformed source rows), the cleaner and enricher (rejects, drops, undecodable
-// bytes) and the sink (rows PostgreSQL refuses).
+// The one way to build a dead-letter record (docs/architecture.md, "Errors"), used by every
+// stage: the producer (malformed source rows), the cleaner and enricher (rejects, drops,
+// undecodable bytes) and the sink (rows PostgreSQL refuses).
 //
 // A DLQ record carries the ORIGINAL bytes and key exactly as the stage received them, the
 // original headers in their order, then four appended headers:

@@ -9,9 +9,9 @@
 //   lifetime (ids never change meaning). When a reader schema is given and the writer's
 //   differs, the bytes are resolved into the reader's shape (avro::Resolver: defaults for
 //   new fields, promotions, skipped fields); when they are equal, FlatRow decodes directly.
-// - Errors are split as DESIGN.md says: a per-record problem (bad magic, too short, unknown
-//   schema id, malformed Avro, a writer schema the reader can never read, a row that does
-//   not fit the output schema) is a VALUE whose `error` is the DLQ reason, prefixed
+// - Errors are split as docs/architecture.md, "Errors", says: a per-record problem (bad magic, too
+//   short, unknown schema id, malformed Avro, a writer schema the reader can never read, a row that
+//   does not fit the output schema) is a VALUE whose `error` is the DLQ reason, prefixed
 //   "undecodable: " or "unencodable: "; the registry being unreachable is an exception
 //   (core::InfraError, Retry::kYes) from the SchemaSource, which the caller retries.
 #include <cstdint>

@@ -1,5 +1,6 @@
 #pragma once
-// The stage contract (DESIGN.md, "Stage contract"): a stage is pure, records in, outcomes out.
+// The stage contract (docs/architecture.md, "Stage contract"): a stage is pure, records in,
+// outcomes out.
 // Per-record outcomes are VALUES: emit one or more output records, drop with a reason (e.g. a
 // filtered record that is accounted for but not forwarded), or reject with the rule and the
 // reason (the runtime routes the original bytes and headers to <p>.dlq). Exceptions are only
@@ -102,7 +103,7 @@ inline Outcome RejectWith(std::string rule, std::string reason) {
   return Reject{std::move(rule), std::move(reason)};
 }
 
-// Header names used on every topic (DESIGN.md, Errors; Operations).
+// Header names used on every topic (docs/architecture.md, "Errors"; "Operations").
 inline constexpr const char* kHeaderSourceTs = "sluice-source-ts";     // ms since epoch
 inline constexpr const char* kHeaderOrigin = "sluice-origin";          // Origin::ToString()
 inline constexpr const char* kHeaderStage = "sluice-dlq-stage";        // DLQ: stage that rejected

@@ -1,6 +1,7 @@
 #pragma once
-// The consume-transform-produce loop shared by the cleaner and the enricher (DESIGN.md,
-// Delivery): exactly-once from one Kafka topic to another through Kafka transactions.
+// The consume-transform-produce loop shared by the cleaner and the enricher
+// (docs/architecture.md, "Delivery guarantees"): exactly-once from one Kafka topic to another
+// through Kafka transactions.
 //
 //   - consumer in group config.ConsumerGroup(stage), isolation.level=read_committed, no auto
 //     commit; transactional producer with transactional.id "<group>-<instance>" (instance
