@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <utility>
@@ -262,7 +263,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // Counters shared by the consuming thread and the writing thread.
   struct Counters {
     std::atomic<std::uint64_t> batches{0}, records_in{0}, rows_written{0}, records_dlq{0},
-        columns_added{0}, pg_reconnects{0};
+        columns_added{0}, pg_reconnects{0}, rebuilds{0};
   };
 
   Impl(PgSink& owner, PgSinkOptions o, runtime::SchemaSource& s, obs::Logger l,
@@ -279,9 +280,10 @@ struct PgSink::Impl : kafka::RebalanceListener {
     pg::ConnectionOptions c;
     c.conninfo = options.conninfo;
     c.application_name = "sluice-pg-sink";
-    // The pipeline's retry section is the budget: attempts are bounded by time, not count.
-    c.budget.max_attempts = 1'000'000;
-    c.budget.max_elapsed = options.retry.budget;
+    // A running sink waits for PostgreSQL as long as it takes (/readyz says it is unreachable
+    // meanwhile): an outage of any length ends in the rows being written, not in an exit.
+    c.budget.max_attempts = std::numeric_limits<int>::max();
+    c.budget.max_elapsed = std::chrono::hours(24 * 365);
     c.budget.initial_backoff = options.retry.initial_backoff;
     c.budget.max_backoff = options.retry.max_backoff;
     core::ShutdownToken token = shutdown;
@@ -328,6 +330,10 @@ struct PgSink::Impl : kafka::RebalanceListener {
     for (const auto& [k, v] : options.librdkafka) pc.Set(k, v);
     runtime::FitBatchesToDlq(pc, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pc);
+    consumer = MakeConsumer();
+  }
+
+  std::unique_ptr<kafka::Consumer> MakeConsumer() const {
     kafka::Config cc;
     for (const auto& [k, v] : options.librdkafka) cc.Set(k, v);
     cc.Set("group.id", options.group_id);
@@ -337,7 +343,32 @@ struct PgSink::Impl : kafka::RebalanceListener {
     // A restarted sink gets its partitions back at once (no rebalance), and OnAssigned still
     // runs for them, so it still starts from the offsets stored in PostgreSQL.
     if (!options.group_instance_id.empty()) cc.Set("group.instance.id", options.group_instance_id);
-    consumer = std::make_unique<kafka::Consumer>(cc);
+    return std::make_unique<kafka::Consumer>(cc);
+  }
+
+  // A consumer left unusable by an outage (fenced on rejoin after its session expired while the
+  // broker was away) is replaced in-process: the batch in flight finishes, the open one is
+  // dropped unwritten, and the new consumer starts from the offsets stored in PostgreSQL.
+  void RebuildConsumer(const std::string& why) {
+    log.Error("rebuilding the Kafka consumer", {{"reason", why}});
+    abandoned = true;  // the old consumer's revoke callback writes nothing
+    self.assigned_ = 0;
+    try {
+      WaitForWriter();
+    } catch (const core::InfraError& e) {
+      log.Warn("the batch in flight failed; it is read again", {{"error", e.what()}});
+    }
+    open = OpenBatch(columns.Columns(), options.key);
+    spare.reset();
+    try {
+      consumer->Close();
+    } catch (const std::exception& e) {
+      log.Warn("closing the old consumer failed", {{"error", e.what()}});
+    }
+    consumer = MakeConsumer();
+    abandoned = false;
+    consumer->Subscribe({options.topic}, this);
+    ++stats.rebuilds;
   }
 
   void EnsureTopics() {
@@ -447,8 +478,14 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // table first, after writing the open batch with the old columns.
   RecordRouter::Verdict Route(std::string_view bytes) {
     auto route = [&] {
-      return runtime::WithRetry(options.retry, shutdown, log, "schema registry",
-                                [&] { return router.Route(bytes); });
+      // As long as the registry takes to come back (not ready meanwhile: nothing is written).
+      RecordRouter::Verdict v;
+      if (!runtime::RetryUntilShutdown(options.retry, shutdown, log, "schema registry",
+                                       [&] { v = router.Route(bytes); })) {
+        throw core::InfraError("shutdown requested while waiting for the schema registry",
+                               core::Retry::kNo);
+      }
+      return v;
     };
     RecordRouter::Verdict v = route();
     if (v.kind != RecordRouter::Verdict::Kind::kNewColumns) return v;
@@ -481,7 +518,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   // DLQ record. Writing thread only: the DLQ producer's delivery reports belong to one batch.
   void DeliverToDlq(const std::vector<kafka::Message>& records) {
     if (records.empty()) return;
-    runtime::WithRetry(options.retry, shutdown, log, "DLQ delivery", [&] {
+    const bool delivered = runtime::RetryUntilShutdown(options.retry, shutdown, log, "DLQ delivery", [&] {
       for (const kafka::Message& m : records) producer->Produce(m);
       producer->Flush(options.kafka_timeout);
       auto failures = producer->TakeDeliveryFailures();
@@ -491,6 +528,11 @@ struct PgSink::Impl : kafka::RebalanceListener {
                                core::Retry::kYes);
       }
     });
+    if (!delivered) {
+      throw core::InfraError("shutdown requested before the DLQ records were delivered; "
+                             "offsets not advanced",
+                             core::Retry::kNo);
+    }
     for (const kafka::Message& m : records) {
       const kafka::Header* rule = kafka::FindLastHeader(m.headers, runtime::kHeaderRule);
       const kafka::Header* reason = kafka::FindLastHeader(m.headers, runtime::kHeaderReason);
@@ -637,14 +679,14 @@ struct PgSink::Impl : kafka::RebalanceListener {
   }
 
   void UpdateLag() {
-    if (metrics == nullptr) return;
     try {
       for (const kafka::PartitionLag& l : consumer->Lag(std::chrono::milliseconds(500))) {
-        if (l.lag < 0) continue;
+        if (l.lag < 0 || metrics == nullptr) continue;
         metrics->consumer_lag.With({l.partition.topic, std::to_string(l.partition.partition)})
             .Set(static_cast<double>(l.lag));
       }
     } catch (const kafka::KafkaError& e) {
+      trouble.Note();  // the broker is away: a "fenced" on rejoin is its after-effect
       log.Debug("lag unavailable", {{"error", e.what()}});
     }
   }
@@ -674,8 +716,14 @@ struct PgSink::Impl : kafka::RebalanceListener {
       }
       const std::size_t room =
           options.batch_size - std::min(options.batch_size, open.pending.size());
-      std::vector<kafka::ReceivedMessage> got =
-          consumer->PollReceived(std::max<std::size_t>(room, 1), timeout);
+      std::vector<kafka::ReceivedMessage> got;
+      try {
+        got = consumer->PollReceived(std::max<std::size_t>(room, 1), timeout);
+      } catch (const kafka::KafkaError& e) {
+        if (!e.IsFatal() || trouble.FencedByTwin(e)) throw;
+        RebuildConsumer(e.what());
+        continue;
+      }
       for (kafka::ReceivedMessage& m : got) Accept(std::move(m));
       if (open.pending.size() >= options.batch_size ||
           (!open.pending.empty() &&
@@ -713,6 +761,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   Counters stats;
   std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Prepare
   bool abandoned = false;  // Run failed: revoke and loss no longer write (consuming thread)
+  runtime::TroubleMemory trouble;  // when the broker was last unreachable (consuming thread)
 
   ~Impl() {
     // Before any member goes: the consumer's close runs the revoke callback, which must find
@@ -734,7 +783,7 @@ bool PgSink::DatabaseReachable() const { return impl_->conn.Ping(); }
 PgSinkStats PgSink::Stats() const {
   const auto& c = impl_->stats;
   return {c.batches.load(), c.records_in.load(), c.rows_written.load(), c.records_dlq.load(),
-          c.columns_added.load(), c.pg_reconnects.load()};
+          c.columns_added.load(), c.pg_reconnects.load(), c.rebuilds.load()};
 }
 
 }  // namespace sluice::pgsink

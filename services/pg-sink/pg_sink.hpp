@@ -163,6 +163,7 @@ struct PgSinkStats {
   std::uint64_t records_dlq = 0;     // undecodable + refused by the server
   std::uint64_t columns_added = 0;
   std::uint64_t pg_reconnects = 0;
+  std::uint64_t rebuilds = 0;  // consumers rebuilt in-process after an outage
 };
 
 // See the file comment. Lifecycle: construct → Prepare (table, offsets table, views, topics)

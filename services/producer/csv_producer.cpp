@@ -224,6 +224,7 @@ struct CsvProducer::Impl {
   mutable std::mutex stats_mu;
   ProducerStats stats;
   std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Start
+  runtime::TroubleMemory trouble;  // when Kafka or the registry last failed
 
   Impl(ProducerOptions o, runtime::SchemaSource& schemas, core::ShutdownToken s, obs::Logger l,
        obs::StandardMetrics* m, http::Server* h)
@@ -276,16 +277,46 @@ struct CsvProducer::Impl {
                                   {"sources", opt.sources.size()}, {"once", opt.once}});
   }
 
-  void AbortQuietly(const std::string& why) {
+  // Aborts the open transaction. Returns false when the abort itself failed (timed out while
+  // the broker is away, or the producer is unusable): the producer must then be rebuilt, whose
+  // InitTransactions aborts the transaction on the coordinator (a timed-out abort left as it is
+  // makes every later begin_transaction fail).
+  bool AbortQuietly(const std::string& why) {
     if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
-      if (failed->IsFatal()) {
-        throw core::InfraError(std::string("abort transaction: ") + failed->what(), core::Retry::kNo);
-      }
-      log.Warn("abort transaction failed", {{"error", failed->what()}});
+      log.Warn("abort transaction failed; the producer will be rebuilt", {{"error", failed->what()}});
+      return false;
     }
     std::lock_guard lock(stats_mu);
     ++stats.aborts;
     log.Warn("transaction aborted; the file resumes from its last committed position", {{"reason", why}});
+    return true;
+  }
+
+  // A new transactional producer with the same transactional.id, initialised as long as the
+  // broker takes to come back. Returns false when shutdown was requested.
+  bool RebuildProducer(const std::string& why) {
+    log.Error("rebuilding the Kafka producer", {{"reason", why}});
+    ready = false;
+    producer.reset();
+    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
+    pcfg.Set("transactional.id", opt.transactional_id);
+    runtime::FitBatchesToDlq(pcfg, dlq_limit);
+    producer = std::make_unique<kafka::Producer>(pcfg);
+    if (!runtime::RetryUntilShutdown(opt.retry, shutdown, log, "init transactions", [&] {
+          try {
+            producer->InitTransactions(KafkaTimeout());
+          } catch (const kafka::KafkaError& e) {
+            if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
+            throw;
+          }
+        })) {
+      return false;
+    }
+    ready = true;
+    std::lock_guard lock(stats_mu);
+    ++stats.rebuilds;
+    log.Info("Kafka producer rebuilt", {{"rebuilds", stats.rebuilds}});
+    return true;
   }
 
   runtime::Record ProvenanceRecord(const CsvSourceOptions& src, const std::string& path,
@@ -446,20 +477,31 @@ struct CsvProducer::Impl {
                                  {"line", it->second.line}, {"byte_offset", it->second.byte_offset}});
     }
     it->second.file = path;
-    const auto deadline = Clock::now() + opt.retry.budget;
+    // Infrastructure failures never end the ingest: the transaction is aborted (or, when that
+    // fails too, the producer rebuilt) and the file resumes from its last committed position,
+    // with backoff, for as long as the outage lasts. A fenced producer exits only when nothing
+    // went wrong before (another live instance with our transactional.id).
+    const auto started = Clock::now();
     core::Duration backoff = opt.retry.initial_backoff;
     for (;;) {
       bool in_txn = false;
+      std::string rebuild;
       try {
         return IngestFrom(src, path, key, &in_txn);
       } catch (const kafka::KafkaError& e) {
-        if (e.IsFatal()) throw core::InfraError(std::string("fatal Kafka error: ") + e.what(), core::Retry::kNo);
-        if (in_txn) AbortQuietly(e.what());
-        if (Clock::now() + backoff > deadline) {
-          throw core::InfraError("ingesting " + path + ": Kafka kept failing for longer than the retry budget: " + e.what(),
-                                 core::Retry::kNo);
+        if (trouble.FencedByTwin(e)) {
+          throw core::InfraError(std::string("fenced: ") + e.what(), core::Retry::kNo);
         }
+        if (e.IsFatal() || (in_txn && !AbortQuietly(e.what()))) rebuild = e.what();
         log.Warn("ingest interrupted by a Kafka error; retrying", {{"file", path}, {"error", e.what()}});
+      } catch (const core::InfraError& e) {
+        if (!e.Retryable()) {
+          if (in_txn) (void)producer->AbortTransactionBestEffort(KafkaTimeout());
+          throw;
+        }
+        if (in_txn && !AbortQuietly(e.what())) rebuild = e.what();
+        log.Warn("ingest interrupted by an infrastructure error; retrying",
+                 {{"file", path}, {"error", e.what()}});
       } catch (...) {
         // That error is the one to report, so a failed abort, even a fatal one, is only logged.
         if (in_txn) {
@@ -468,6 +510,13 @@ struct CsvProducer::Impl {
           }
         }
         throw;
+      }
+      trouble.Note();
+      if (!rebuild.empty() && !RebuildProducer(rebuild)) return false;
+      if (Clock::now() - started > opt.retry.budget) {
+        log.Error("ingest still failing past the retry budget; retrying until Kafka is back",
+                  {{"file", path}, {"since_s", std::chrono::duration_cast<std::chrono::seconds>(
+                                                   Clock::now() - started).count()}});
       }
       if (shutdown.WaitFor(backoff)) return false;
       backoff = std::min(backoff * 2, opt.retry.max_backoff);

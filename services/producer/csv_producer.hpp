@@ -70,6 +70,7 @@ struct ProducerStats {
   std::uint64_t records_dlq = 0;    // items committed to the DLQ
   std::uint64_t files_done = 0;     // files finished in this run
   std::uint64_t files_skipped = 0;  // files whose identity was already done
+  std::uint64_t rebuilds = 0;       // producers rebuilt in-process after an outage
   std::uint64_t aborts = 0;
 };
 

@@ -64,6 +64,11 @@ KafkaError KafkaError::FromCode(std::string_view operation, rd_kafka_resp_err_t 
   return KafkaError(Describe(operation, code, kind, rd_kafka_err2str(code)), code, kind);
 }
 
+bool KafkaError::IsFenced() const noexcept {
+  return code_ == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID || code_ == RD_KAFKA_RESP_ERR__FENCED ||
+         code_ == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+}
+
 bool IsRetriableCode(rd_kafka_resp_err_t code) noexcept {
   switch (code) {
     case RD_KAFKA_RESP_ERR__TRANSPORT:

@@ -14,6 +14,11 @@ RetryPolicy RetryPolicy::FromConfig(const config::View& retry_section) {
   return p;
 }
 
+bool TroubleMemory::FencedByTwin(const kafka::KafkaError& e) const {
+  return e.IsFenced() && (last_ == std::chrono::steady_clock::time_point{} ||
+                          std::chrono::steady_clock::now() - last_ > kMemory);
+}
+
 void CommitTransactionWithRetry(kafka::Producer& producer, std::chrono::milliseconds timeout,
                                 core::Duration budget, const obs::Logger& log) {
   const auto deadline = std::chrono::steady_clock::now() + budget;

@@ -124,6 +124,10 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   TransformLoopStats stats;
   Clock::time_point last_lag_check{};
   std::size_t dlq_limit = kNoDlqLimit;  // from the broker, in Start
+  // When the loop last saw the broker or the registry fail (lag unknown, a batch failed).
+  TroubleMemory trouble;
+  // Since when batches have been failing (unset when the last one committed): not ready then.
+  Clock::time_point failing_since{};
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -242,27 +246,43 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       return serde.RegisterOutput(opt.output_topic, opt.output_schema);
     });
     log.Info("output schema registered", {{"subject", opt.output_topic + "-value"}, {"id", id}});
-    stage = make_stage();
     dlq_limit = WithRetry(opt.retry, shutdown, log, "DLQ topic limit", [&] {
       return DlqMessageLimit(opt.librdkafka, opt.dlq_topic, KafkaTimeout());
     });
 
+    BuildClients([&](const std::string& what, const std::function<void()>& fn) {
+      WithRetry(opt.retry, shutdown, log, what, fn);
+      return true;
+    });
+    log.Info("transform loop started",
+             {{"input", opt.input_topic}, {"output", opt.output_topic}, {"dlq", opt.dlq_topic},
+              {"group", opt.group_id}, {"transactional_id", opt.transactional_id},
+              {"group_instance_id", opt.group_instance_id},
+              {"batch_size", opt.batch_size}});
+  }
+
+  // The transactional producer (InitTransactions), the stage's warmed state and the consumer,
+  // each step run through `retry` (budgeted at start-up, unbounded when healing).
+  template <class Retry>
+  bool BuildClients(Retry&& retry) {
     kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
     pcfg.Set("transactional.id", opt.transactional_id);
     FitBatchesToDlq(pcfg, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pcfg);
-    WithRetry(opt.retry, shutdown, log, "init transactions", [&] {
-      try {
-        producer->InitTransactions(KafkaTimeout());
-      } catch (const kafka::KafkaError& e) {
-        if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
-        throw;
-      }
-    });
-
+    if (!retry("init transactions", [&] {
+          try {
+            producer->InitTransactions(KafkaTimeout());
+          } catch (const kafka::KafkaError& e) {
+            if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
+            throw;
+          }
+        })) {
+      return false;
+    }
     // After InitTransactions: a zombie's open transaction is aborted, so the output topic's
     // committed content is final up to here.
-    WithRetry(opt.retry, shutdown, log, "warm stage state", [&] { WarmStage(); });
+    stage = make_stage();
+    if (!retry("warm stage state", [&] { WarmStage(); })) return false;
 
     kafka::Config ccfg = ToKafkaConfig(opt.librdkafka);
     ccfg.Set("group.id", opt.group_id);
@@ -270,11 +290,37 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     if (!opt.group_instance_id.empty()) ccfg.Set("group.instance.id", opt.group_instance_id);
     consumer = std::make_unique<kafka::Consumer>(ccfg);
     consumer->Subscribe({opt.input_topic}, this);
-    log.Info("transform loop started",
-             {{"input", opt.input_topic}, {"output", opt.output_topic}, {"dlq", opt.dlq_topic},
-              {"group", opt.group_id}, {"transactional_id", opt.transactional_id},
-              {"group_instance_id", opt.group_instance_id},
-              {"batch_size", opt.batch_size}});
+    return true;
+  }
+
+  // Rebuilds the Kafka clients in-process after an outage left them unusable (a consumer
+  // fenced because its session expired while the broker was away, an abortable or fatal
+  // transactional state, a rewind that failed): the old ones are dropped without committing
+  // anything, a new producer is initialised (which aborts whatever the old one left open), the
+  // stage state is warmed again and a new consumer resumes from the committed offsets. Waits
+  // for the broker as long as it takes. Returns false when shutdown was requested.
+  bool Heal(const std::string& why) {
+    log.Error("rebuilding the Kafka clients", {{"reason", why}});
+    ready = false;
+    assigned = false;
+    if (consumer) {
+      try {
+        consumer->Close();
+      } catch (const std::exception& e) {
+        log.Warn("closing the old consumer failed", {{"error", e.what()}});
+      }
+      consumer.reset();
+    }
+    producer.reset();
+    const bool built = BuildClients([&](const std::string& what, const std::function<void()>& fn) {
+      return RetryUntilShutdown(opt.retry, shutdown, log, what, fn);
+    });
+    if (!built) return false;
+    std::lock_guard lock(stats_mu);
+    ++stats.rebuilds;
+    log.Info("Kafka clients rebuilt; consuming again from the committed offsets",
+             {{"rebuilds", stats.rebuilds}});
+    return true;
   }
 
   void CheckLag() {
@@ -288,6 +334,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       if (e.IsFatal()) throw;
       log.Warn("consumer lag unavailable", {{"error", e.what()}});
       ready = false;
+      trouble.Note();
       return;
     }
     bool known = !lags.empty();
@@ -300,7 +347,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
     }
     assigned = !lags.empty();
-    ready = known;
+    ready = known && failing_since == Clock::time_point{};
   }
 
   // Handles one consumed message inside the open transaction; returns (out, dlq) counts.
@@ -376,10 +423,9 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
 
   void Abandon(const std::string& why) {
     if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
-      if (failed->IsFatal()) {
-        throw core::InfraError(std::string("abort transaction: ") + failed->what(), core::Retry::kNo);
-      }
-      log.Warn("abort transaction failed", {{"error", failed->what()}});
+      // Not aborted (fatal, or timed out while the broker is away): the loop heals by
+      // rebuilding the producer, whose InitTransactions aborts the open transaction.
+      throw *failed;
     }
     consumer->RewindToCommitted(KafkaTimeout());
     // The stage's running state (dedupe windows, statistics) saw records that will be read
@@ -409,9 +455,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       CommitTransactionWithRetry(*producer, KafkaTimeout(), opt.retry.budget, log);
       open = false;
     } catch (const kafka::KafkaError& e) {
-      if (e.IsFatal()) {
-        throw core::InfraError(std::string("fatal Kafka error: ") + e.what(), core::Retry::kNo);
-      }
+      if (e.IsFatal()) throw;  // the loop heals (or exits when fenced by a live twin)
       Abandon(e.what());
       return false;
     } catch (const core::InfraError& e) {
@@ -442,31 +486,53 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     return true;
   }
 
+  // Consumes until shutdown. Infrastructure failures never end it: a failed batch is aborted
+  // and redone with backoff; a client left unusable, or failures lasting longer than the retry
+  // budget, make it rebuild its clients (Heal). Only configuration errors, stage bugs and a
+  // live second instance with the same id end the loop.
   void Loop() {
-    Clock::time_point failing_since{};
     core::Duration backoff = opt.retry.initial_backoff;
+    std::string heal_reason;
     while (!shutdown.Requested()) {
-      auto batch = consumer->PollBatch(opt.batch_size,
-                                       std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
-      CheckLag();
-      if (batch.empty()) continue;
-      if (ProcessBatch(batch)) {
-        failing_since = {};
-        backoff = opt.retry.initial_backoff;
-        continue;
+      try {
+        if (!heal_reason.empty()) {
+          if (!Heal(heal_reason)) break;
+          heal_reason.clear();
+        }
+        auto batch = consumer->PollBatch(
+            opt.batch_size, std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
+        CheckLag();
+        if (batch.empty()) continue;
+        if (ProcessBatch(batch)) {
+          failing_since = {};
+          backoff = opt.retry.initial_backoff;
+          continue;
+        }
+      } catch (const kafka::KafkaError& e) {
+        if (trouble.FencedByTwin(e)) {
+          throw core::InfraError(std::string("fenced: ") + e.what(), core::Retry::kNo);
+        }
+        log.Warn("Kafka client unusable; it will be rebuilt", {{"error", e.what()}});
+        heal_reason = e.what();
+      } catch (const core::InfraError& e) {
+        if (shutdown.Requested()) break;
+        log.Warn("infrastructure failure in the loop", {{"error", e.what()}});
+        if (!e.Retryable()) heal_reason = e.what();
       }
-      auto now = Clock::now();
+      ready = false;
+      const auto now = Clock::now();
+      trouble.Note();
       if (failing_since == Clock::time_point{}) failing_since = now;
-      if (now - failing_since > opt.retry.budget) {
-        throw core::InfraError("transform loop: batches kept failing for longer than the retry budget of " +
-                                   core::FormatDuration(opt.retry.budget),
-                               core::Retry::kNo);
+      if (heal_reason.empty() && now - failing_since > opt.retry.budget) {
+        heal_reason = "batches kept failing for longer than the retry budget of " +
+                      core::FormatDuration(opt.retry.budget);
+        failing_since = now;
       }
       if (shutdown.WaitFor(backoff)) break;
       backoff = std::min(backoff * 2, opt.retry.max_backoff);
     }
     log.Info("transform loop stopping", {{"batches", Stats().batches}});
-    consumer->Close();
+    if (consumer) consumer->Close();
   }
 
   TransformLoopStats Stats() const {

@@ -29,6 +29,9 @@ class KafkaError : public core::InfraError {
   bool IsRetriable() const noexcept { return kind_ == ErrorKind::kRetriable; }
   bool TxnRequiresAbort() const noexcept { return kind_ == ErrorKind::kAbortable; }
   bool IsFatal() const noexcept { return kind_ == ErrorKind::kFatal; }
+  // The broker fenced this client: a consumer's group.instance.id or a producer's
+  // transactional.id is (or was, until a session expired) held by another instance.
+  bool IsFenced() const noexcept;
 
   // Builds the error for `operation` from an rd_kafka_error_t and destroys it.
   static KafkaError FromError(std::string_view operation, rd_kafka_error_t* error);

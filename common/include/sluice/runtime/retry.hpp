@@ -14,6 +14,7 @@
 #include "sluice/obs/log.hpp"
 
 namespace sluice::kafka {
+class KafkaError;
 class Producer;
 }
 
@@ -58,6 +59,50 @@ auto WithRetry(const RetryPolicy& policy, const core::ShutdownToken& shutdown,
     }
   }
 }
+
+// Like WithRetry, for a stage that is already running and must outlast an outage of any
+// length: a retryable core::InfraError is retried with backoff (capped at max_backoff) until fn
+// returns, however long that takes; each retry past the budget is logged as an error. Anything
+// else propagates. Returns false when shutdown was requested while waiting.
+template <class Fn>
+bool RetryUntilShutdown(const RetryPolicy& policy, const core::ShutdownToken& shutdown,
+                        const obs::Logger& log, const std::string& what, Fn&& fn) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  core::Duration backoff = policy.initial_backoff;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      fn();
+      return true;
+    } catch (const core::InfraError& e) {
+      if (!e.Retryable()) throw;
+      const bool past_budget = Clock::now() - start > policy.budget;
+      log.Log(past_budget ? obs::LogLevel::kError : obs::LogLevel::kWarn,
+              past_budget ? "still failing past the retry budget; retrying until it is back"
+                          : "retrying after an infrastructure error",
+              {{"operation", what}, {"attempt", attempt}, {"error", e.what()},
+               {"backoff_ms", backoff.count()}});
+      if (shutdown.WaitFor(backoff)) return false;
+      backoff = std::min(backoff * 2, policy.max_backoff);
+    }
+  }
+}
+
+// Remembers when a stage last saw the broker or the registry fail, to tell an outage's
+// after-effects from a live second instance. A static consumer whose session expired while the
+// broker was away is "fenced" when it rejoins (librdkafka issue #3437), and a transaction the
+// coordinator timed out fences its producer: those follow trouble and are healed by rebuilding
+// the client. Fenced while all was well for kMemory means another process runs with the same
+// id: the stage must exit. One per loop; not thread-safe.
+class TroubleMemory {
+ public:
+  static constexpr std::chrono::minutes kMemory{10};
+  void Note() { last_ = std::chrono::steady_clock::now(); }
+  bool FencedByTwin(const kafka::KafkaError& e) const;
+
+ private:
+  std::chrono::steady_clock::time_point last_{};
+};
 
 // Commits the producer's open transaction, calling CommitTransaction again after a retriable
 // KafkaError (librdkafka's rule for commits) until `budget` has passed; any other error, or a

@@ -87,6 +87,7 @@ struct TransformLoopStats {
   std::uint64_t records_out = 0;
   std::uint64_t records_dlq = 0;
   std::uint64_t aborts = 0;
+  std::uint64_t rebuilds = 0;  // Kafka clients rebuilt in-process after an outage
 };
 
 // Runs the loop. Construct once; Run() until shutdown or an exception. Single-threaded

@@ -1,0 +1,60 @@
+# Outage tests (issue #20): a dependency goes away mid-run and comes back; no daemon may exit.
+# Sourced by tests/e2e/loans/*_outage_test.sh after e2e.sh. Usage:
+#   outage_run <label> <rows> <take-down command> <bring-back command> [<down seconds>]
+# Feeds <rows> SYNTHETIC loans (loan_data.py synthetic), takes the dependency down once a
+# tenth of them is in the table, keeps it down <down seconds> (default 120), brings it back,
+# then checks: rows in = rows loaded + DLQ, each loan_id once, every daemon has the pid it had
+# at the start and answers /readyz 200. Prints the time from the dependency's return to the
+# first new row in the table.
+outage_pids() {
+  local d
+  for d in registry producer cleaner enricher pg-sink; do
+    [[ -f $E2E_PDIR/pids/$d.pid ]] && printf '%s=%s ' "$d" "$(cat "$E2E_PDIR/pids/$d.pid")"
+  done
+}
+
+outage_run() {
+  local label=$1 rows=$2 down=$3 back=$4 seconds=${5:-120}
+  python3 "$E2E_DATA/loan_data.py" synthetic --seed 2020 --rows "$rows" --out "$E2E_TMP/data.csv" >/dev/null
+  e2e_pipeline
+  e2e_up
+  local before after deadline n at_return first_row
+  before=$(outage_pids)
+  e2e_log "pids at start: $before"
+  e2e_feed "$E2E_TMP/data.csv" data.csv
+  deadline=$((SECONDS + 300))
+  until n=$(e2e_rows 2>/dev/null) && (( n >= rows / 10 )); do
+    (( SECONDS < deadline )) || e2e_fail "not a tenth of the rows loaded after 300 s (have ${n:-0})"
+    sleep 0.2
+  done
+  e2e_log "$n rows loaded: taking $label down for ${seconds}s ($down)"
+  eval "$down" || e2e_fail "could not take $label down"
+  sleep "$seconds"
+  at_return=$(e2e_rows 2>/dev/null || echo 0)
+  eval "$back" || e2e_fail "could not bring $label back"
+  local t0=$SECONDS
+  e2e_log "$label back; $at_return rows in the table"
+  first_row=""
+  deadline=$((SECONDS + 600))
+  while (( SECONDS < deadline )); do
+    n=$(e2e_rows 2>/dev/null || echo 0)
+    if (( n > at_return )); then first_row=$((SECONDS - t0)); break; fi
+    (( n >= rows )) && break
+    sleep 0.2
+  done
+  e2e_log "first new row ${first_row:-?} s after $label came back"
+  e2e_wait "$rows" 900
+  local loaded dlq keys
+  loaded=$(e2e_rows)
+  dlq=$(e2e_dlq_json --records | wc -l)
+  keys=$(e2e_psql "SELECT count(DISTINCT loan_id) FROM \"$E2E_TABLE\"")
+  e2e_check '(( loaded + dlq == rows ))' "$rows rows in = $loaded loaded + $dlq in the DLQ"
+  e2e_check '(( keys == loaded ))' "each loan_id once ($keys distinct of $loaded)"
+  after=$(outage_pids)
+  e2e_check '[[ $after == "$before" ]]' "no daemon was restarted: pids at the end '$after'"
+  local d code
+  for d in producer cleaner enricher pg-sink; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$(cat "$E2E_PDIR/ports/$d")/readyz" || true)
+    e2e_check '[[ $code == 200 ]]' "$d /readyz answers 200 (got $code)"
+  done
+}
