@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
       return sink->DatabaseReachable() ? http::CheckResult{}
                                        : http::CheckResult{false, "PostgreSQL does not answer"};
     });
+    ctx.http.AddReadinessCheck("kafka", [sink] {
+      return sink->BrokerReachable() ? http::CheckResult{}
+                                     : http::CheckResult{false, "the broker does not answer"};
+    });
     ctx.http.AddReadinessCheck("assigned", [sink] {
       return sink->Assigned() ? http::CheckResult{}
                               : http::CheckResult{false, "no partitions assigned"};

@@ -685,7 +685,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
         metrics->consumer_lag.With({l.partition.topic, std::to_string(l.partition.partition)})
             .Set(static_cast<double>(l.lag));
       }
+      broker_ok = true;
     } catch (const kafka::KafkaError& e) {
+      broker_ok = false;
       trouble.Note();  // the broker is away: a "fenced" on rejoin is its after-effect
       log.Debug("lag unavailable", {{"error", e.what()}});
     }
@@ -720,7 +722,8 @@ struct PgSink::Impl : kafka::RebalanceListener {
       try {
         got = consumer->PollReceived(std::max<std::size_t>(room, 1), timeout);
       } catch (const kafka::KafkaError& e) {
-        if (!e.IsFatal() || trouble.FencedByTwin(e)) throw;
+        if (!e.IsFatal()) throw;
+        if (trouble.FencedByTwin(e)) throw core::FencedError(e.what());
         RebuildConsumer(e.what());
         continue;
       }
@@ -762,6 +765,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Prepare
   bool abandoned = false;  // Run failed: revoke and loss no longer write (consuming thread)
   runtime::TroubleMemory trouble;  // when the broker was last unreachable (consuming thread)
+  std::atomic<bool> broker_ok{true};  // the last lag query reached the broker (for /readyz)
 
   ~Impl() {
     // Before any member goes: the consumer's close runs the revoke callback, which must find
@@ -780,6 +784,7 @@ PgSink::~PgSink() = default;
 void PgSink::Prepare() { impl_->Prepare(); }
 void PgSink::Run() { impl_->Run(); }
 bool PgSink::DatabaseReachable() const { return impl_->conn.Ping(); }
+bool PgSink::BrokerReachable() const { return impl_->broker_ok.load(); }
 PgSinkStats PgSink::Stats() const {
   const auto& c = impl_->stats;
   return {c.batches.load(), c.records_in.load(), c.rows_written.load(), c.records_dlq.load(),

@@ -186,6 +186,8 @@ class PgSink {
 
   // For /readyz: the database answers a ping and partitions are assigned.
   bool DatabaseReachable() const;
+  // For /readyz: the last consumer lag query (once a second) reached the broker.
+  bool BrokerReachable() const;
   bool Assigned() const { return assigned_.load() > 0; }
   PgSinkStats Stats() const;
 

@@ -490,7 +490,7 @@ struct CsvProducer::Impl {
         return IngestFrom(src, path, key, &in_txn);
       } catch (const kafka::KafkaError& e) {
         if (trouble.FencedByTwin(e)) {
-          throw core::InfraError(std::string("fenced: ") + e.what(), core::Retry::kNo);
+          throw core::FencedError(e.what());
         }
         if (e.IsFatal() || (in_txn && !AbortQuietly(e.what()))) rebuild = e.what();
         log.Warn("ingest interrupted by a Kafka error; retrying", {{"file", path}, {"error", e.what()}});

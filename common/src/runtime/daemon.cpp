@@ -160,6 +160,10 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
     err << spec.binary << ": " << e.what() << '\n';
     log.Error("configuration error", {{"error", e.what()}});
     return 2;
+  } catch (const core::FencedError& e) {
+    log.Critical("fenced by another instance", {{"error", e.what()}});
+    err << spec.binary << ": fenced: " << e.what() << '\n';
+    return 3;
   } catch (const core::InfraError& e) {
     // A retryable error that reaches here was not retried by the stage (or ran out of budget
     // inside it); either way the supervisor restarts us.

@@ -14,9 +14,14 @@ RetryPolicy RetryPolicy::FromConfig(const config::View& retry_section) {
   return p;
 }
 
-bool TroubleMemory::FencedByTwin(const kafka::KafkaError& e) const {
-  return e.IsFenced() && (last_ == std::chrono::steady_clock::time_point{} ||
-                          std::chrono::steady_clock::now() - last_ > kMemory);
+bool TroubleMemory::FencedByTwin(const kafka::KafkaError& e) {
+  if (!e.IsFenced()) return false;
+  using Clock = std::chrono::steady_clock;
+  const auto now = Clock::now();
+  const auto recent = [&](Clock::time_point t) { return t != Clock::time_point{} && now - t <= kMemory; };
+  if (!recent(last_) || recent(last_fence_)) return true;
+  last_fence_ = now;
+  return false;
 }
 
 void CommitTransactionWithRetry(kafka::Producer& producer, std::chrono::milliseconds timeout,

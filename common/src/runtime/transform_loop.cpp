@@ -510,7 +510,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         }
       } catch (const kafka::KafkaError& e) {
         if (trouble.FencedByTwin(e)) {
-          throw core::InfraError(std::string("fenced: ") + e.what(), core::Retry::kNo);
+          throw core::FencedError(e.what());
         }
         log.Warn("Kafka client unusable; it will be rebuilt", {{"error", e.what()}});
         heal_reason = e.what();

@@ -22,6 +22,14 @@ class InfraError : public std::runtime_error {
   Retry retry_;
 };
 
+// Another live process runs with this process's identity (a consumer's group.instance.id, a
+// producer's transactional.id): restarting cannot help, so daemons exit 3 and supervisors leave
+// them down.
+class FencedError : public InfraError {
+ public:
+  explicit FencedError(std::string what) : InfraError(std::move(what), Retry::kNo) {}
+};
+
 // Invalid configuration: the message names the file, the key and the problem.
 class ConfigError : public std::runtime_error {
  public:

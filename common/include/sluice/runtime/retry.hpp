@@ -98,10 +98,14 @@ class TroubleMemory {
  public:
   static constexpr std::chrono::minutes kMemory{10};
   void Note() { last_ = std::chrono::steady_clock::now(); }
-  bool FencedByTwin(const kafka::KafkaError& e) const;
+  // True for a fenced error with no trouble in kMemory before it, or a second one within
+  // kMemory of the first (two live instances would otherwise take the id from each other by
+  // turns). A false answer counts as the first.
+  bool FencedByTwin(const kafka::KafkaError& e);
 
  private:
   std::chrono::steady_clock::time_point last_{};
+  std::chrono::steady_clock::time_point last_fence_{};
 };
 
 // Commits the producer's open transaction, calling CommitTransaction again after a retriable
