@@ -254,20 +254,11 @@ struct CsvProducer::Impl {
     dlq_limit = runtime::WithRetry(opt.retry, shutdown, log, "DLQ topic limit", [&] {
       return runtime::DlqMessageLimit(opt.librdkafka, opt.dlq_topic, KafkaTimeout());
     });
-    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
-    pcfg.Set("transactional.id", opt.transactional_id);
-    runtime::FitBatchesToDlq(pcfg, dlq_limit);
-    producer = std::make_unique<kafka::Producer>(pcfg);
+    producer = MakeProducer();
     // Fences a previous instance with the same transactional.id and aborts its open
     // transaction, so the positions read next are exactly the committed ones.
-    runtime::WithRetry(opt.retry, shutdown, log, "init transactions", [&] {
-      try {
-        producer->InitTransactions(KafkaTimeout());
-      } catch (const kafka::KafkaError& e) {
-        if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
-        throw;
-      }
-    });
+    runtime::WithRetry(opt.retry, shutdown, log, "init transactions",
+                       [&] { runtime::InitTransactions(*producer, KafkaTimeout()); });
     positions = runtime::WithRetry(opt.retry, shutdown, log, "read positions",
                                    [&] { return ReadPositions(opt.librdkafka, opt.positions_topic, KafkaTimeout(), log); });
     ready = true;
@@ -275,6 +266,13 @@ struct CsvProducer::Impl {
                                   {"positions", opt.positions_topic},
                                   {"transactional_id", opt.transactional_id},
                                   {"sources", opt.sources.size()}, {"once", opt.once}});
+  }
+
+  std::unique_ptr<kafka::Producer> MakeProducer() const {
+    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
+    pcfg.Set("transactional.id", opt.transactional_id);
+    runtime::FitBatchesToDlq(pcfg, dlq_limit);
+    return std::make_unique<kafka::Producer>(pcfg);
   }
 
   // Aborts the open transaction. Returns false when the abort itself failed (timed out while
@@ -298,18 +296,9 @@ struct CsvProducer::Impl {
     log.Error("rebuilding the Kafka producer", {{"reason", why}});
     ready = false;
     producer.reset();
-    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
-    pcfg.Set("transactional.id", opt.transactional_id);
-    runtime::FitBatchesToDlq(pcfg, dlq_limit);
-    producer = std::make_unique<kafka::Producer>(pcfg);
-    if (!runtime::RetryUntilShutdown(opt.retry, shutdown, log, "init transactions", [&] {
-          try {
-            producer->InitTransactions(KafkaTimeout());
-          } catch (const kafka::KafkaError& e) {
-            if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
-            throw;
-          }
-        })) {
+    producer = MakeProducer();
+    if (!runtime::RetryUntilShutdown(opt.retry, shutdown, log, "init transactions",
+                                     [&] { runtime::InitTransactions(*producer, KafkaTimeout()); })) {
       return false;
     }
     ready = true;

@@ -24,6 +24,15 @@ bool TroubleMemory::FencedByTwin(const kafka::KafkaError& e) {
   return false;
 }
 
+void InitTransactions(kafka::Producer& producer, std::chrono::milliseconds timeout) {
+  try {
+    producer.InitTransactions(timeout);
+  } catch (const kafka::KafkaError& e) {
+    if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
+    throw;
+  }
+}
+
 void CommitTransactionWithRetry(kafka::Producer& producer, std::chrono::milliseconds timeout,
                                 core::Duration budget, const obs::Logger& log) {
   const auto deadline = std::chrono::steady_clock::now() + budget;

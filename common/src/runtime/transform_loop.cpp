@@ -269,14 +269,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     pcfg.Set("transactional.id", opt.transactional_id);
     FitBatchesToDlq(pcfg, dlq_limit);
     producer = std::make_unique<kafka::Producer>(pcfg);
-    if (!retry("init transactions", [&] {
-          try {
-            producer->InitTransactions(KafkaTimeout());
-          } catch (const kafka::KafkaError& e) {
-            if (e.IsFatal()) throw core::InfraError(e.what(), core::Retry::kNo);
-            throw;
-          }
-        })) {
+    if (!retry("init transactions", [&] { InitTransactions(*producer, KafkaTimeout()); })) {
       return false;
     }
     // After InitTransactions: a zombie's open transaction is aborted, so the output topic's

@@ -108,6 +108,11 @@ class TroubleMemory {
   std::chrono::steady_clock::time_point last_fence_{};
 };
 
+// producer.InitTransactions, a fatal error (the transactional.id cannot be used) turned into a
+// non-retryable core::InfraError, so that WithRetry and RetryUntilShutdown stop at it and
+// retry the rest (broker unreachable, coordinator loading).
+void InitTransactions(kafka::Producer& producer, std::chrono::milliseconds timeout);
+
 // Commits the producer's open transaction, calling CommitTransaction again after a retriable
 // KafkaError (librdkafka's rule for commits) until `budget` has passed; any other error, or a
 // retriable one past the budget, is thrown for the caller to abort or exit.
