@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include "sluice/kafka/consumer.hpp"
@@ -18,6 +19,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadToEndBatch = 1000;
 constexpr std::chrono::milliseconds kReadToEndPoll{200};
+constexpr std::chrono::milliseconds kWatermarkBackoff{100};
 
 std::string Label(const TopicPartition& p) {
   return p.topic + "[" + std::to_string(p.partition) + "]";
@@ -106,7 +108,7 @@ struct TopicReader::Impl {
       if (r.end == kOffsetEnd || r.start == kOffsetEnd) {
         // The end when reading starts, at the consumer's isolation level (ListOffsets carries
         // it: the last stable offset under read_committed).
-        const auto [low, high] = consumer.Watermarks(r.partition, options.timeout);
+        const auto [low, high] = Watermarks(r.partition);
         if (p.end == kOffsetEnd) p.end = high;
         if (p.start == kOffsetBeginning) p.start = low;
         if (p.start == kOffsetEnd) p.start = high;
@@ -120,6 +122,22 @@ struct TopicReader::Impl {
       parts.push_back(std::move(p));
     }
     if (!assign.empty()) consumer.Assign(assign);
+  }
+
+  // Retriable errors (a leader not elected yet right after the topic was created, a leader
+  // moving) are retried until options.timeout has passed.
+  std::pair<std::int64_t, std::int64_t> Watermarks(const TopicPartition& partition) {
+    const auto deadline = Clock::now() + options.timeout;
+    while (true) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+      try {
+        return consumer.Watermarks(partition, std::max(left, std::chrono::milliseconds(1)));
+      } catch (const KafkaError& e) {
+        if (!e.IsRetriable() || Clock::now() + kWatermarkBackoff >= deadline) throw;
+        spdlog::debug("topic reader: {}; retrying", e.what());
+      }
+      std::this_thread::sleep_for(kWatermarkBackoff);
+    }
   }
 
   Part* Find(const rd_kafka_message_t* m) {
@@ -230,9 +248,8 @@ bool TopicReader::ReadToEnd(const RecordCallback& on_record, Clock::time_point d
                             const std::function<bool()>& stop) {
   while (!impl_->AtEnd()) {
     if (stop && stop()) return false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
+    const auto now = Clock::now();
+    if (now >= deadline) {
       std::string missing;
       for (const Impl::Part& p : impl_->parts) {
         if (p.done) continue;
@@ -244,6 +261,8 @@ bool TopicReader::ReadToEnd(const RecordCallback& on_record, Clock::time_point d
                                   missing + " (_TIMED_OUT, retriable)",
                               RD_KAFKA_RESP_ERR__TIMED_OUT, ErrorKind::kRetriable);
     }
+    // Rounded up: a wait cut to whole milliseconds must not end before the deadline.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
     impl_->Read(on_record, kReadToEndBatch, std::min(left, kReadToEndPoll));
   }
   return true;

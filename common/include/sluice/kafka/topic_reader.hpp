@@ -36,7 +36,8 @@ class ReadDeadlineError : public KafkaError {
 };
 
 struct TopicReaderOptions {
-  // Bound of each broker request made at construction (metadata, watermarks).
+  // Bound of each broker request made at construction (metadata; watermarks, whose retriable
+  // errors, such as a partition leader not elected yet, are retried within it).
   std::chrono::milliseconds timeout{10'000};
   // Consumer errors other than fatal ones (broker down, unknown partition, ...). Unset: Read
   // throws them as KafkaError (after handing out every record before them, so calling Read
