@@ -114,7 +114,9 @@ TEST_CASE("topic reader: every record of every partition, in order, and nothing 
       m.timestamp.ms = 1'600'000'000'000 + i;
       producer.Produce(m);
     }
-    for (int i = 0; i < 7; ++i) producer.Produce(To(topic, 1, "p1-" + std::to_string(i), std::nullopt));
+    for (int i = 0; i < 7; ++i) {
+      producer.Produce(To(topic, 1, "p1-" + std::to_string(i), std::nullopt));
+    }
     producer.Flush(kWaitBound);
     REQUIRE(producer.TakeDeliveryFailures().empty());
   }
@@ -141,7 +143,8 @@ TEST_CASE("topic reader: every record of every partition, in order, and nothing 
     if (m.partition == 0) {
       CHECK(m.key == "k" + std::to_string(m.offset));
       CHECK(m.value == "v" + std::to_string(m.offset));
-      CHECK(m.headers == Headers{{"h", std::string("x\0y", 3)}, {"null", std::nullopt}, {"h", "2"}});
+      CHECK(m.headers ==
+            Headers{{"h", std::string("x\0y", 3)}, {"null", std::nullopt}, {"h", "2"}});
       CHECK(m.timestamp.ms == 1'600'000'000'000 + m.offset);
       CHECK(m.timestamp.type == TimestampType::kCreateTime);
     } else {
@@ -177,7 +180,8 @@ TEST_CASE("topic reader: read_committed skips aborted records and reaches the en
   // so only end of partition can tell the reader it is done.
   const ReadResult got = ReadAll(reader, 20s);
   REQUIRE(got.at_end);
-  CHECK(Values(got.records) == std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "c0", "c1", "c2"});
+  CHECK(Values(got.records) ==
+        std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "c0", "c1", "c2"});
   CHECK(Offsets(got.records) == std::vector<std::int64_t>{0, 1, 2, 3, 4, 12, 13, 14});
   CHECK(reader.Positions().front().offset == 18);
 }
@@ -385,7 +389,9 @@ TEST_CASE("consumer: Assign reads the given partitions from the given offsets wi
   {
     Producer producer(BaseConfig());
     for (int p = 0; p < 2; ++p) {
-      for (int i = 0; i < 5; ++i) producer.Produce(To(topic, p, "k", std::to_string(p) + std::to_string(i)));
+      for (int i = 0; i < 5; ++i) {
+        producer.Produce(To(topic, p, "k", std::to_string(p) + std::to_string(i)));
+      }
     }
     producer.Flush(kWaitBound);
   }
