@@ -13,8 +13,8 @@
 #include "dir_watcher.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/kafka/admin.hpp"
-#include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/error.hpp"
+#include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/registry_schema_source.hpp"
 #include "sluice/stages/row.hpp"
@@ -138,60 +138,42 @@ std::map<std::string, SourcePosition> ReadPositions(const std::map<std::string, 
                                                     std::chrono::milliseconds timeout,
                                                     const obs::Logger& log) {
   kafka::Config cfg = ToKafkaConfig(librdkafka);
-  // Never joins the group (assign, not subscribe) and never commits: the id only satisfies
-  // librdkafka's consumer.
+  // The reader never joins the group (assign, not subscribe) and never commits: the id only
+  // satisfies librdkafka's consumer.
   std::random_device rd;
   cfg.Set("group.id", "sluice-producer-positions-reader-" + std::to_string(rd()));
   cfg.Set("isolation.level", "read_committed");
-  cfg.Set("enable.partition.eof", "true");
   cfg.Set("auto.offset.reset", "earliest");
-  kafka::Consumer consumer(cfg);
-  rd_kafka_t* rk = consumer.Handle();
-
-  kafka::Admin admin(ToKafkaConfig(librdkafka));
-  const int partitions = admin.PartitionCount(topic, timeout);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err) throw core::InfraError("assign " + topic + ": " + rd_kafka_err2str(err), core::Retry::kYes);
+  kafka::TopicReaderOptions ropt;
+  ropt.timeout = timeout;
+  kafka::TopicReader reader(cfg, topic, std::move(ropt));
 
   std::map<std::string, SourcePosition> out;
-  std::size_t records = 0, at_end = 0;
-  const auto deadline = Clock::now() + timeout;
-  // With read_committed, end of partition is reported at the last stable offset: everything
-  // committed has been read (the zombie's open transaction was aborted by InitTransactions).
-  while (at_end < static_cast<std::size_t>(partitions)) {
-    if (Clock::now() > deadline) {
-      rd_kafka_assign(rk, nullptr);
-      throw core::InfraError("reading " + topic + " did not reach its end in time", core::Retry::kYes);
-    }
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      ++at_end;
-    } else if (m->err) {
-      std::string what = rd_kafka_message_errstr(m);
-      rd_kafka_message_destroy(m);
-      rd_kafka_assign(rk, nullptr);
-      throw core::InfraError("reading " + topic + ": " + what, core::Retry::kYes);
-    } else {
-      ++records;
-      std::string key(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload == nullptr) {
-        out.erase(key);  // a tombstone: the position was deliberately forgotten
-      } else {
-        std::string why;
-        auto pos = DecodePosition(std::string(static_cast<const char*>(m->payload), m->len), &why);
-        if (pos) out[key] = *pos;
-        else log.Warn("ignoring a malformed position record", {{"topic", topic}, {"key", key}, {"error", why}});
-      }
-    }
-    rd_kafka_message_destroy(m);
+  std::size_t records = 0;
+  // read_committed: the end is the last stable offset, so everything committed is read (the
+  // zombie's open transaction was aborted by InitTransactions).
+  try {
+    reader.ReadToEnd(
+        [&](const kafka::Message& m) {
+          ++records;
+          std::string key = m.key.value_or(std::string());
+          if (!m.value) {
+            out.erase(key);  // a tombstone: the position was deliberately forgotten
+            return;
+          }
+          std::string why;
+          auto pos = DecodePosition(*m.value, &why);
+          if (pos) out[key] = *pos;
+          else log.Warn("ignoring a malformed position record", {{"topic", topic}, {"key", key}, {"error", why}});
+        },
+        Clock::now() + timeout);
+  } catch (const kafka::ReadDeadlineError& e) {
+    throw core::InfraError("reading " + topic + " did not reach its end in time: " + e.what(),
+                           core::Retry::kYes);
+  } catch (const kafka::KafkaError& e) {
+    throw core::InfraError("reading " + topic + ": " + e.what(), core::Retry::kYes);
   }
-  rd_kafka_assign(rk, nullptr);
+  reader.Close();
   log.Info("positions read", {{"topic", topic}, {"records", records}, {"files", out.size()}});
   return out;
 }

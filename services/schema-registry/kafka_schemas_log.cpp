@@ -1,7 +1,6 @@
 #include "kafka_schemas_log.hpp"
 
-#include <librdkafka/rdkafka.h>
-
+#include <algorithm>
 #include <random>
 
 #include "sluice/core/error.hpp"
@@ -50,14 +49,14 @@ KafkaSchemasLog::KafkaSchemasLog(KafkaLogOptions options) : options_(std::move(o
   // librdkafka needs a group.id for a consumer handle; this one never joins or commits (the
   // partition is assigned by hand), so a throwaway name keeps instances independent.
   if (!consumer_config.Has("group.id")) consumer_config.Set("group.id", "sluice-registry-" + RandomSuffix());
-  consumer_config.Set("enable.partition.eof", "true");
   consumer_config.Set("isolation.level", "read_uncommitted");
-  consumer_ = std::make_unique<kafka::Consumer>(consumer_config);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_resp_err_t err = rd_kafka_assign(consumer_->Handle(), list);
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err) throw kafka::KafkaError::FromCode("assign schemas topic", err, consumer_->Handle());
+  kafka::TopicReaderOptions reader_options;
+  reader_options.timeout = options_.timeout;
+  // From the beginning, following the log as it grows (no end).
+  reader_ = std::make_unique<kafka::TopicReader>(
+      consumer_config,
+      std::vector<kafka::PartitionRange>{{{options_.topic, 0}, kafka::kOffsetBeginning, kafka::kNoEnd}},
+      std::move(reader_options));
 
   kafka::Config producer_config = BaseConfig();
   producer_config.Set("enable.idempotence", "true");
@@ -69,58 +68,37 @@ KafkaSchemasLog::KafkaSchemasLog(KafkaLogOptions options) : options_(std::move(o
   });
 }
 
-KafkaSchemasLog::~KafkaSchemasLog() {
-  if (consumer_) {
-    rd_kafka_assign(consumer_->Handle(), nullptr);
-  }
-}
+KafkaSchemasLog::~KafkaSchemasLog() = default;
 
 std::int64_t KafkaSchemasLog::EndOffset() {
-  std::int64_t low = 0;
-  std::int64_t high = 0;
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-      consumer_->Handle(), options_.topic.c_str(), 0, &low, &high,
-      static_cast<int>(options_.timeout.count()));
-  if (err) throw kafka::KafkaError::FromCode("query schemas topic end offset", err, consumer_->Handle());
-  return high;
+  return reader_->QueryEnd({options_.topic, 0}, options_.timeout);
 }
 
 std::vector<LogRecord> KafkaSchemasLog::Read(int timeout_ms) {
   std::lock_guard lock(read_mu_);
   std::vector<LogRecord> out;
-  int wait = timeout_ms;
-  while (out.size() < 1000) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_->Handle(), wait);
-    if (!m) break;
-    wait = 0;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      // The fetcher reached the end: offsets below m->offset are read or compacted away, so
-      // a tail of compacted offsets cannot leave the position short of the log end.
-      if (m->offset > position_) position_ = m->offset;
-      rd_kafka_message_destroy(m);
-      break;
+  try {
+    reader_->Read(
+        [&](const kafka::Message& m) {
+          LogRecord r;
+          r.offset = m.offset;
+          r.key = m.key.value_or(std::string());
+          r.value = m.value;
+          out.push_back(std::move(r));
+        },
+        1000, std::chrono::milliseconds(timeout_ms));
+  } catch (const kafka::KafkaError& e) {
+    if (e.IsFatal()) throw;
+    if (e.Code() == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e.Code() == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+      throw core::InfraError("schemas topic '" + options_.topic + "' is gone: " + e.what(),
+                             core::Retry::kNo);
     }
-    if (m->err) {
-      std::string what = rd_kafka_message_errstr(m);
-      rd_kafka_resp_err_t code = m->err;
-      rd_kafka_message_destroy(m);
-      if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        throw kafka::KafkaError::FromCode("read schemas topic", code, consumer_->Handle());
-      }
-      if (code == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || code == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-        throw core::InfraError("schemas topic '" + options_.topic + "' is gone: " + what,
-                               core::Retry::kNo);
-      }
-      break;  // transient consumer errors: librdkafka recovers by itself
-    }
-    LogRecord r;
-    r.offset = m->offset;
-    if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload) r.value = std::string(static_cast<const char*>(m->payload), m->len);
-    position_ = m->offset + 1;
-    rd_kafka_message_destroy(m);
-    out.push_back(std::move(r));
+    // Transient consumer errors: librdkafka recovers by itself; the records before the error
+    // are returned and the next Read goes on after them.
   }
+  // Past the records read and, after end of partition, past offsets compacted away at the
+  // log's tail, so the position cannot stay short of the log end.
+  position_ = std::max(position_, reader_->Positions().front().offset);
   return out;
 }
 

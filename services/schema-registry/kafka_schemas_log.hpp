@@ -1,7 +1,8 @@
 #pragma once
 // The `_schemas` log on a real Kafka topic: one partition, cleanup.policy=compact, read from
-// the beginning by an unassigned-group consumer (manual assignment, no offsets committed) and
-// appended to by an idempotent producer that waits for each record's offset.
+// the beginning by a kafka::TopicReader that follows it (manual assignment, no group join, no
+// offsets committed, no end) and appended to by an idempotent producer that waits for each
+// record's offset.
 // Lifecycle: construct (creates or checks the topic; throws ConfigError when an existing topic
 // is not single-partition and compacted), then Read/Append. Threading: see SchemasLog.
 #include <chrono>
@@ -13,8 +14,8 @@
 
 #include "schemas_log.hpp"
 #include "sluice/kafka/admin.hpp"
-#include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/producer.hpp"
+#include "sluice/kafka/topic_reader.hpp"
 
 namespace sluice::schema_registry {
 
@@ -41,7 +42,7 @@ class KafkaSchemasLog : public SchemasLog {
   kafka::Config BaseConfig() const;
 
   KafkaLogOptions options_;
-  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::TopicReader> reader_;
   std::unique_ptr<kafka::Producer> producer_;
   std::mutex append_mu_;
   std::mutex delivery_mu_;

@@ -202,6 +202,19 @@ void Consumer::Unsubscribe() {
   }
 }
 
+void Consumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+  detail::PartitionListPtr list = detail::ToPartitionList(partitions);
+  if (const rd_kafka_resp_err_t err = rd_kafka_assign(impl_->rk, list.get())) {
+    throw KafkaError::FromCode("assign", err, impl_->rk);
+  }
+}
+
+void Consumer::Unassign() {
+  if (const rd_kafka_resp_err_t err = rd_kafka_assign(impl_->rk, nullptr)) {
+    throw KafkaError::FromCode("unassign", err, impl_->rk);
+  }
+}
+
 std::string_view ReceivedMessage::topic() const { return rd_kafka_topic_name(m_->rkt); }
 
 std::optional<std::string_view> ReceivedMessage::key() const {

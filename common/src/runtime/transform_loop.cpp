@@ -14,10 +14,8 @@
 #include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/error.hpp"
 #include "sluice/kafka/producer.hpp"
+#include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
-
-#include <librdkafka/rdkafka.h>
-#include <set>
 
 namespace sluice::runtime {
 namespace {
@@ -148,74 +146,48 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   }
 
   // Replays the committed records of the output topic through stage->Warm (see
-  // TransformStage::WantsWarm). Reads with its own consumer, assigned (no group join, no
-  // commits) from the beginning of every partition until each reports end of partition.
+  // TransformStage::WantsWarm). A TopicReader (assigned: no group join, no commits) reads every
+  // partition from the beginning to its end as of now, read_committed.
   void WarmStage() {
     if (!stage->WantsWarm()) return;
     auto t0 = Clock::now();
-    int partitions = 0;
-    {
-      kafka::Admin admin(ToKafkaConfig(opt.librdkafka));
-      partitions = admin.PartitionCount(opt.output_topic, KafkaTimeout());
-    }
     kafka::Config wcfg = ToKafkaConfig(opt.librdkafka);
     wcfg.Set("group.id", opt.group_id + "-warm");
     wcfg.Set("isolation.level", "read_committed");
-    wcfg.Set("enable.partition.eof", "true");
-    kafka::Consumer warm(wcfg);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p) {
-      rd_kafka_topic_partition_list_add(list, opt.output_topic.c_str(), p)->offset =
-          RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_assign(warm.Handle(), list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (err) throw kafka::KafkaError::FromCode("warm: assign", err, warm.Handle());
-    std::set<std::int32_t> at_end;
+    kafka::TopicReaderOptions ropt;
+    ropt.timeout = KafkaTimeout();
+    // Fatal errors still throw; the rest librdkafka recovers from by itself.
+    ropt.on_error = [&](const kafka::KafkaError& e) {
+      log.Warn("warm: consumer error", {{"error", e.what()}});
+    };
+    kafka::TopicReader warm(wcfg, opt.output_topic, std::move(ropt));
     std::uint64_t records = 0;
-    const auto deadline = Clock::now() + opt.retry.budget;
-    while (static_cast<int>(at_end.size()) < partitions) {
-      if (shutdown.Requested()) throw core::InfraError("warm: shutdown requested", core::Retry::kNo);
-      if (Clock::now() > deadline) {
-        throw core::InfraError("warm: the output topic was not read to its end within the retry budget",
-                               core::Retry::kYes);
-      }
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(warm.Handle(), 200);
-      if (m == nullptr) continue;
-      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(m, rd_kafka_message_destroy);
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        at_end.insert(m->partition);
-        continue;
-      }
-      if (m->err) {
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL) throw kafka::KafkaError::FromCode("warm", m->err, warm.Handle());
-        log.Warn("warm: consumer error", {{"error", rd_kafka_message_errstr(m)}});
-        continue;
-      }
+    auto on_record = [&](const kafka::Message& m) {
       Record r;
-      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-      std::string_view bytes(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+      r.key = m.key.value_or(std::string());
+      const std::string_view bytes = m.value ? std::string_view(*m.value) : std::string_view();
       auto decoded = serde.Decode(bytes, &opt.output_schema);
-      if (!decoded) continue;  // not ours to judge: it was emitted, the sink will say
+      if (!decoded) return;  // not ours to judge: it was emitted, the sink will say
       r.value = std::move(*decoded.value);
-      r.origin = Origin::Kafka(opt.output_topic, m->partition, m->offset);
-      rd_kafka_headers_t* hdrs = nullptr;
-      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name;
-        const void* value;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-          r.headers.push_back({name, value ? std::string(static_cast<const char*>(value), size) : ""});
-        }
-      }
+      r.origin = Origin::Kafka(opt.output_topic, m.partition, m.offset);
+      r.headers = FromKafkaHeaders(m.headers);
       r.source_time = ParseSourceTs(r.headers);
-      if (!r.source_time) {
-        rd_kafka_timestamp_type_t tstype;
-        std::int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-        if (ts > 0) r.source_time = SourceTime(std::chrono::milliseconds(ts));
+      if (!r.source_time && m.timestamp.ms > 0) {
+        r.source_time = SourceTime(std::chrono::milliseconds(m.timestamp.ms));
       }
       stage->Warm(r);
       ++records;
+    };
+    try {
+      if (!warm.ReadToEnd(on_record, Clock::now() + opt.retry.budget,
+                          [&] { return shutdown.Requested(); })) {
+        throw core::InfraError("warm: shutdown requested", core::Retry::kNo);
+      }
+    } catch (const kafka::ReadDeadlineError& e) {
+      throw core::InfraError(
+          std::string("warm: the output topic was not read to its end within the retry budget: ") +
+              e.what(),
+          core::Retry::kYes);
     }
     warm.Close();
     log.Info("stage state warmed from the output topic",

@@ -24,6 +24,7 @@
 
 #include "sluice/kafka/admin.hpp"
 #include "sluice/kafka/message.hpp"
+#include "sluice/kafka/topic_reader.hpp"
 #include "support/child_process.hpp"
 #include "support/stack_env.hpp"
 
@@ -44,56 +45,21 @@ struct Consumed {
   std::map<std::string, std::string> headers;  // last value per name
 };
 
-// Every committed record of `topic` (read_committed, from the beginning to the end).
+// Every committed record of `topic` (read_committed, from the beginning to its end).
 std::vector<Consumed> ReadAll(const std::string& topic) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const char* k, const std::string& v) {
-    REQUIRE(rd_kafka_conf_set(conf, k, v.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK);
-  };
-  set("bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS"));
-  set("group.id", "producer-test-reader-" + RandomSuffix());
-  set("isolation.level", "read_committed");
-  set("enable.partition.eof", "true");
-  set("enable.auto.commit", "false");
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  REQUIRE(rk != nullptr);
-  sluice::kafka::Admin admin({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}});
-  const int partitions = admin.PartitionCount(topic, 30s);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  REQUIRE(rd_kafka_assign(rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR);
-  rd_kafka_topic_partition_list_destroy(list);
+  sluice::kafka::TopicReader reader({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}},
+                                    topic);
   std::vector<Consumed> out;
-  int at_end = 0;
-  const auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (at_end < partitions) {
-    if (std::chrono::steady_clock::now() > deadline) FAIL("reading " << topic << " never reached its end");
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      ++at_end;
-    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      Consumed c;
-      if (m->key) c.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload) c.value.assign(static_cast<const char*>(m->payload), m->len);
-      rd_kafka_headers_t* hdrs = nullptr;
-      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name;
-        const void* val;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-          c.headers[name] = val ? std::string(static_cast<const char*>(val), size) : "";
-        }
-      }
-      out.push_back(std::move(c));
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  const bool at_end = reader.ReadToEnd(
+      [&](const sluice::kafka::Message& m) {
+        Consumed c;
+        c.key = m.key.value_or("");
+        c.value = m.value.value_or("");
+        for (const auto& h : m.headers) c.headers[h.name] = h.value.value_or("");
+        out.push_back(std::move(c));
+      },
+      std::chrono::steady_clock::now() + kBound);
+  REQUIRE(at_end);
   return out;
 }
 

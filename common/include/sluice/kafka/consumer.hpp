@@ -86,9 +86,10 @@ struct PartitionLag {
 // Owns one rd_kafka_t consumer handle joined to a consumer group ("group.id" required).
 // Defaults (see DefaultsFor): no auto commit, no automatic offset store, read_committed,
 // cooperative-sticky assignment; the eager strategies ("range", "roundrobin") work too.
-// Lifecycle: construct → Subscribe → Poll / StoreOffset / Commit → Close → destroy. Close
-// leaves the group (revoke callbacks run) and commits nothing by itself; the destructor calls
-// Close if needed, then destroys the handle (close-then-destroy, as librdkafka requires).
+// Lifecycle: construct → Subscribe (or Assign) → Poll / StoreOffset / Commit → Close →
+// destroy. Close leaves the group (revoke callbacks run) and commits nothing by itself; the
+// destructor calls Close if needed, then destroys the handle (close-then-destroy, as
+// librdkafka requires).
 // With group.instance.id set (static membership, KIP-345) Close does not leave the group: the
 // member keeps its partitions until the same instance id rejoins or its session expires.
 // Threading: one thread polls and drives the consumer; Lag/Committed/Watermarks may be
@@ -104,6 +105,14 @@ class Consumer {
 
   void Subscribe(const std::vector<std::string>& topics, RebalanceListener* listener = nullptr);
   void Unsubscribe();
+
+  // Manual assignment instead of Subscribe: reads exactly these partitions from these offsets
+  // (an offset, kOffsetBeginning, kOffsetEnd, or kOffsetStored for the group's committed
+  // offset), with no group join and no rebalances. Replaces the whole current assignment. Not
+  // for a subscribed consumer (its assignment belongs to the rebalance protocol).
+  void Assign(const std::vector<TopicPartitionOffset>& partitions);
+  // Drops the whole manual assignment: fetching stops, queued records are discarded.
+  void Unassign();
 
   // One record, or nullopt when none arrived in time. Consumer-level errors that librdkafka
   // recovers from by itself (broker down, ...) are logged and give nullopt; fatal errors
