@@ -219,7 +219,7 @@ struct CsvProducer::Impl {
   void Start() {
     if (http) {
       http->AddReadinessCheck("producer", [this] {
-        return ready ? http::CheckResult{true, ""} : http::CheckResult{false, "starting: positions not read yet"};
+        return ready ? http::CheckResult{true, ""} : http::CheckResult{false, "positions not read yet, or Kafka failing: no transaction committed since"};
       });
     }
     runtime::WithRetry(opt.retry, shutdown, log, "create topics", [&] {
@@ -283,7 +283,6 @@ struct CsvProducer::Impl {
                                      [&] { runtime::InitTransactions(*producer, KafkaTimeout()); })) {
       return false;
     }
-    ready = true;
     std::lock_guard lock(stats_mu);
     ++stats.rebuilds;
     log.Info("Kafka producer rebuilt", {{"rebuilds", stats.rebuilds}});
@@ -399,6 +398,7 @@ struct CsvProducer::Impl {
       producer->Produce(pm);
       runtime::CommitTransactionWithRetry(*producer, KafkaTimeout(), opt.retry.budget, log);
       *in_txn = false;
+      ready = true;
       pos = next;
       positions[key] = next;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -483,6 +483,7 @@ struct CsvProducer::Impl {
         throw;
       }
       trouble.Note();
+      ready = false;  // until a transaction commits again
       if (!rebuild.empty() && !RebuildProducer(rebuild)) return false;
       if (Clock::now() - started > opt.retry.budget) {
         log.Error("ingest still failing past the retry budget; retrying until Kafka is back",

@@ -21,6 +21,8 @@ namespace sluice::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Input waiting and no batch committed for this long: the stage is stuck, so not ready.
+constexpr std::chrono::seconds kStuckAfter{60};
 
 kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
   kafka::Config c;
@@ -126,6 +128,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   TroubleMemory trouble;
   // Since when batches have been failing (unset when the last one committed): not ready then.
   Clock::time_point failing_since{};
+  // The last batch committed, or the last moment with no input waiting.
+  Clock::time_point last_progress{};
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -303,8 +307,10 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       return;
     }
     bool known = !lags.empty();
+    bool waiting = false;  // input is there to be read
     for (const auto& l : lags) {
       if (l.high == kafka::kOffsetInvalid) known = false;
+      if (l.lag > 0) waiting = true;
       if (metrics) {
         metrics->consumer_lag
             .With({l.partition.topic, std::to_string(l.partition.partition)})
@@ -312,7 +318,16 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
     }
     assigned = !lags.empty();
-    ready = known && failing_since == Clock::time_point{};
+    // Stuck: input waiting and nothing committed for kStuckAfter (a batch that hangs, a
+    // dependency that neither answers nor fails) is not ready either.
+    if (!waiting) last_progress = now;
+    const bool stuck = waiting && last_progress != Clock::time_point{} &&
+                       now - last_progress > kStuckAfter;
+    if (stuck && ready) {
+      log.Warn("no progress with input waiting; not ready",
+               {{"since_s", std::chrono::duration_cast<std::chrono::seconds>(now - last_progress).count()}});
+    }
+    ready = known && failing_since == Clock::time_point{} && !stuck;
   }
 
   // Handles one consumed message inside the open transaction; returns (out, dlq) counts.
@@ -437,7 +452,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
       throw;
     }
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    last_progress = Clock::now();
+    double secs = std::chrono::duration<double>(last_progress - t0).count();
     if (metrics) {
       metrics->records_in.Inc(static_cast<double>(batch.size()));
       metrics->records_out.Inc(out);

@@ -5,7 +5,9 @@
 # tenth of them is in the table, keeps it down <down seconds> (default 120), brings it back,
 # then checks: rows in = rows loaded + DLQ, each loan_id once, every daemon has the pid it had
 # at the start and answers /readyz 200. Prints the time from the dependency's return to the
-# first new row in the table.
+# first new row in the table. While the dependency is away, each daemon's /readyz is polled
+# every second: every daemon named in OUTAGE_NOT_READY must have answered not-ready (503) at
+# least once (readiness tells the truth), and every daemon must answer 200 at the end.
 # The daemons' pids, "name=pid ..."; the registry too unless OUTAGE_SKIP names it (the
 # dependency a test takes down itself).
 outage_pids() {
@@ -33,7 +35,19 @@ outage_run() {
   done
   e2e_log "$n rows loaded: taking $label down for ${seconds}s ($down)"
   eval "$down" || e2e_fail "could not take $label down"
-  sleep "$seconds"
+  declare -A not_ready=()
+  local until_t=$((SECONDS + seconds)) d code
+  while (( SECONDS < until_t )); do
+    for d in producer cleaner enricher pg-sink; do
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$(cat "$E2E_PDIR/ports/$d")/readyz" || true)
+      [[ $code != 200 ]] && not_ready[$d]=1
+    done
+    sleep 1
+  done
+  for d in ${OUTAGE_NOT_READY:-}; do
+    e2e_check '[[ -n ${not_ready[$d]:-} ]]' "$d said not ready while $label was away"
+  done
+  e2e_log "not ready at some point during the outage: ${!not_ready[*]}"
   # The table as the dependency returns (PostgreSQL itself may be the one away: then the count
   # cannot have moved since it went down).
   at_return=$(psql -X -q -tA -c "SELECT count(*) FROM \"$E2E_TABLE\"" 2>/dev/null || echo "$n")
@@ -58,7 +72,6 @@ outage_run() {
   e2e_check '(( keys == loaded ))' "each loan_id once ($keys distinct of $loaded)"
   after=$(outage_pids)
   e2e_check '[[ $after == "$before" ]]' "no daemon was restarted: pids at the end '$after'"
-  local d code
   for d in producer cleaner enricher pg-sink; do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$(cat "$E2E_PDIR/ports/$d")/readyz" || true)
     e2e_check '[[ $code == 200 ]]' "$d /readyz answers 200 (got $code)"

@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/outage.sh"
 e2e_init k9x2
+OUTAGE_NOT_READY="cleaner enricher pg-sink"
 stack="'$SLUICE_ROOT/deploy/local/stack'"
 outage_run "the broker (kill -9, twice)" 100000 \
   "$stack stop-kafka -9 && sleep 30 && $stack start-kafka && sleep 5 && $stack stop-kafka -9" \

@@ -5,5 +5,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/outage.sh"
 e2e_init pgo
+OUTAGE_NOT_READY="pg-sink"
 outage_run PostgreSQL 100000 "'$SLUICE_ROOT/deploy/local/stack' stop-pg" \
   "'$SLUICE_ROOT/deploy/local/stack' start-pg" "${E2E_OUTAGE_SECONDS:-120}"
