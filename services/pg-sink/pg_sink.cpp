@@ -685,7 +685,9 @@ struct PgSink::Impl : kafka::RebalanceListener {
         metrics->consumer_lag.With({l.partition.topic, std::to_string(l.partition.partition)})
             .Set(static_cast<double>(l.lag));
       }
-      broker_ok = true;
+      // Lag reads cached watermarks: a real round trip tells whether the broker is there.
+      broker_ok = consumer->BrokerReachable(std::chrono::milliseconds(1000));
+      if (!broker_ok) trouble.Note();
     } catch (const kafka::KafkaError& e) {
       broker_ok = false;
       trouble.Note();  // the broker is away: a "fenced" on rejoin is its after-effect

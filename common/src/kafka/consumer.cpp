@@ -424,6 +424,14 @@ std::vector<PartitionLag> Consumer::Lag(std::chrono::milliseconds timeout) {
   return out;
 }
 
+bool Consumer::BrokerReachable(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(impl_->rk, 0, nullptr, &md, detail::TimeoutMs(timeout));
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void Consumer::Close() { impl_->Close(); }
 
 rd_kafka_t* Consumer::Handle() const { return impl_->rk; }

@@ -23,6 +23,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // Input waiting and no batch committed for this long: the stage is stuck, so not ready.
 constexpr std::chrono::seconds kStuckAfter{60};
+// How often readiness asks a broker for real (Lag alone reads cached watermarks).
+constexpr std::chrono::seconds kProbeEvery{3};
 
 kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
   kafka::Config c;
@@ -130,6 +132,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   Clock::time_point failing_since{};
   // The last batch committed, or the last moment with no input waiting.
   Clock::time_point last_progress{};
+  Clock::time_point last_probe{};  // the last BrokerReachable round trip
+  bool broker_ok = true;
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -298,6 +302,16 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     last_lag_check = now;
     std::vector<kafka::PartitionLag> lags;
     try {
+      // Lag reads cached watermarks; a real round trip every few seconds notices a broker
+      // that went away while the stage was idle.
+      if (now - last_probe >= kProbeEvery) {
+        last_probe = now;
+        broker_ok = consumer->BrokerReachable(std::chrono::milliseconds(1000));
+      }
+      if (!broker_ok) {
+        throw kafka::KafkaError("kafka: no broker answers a metadata request",
+                                RD_KAFKA_RESP_ERR__TRANSPORT, kafka::ErrorKind::kRetriable);
+      }
       lags = consumer->Lag(std::chrono::milliseconds(500));
     } catch (const kafka::KafkaError& e) {
       if (e.IsFatal()) throw;

@@ -153,6 +153,9 @@ class Consumer {
   // Lag of every assigned partition, for the sluice_consumer_lag metric. Uses the watermarks
   // cached from fetches, asking the broker only where none is cached.
   std::vector<PartitionLag> Lag(std::chrono::milliseconds timeout);
+  // One metadata round trip to any broker: false when none answers within `timeout`. For
+  // readiness, since Lag's cached watermarks do not notice a broker that went away.
+  bool BrokerReachable(std::chrono::milliseconds timeout);
 
   // Leaves the group. Idempotent.
   void Close();
