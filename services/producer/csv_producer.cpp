@@ -207,6 +207,7 @@ struct CsvProducer::Impl {
   ProducerStats stats;
   std::size_t dlq_limit = runtime::kNoDlqLimit;  // from the broker, in Start
   runtime::TroubleMemory trouble;  // when Kafka or the registry last failed
+  std::atomic<bool> broker_ok{true};  // the last idle-time probe reached a broker
 
   Impl(ProducerOptions o, runtime::SchemaSource& schemas, core::ShutdownToken s, obs::Logger l,
        obs::StandardMetrics* m, http::Server* h)
@@ -219,6 +220,7 @@ struct CsvProducer::Impl {
   void Start() {
     if (http) {
       http->AddReadinessCheck("producer", [this] {
+        if (!broker_ok) return http::CheckResult{false, "the broker does not answer"};
         return ready ? http::CheckResult{true, ""} : http::CheckResult{false, "positions not read yet, or Kafka failing: no transaction committed since"};
       });
     }
@@ -527,6 +529,8 @@ struct CsvProducer::Impl {
         }
       }
       if (!keep_watching) break;
+      // Idle between scans: ask a broker for real, so readiness notices one that went away.
+      broker_ok = producer->BrokerReachable(std::chrono::milliseconds(1000));
       shutdown.WaitFor(poll);
     }
     if (producer) producer->Flush(KafkaTimeout());

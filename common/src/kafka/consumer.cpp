@@ -425,11 +425,7 @@ std::vector<PartitionLag> Consumer::Lag(std::chrono::milliseconds timeout) {
 }
 
 bool Consumer::BrokerReachable(std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err =
-      rd_kafka_metadata(impl_->rk, 0, nullptr, &md, detail::TimeoutMs(timeout));
-  if (md != nullptr) rd_kafka_metadata_destroy(md);
-  return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+  return detail::BrokerReachable(impl_->rk, timeout);
 }
 
 void Consumer::Close() { impl_->Close(); }

@@ -163,6 +163,10 @@ void Producer::Flush(std::chrono::milliseconds timeout) {
 
 int Producer::OutQueueLength() const { return rd_kafka_outq_len(impl_->rk); }
 
+bool Producer::BrokerReachable(std::chrono::milliseconds timeout) {
+  return detail::BrokerReachable(impl_->rk, timeout);
+}
+
 void Producer::InitTransactions(std::chrono::milliseconds timeout) {
   impl_->RequireTransactional("init_transactions");
   impl_->Check("init_transactions",

@@ -176,5 +176,12 @@ int TimeoutMs(std::chrono::milliseconds timeout) {
   return static_cast<int>(timeout.count());
 }
 
+bool BrokerReachable(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, nullptr, &md, TimeoutMs(timeout));
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 }  // namespace detail
 }  // namespace sluice::kafka

@@ -6,6 +6,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/outage.sh"
 e2e_init brk
-OUTAGE_NOT_READY="cleaner enricher pg-sink"
+OUTAGE_NOT_READY="producer cleaner enricher pg-sink"
 outage_run broker 100000 "'$SLUICE_ROOT/deploy/local/stack' stop-kafka" \
   "'$SLUICE_ROOT/deploy/local/stack' start-kafka" "${E2E_OUTAGE_SECONDS:-120}"

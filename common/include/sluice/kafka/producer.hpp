@@ -71,6 +71,9 @@ class Producer {
   // librdkafka's rd_kafka_outq_len: records awaiting a delivery report plus requests and
   // callbacks not yet served. Zero means nothing is pending.
   int OutQueueLength() const;
+  // One metadata round trip to any broker: false when none answers within `timeout` (for
+  // readiness of an idle producer).
+  bool BrokerReachable(std::chrono::milliseconds timeout);
 
   // Transactions (only when "transactional.id" is set). Each throws KafkaError whose Kind()
   // says what to do: kRetriable → call again; kAbortable → AbortTransaction and redo the

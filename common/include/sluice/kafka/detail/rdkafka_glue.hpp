@@ -63,4 +63,7 @@ void ThrowOnPartitionError(std::string_view operation, const rd_kafka_topic_part
 
 int TimeoutMs(std::chrono::milliseconds timeout);
 
+// One metadata round trip to any broker of `rk`: false when none answers within `timeout`.
+bool BrokerReachable(rd_kafka_t* rk, std::chrono::milliseconds timeout);
+
 }  // namespace sluice::kafka::detail
