@@ -465,6 +465,7 @@ struct CsvProducer::Impl {
         if (trouble.FencedByTwin(e)) {
           throw core::FencedError(e.what());
         }
+        if (!e.IsFenced()) trouble.Note();  // a fence is not trouble: see TroubleMemory
         if (e.IsFatal() || (in_txn && !AbortQuietly(e.what()))) rebuild = e.what();
         log.Warn("ingest interrupted by a Kafka error; retrying", {{"file", path}, {"error", e.what()}});
       } catch (const core::InfraError& e) {
@@ -472,6 +473,7 @@ struct CsvProducer::Impl {
           if (in_txn) (void)producer->AbortTransactionBestEffort(KafkaTimeout());
           throw;
         }
+        trouble.Note();
         if (in_txn && !AbortQuietly(e.what())) rebuild = e.what();
         log.Warn("ingest interrupted by an infrastructure error; retrying",
                  {{"file", path}, {"error", e.what()}});
@@ -484,7 +486,6 @@ struct CsvProducer::Impl {
         }
         throw;
       }
-      trouble.Note();
       ready = false;  // until a transaction commits again
       if (!rebuild.empty() && !RebuildProducer(rebuild)) return false;
       if (Clock::now() - started > opt.retry.budget) {

@@ -18,8 +18,9 @@ bool TroubleMemory::FencedByTwin(const kafka::KafkaError& e) {
   if (!e.IsFenced()) return false;
   using Clock = std::chrono::steady_clock;
   const auto now = Clock::now();
-  const auto recent = [&](Clock::time_point t) { return t != Clock::time_point{} && now - t <= kMemory; };
-  if (!recent(last_) || recent(last_fence_)) return true;
+  const bool again = last_fence_ != Clock::time_point{} && now - last_fence_ <= kMemory;
+  const bool trouble_since = last_ != Clock::time_point{} && last_ > last_fence_;
+  if (again && !trouble_since) return true;
   last_fence_ = now;
   return false;
 }

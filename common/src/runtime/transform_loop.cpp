@@ -503,20 +503,22 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           backoff = opt.retry.initial_backoff;
           continue;
         }
+        trouble.Note();  // the batch was aborted
       } catch (const kafka::KafkaError& e) {
         if (trouble.FencedByTwin(e)) {
           throw core::FencedError(e.what());
         }
         log.Warn("Kafka client unusable; it will be rebuilt", {{"error", e.what()}});
         heal_reason = e.what();
+        if (!e.IsFenced()) trouble.Note();
       } catch (const core::InfraError& e) {
         if (shutdown.Requested()) break;
+        trouble.Note();
         log.Warn("infrastructure failure in the loop", {{"error", e.what()}});
         if (!e.Retryable()) heal_reason = e.what();
       }
       ready = false;
       const auto now = Clock::now();
-      trouble.Note();
       if (failing_since == Clock::time_point{}) failing_since = now;
       if (heal_reason.empty() && now - failing_since > opt.retry.budget) {
         heal_reason = "batches kept failing for longer than the retry budget of " +

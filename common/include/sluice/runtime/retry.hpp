@@ -88,19 +88,20 @@ bool RetryUntilShutdown(const RetryPolicy& policy, const core::ShutdownToken& sh
   }
 }
 
-// Remembers when a stage last saw the broker or the registry fail, to tell an outage's
-// after-effects from a live second instance. A static consumer whose session expired while the
-// broker was away is "fenced" when it rejoins (librdkafka issue #3437), and a transaction the
-// coordinator timed out fences its producer: those follow trouble and are healed by rebuilding
-// the client. Fenced while all was well for kMemory means another process runs with the same
-// id: the stage must exit. One per loop; not thread-safe.
+// Tells an outage's after-effects from a live second instance. A static consumer whose session
+// expired while the broker was away is "fenced" when it rejoins (librdkafka issue #3437), and a
+// transaction the coordinator timed out fences its producer: the first fence is always healed
+// by rebuilding the client (a stage blocked in a commit retry may not have seen the outage
+// itself). A second fence within kMemory of the first, with no trouble noted in between, means
+// another process runs with the same id: the stage must exit. Two live instances therefore
+// take the id from each other once before the one fenced twice exits. One per loop; not
+// thread-safe.
 class TroubleMemory {
  public:
   static constexpr std::chrono::minutes kMemory{10};
   void Note() { last_ = std::chrono::steady_clock::now(); }
-  // True for a fenced error with no trouble in kMemory before it, or a second one within
-  // kMemory of the first (two live instances would otherwise take the id from each other by
-  // turns). A false answer counts as the first.
+  // True for a fenced error that follows another within kMemory with no trouble noted in
+  // between. A false answer (heal) records this fence.
   bool FencedByTwin(const kafka::KafkaError& e);
 
  private:
