@@ -25,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kStuckAfter{60};
 // How often readiness asks a broker for real (Lag alone reads cached watermarks).
 constexpr std::chrono::seconds kProbeEvery{3};
+// A loop that has not come round for this long is not ready (blocked in a commit retry).
+constexpr std::chrono::seconds kPulseLimit{10};
 
 kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
   kafka::Config c;
@@ -133,6 +135,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // The last batch committed, or the last moment with no input waiting.
   Clock::time_point last_progress{};
   Clock::time_point last_probe{};  // the last BrokerReachable round trip
+  // When the loop last came round (steady-clock ticks), for the readiness check's thread.
+  std::atomic<Clock::rep> last_pulse{Clock::now().time_since_epoch().count()};
   bool broker_ok = true;
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
@@ -209,6 +213,10 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       http->AddReadinessCheck(opt.stage_name + "-kafka", [this] {
         if (!assigned) return http::CheckResult{false, "no partitions assigned yet"};
         if (!ready) return http::CheckResult{false, "consumer lag not known yet"};
+        // The loop thread may be blocked (a commit retried while the broker is away) and
+        // unable to say so itself: a loop that has not come round for a while is not ready.
+        const auto idle = Clock::now().time_since_epoch() - std::chrono::nanoseconds(last_pulse.load());
+        if (idle > kPulseLimit) return http::CheckResult{false, "the loop has not come round (a commit or a dependency is waiting)"};
         return http::CheckResult{true, ""};
       });
     }
@@ -489,6 +497,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     core::Duration backoff = opt.retry.initial_backoff;
     std::string heal_reason;
     while (!shutdown.Requested()) {
+      last_pulse = Clock::now().time_since_epoch().count();
       try {
         if (!heal_reason.empty()) {
           if (!Heal(heal_reason)) break;
