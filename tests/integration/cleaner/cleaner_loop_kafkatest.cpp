@@ -18,6 +18,7 @@
 #include "sluice/stages/csv_reader.hpp"
 #include "sluice/stages/csv_source.hpp"
 #include "support/run_loop.hpp"
+#include "support/settled.hpp"
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -96,6 +97,8 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
     std::map<std::string, int> rules;
     std::map<std::string, int> positions;  // topic/partition@offset -> reads
     std::size_t total = 0;
+    REQUIRE(sluice::testing::AwaitSettled(kafka::testing::BaseConfig(),
+                                          {options.output_topic, options.dlq_topic}, 60s));
     for (const std::string& topic : {options.output_topic, options.dlq_topic}) {
       kafka::TopicReader reader(kafka::testing::BaseConfig(), topic);
       REQUIRE(reader.ReadToEnd(

@@ -26,6 +26,7 @@
 #include "sluice/kafka/message.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "support/child_process.hpp"
+#include "support/settled.hpp"
 #include "support/stack_env.hpp"
 
 namespace fs = std::filesystem;
@@ -45,8 +46,13 @@ struct Consumed {
   std::map<std::string, std::string> headers;  // last value per name
 };
 
-// Every committed record of `topic` (read_committed, from the beginning to its end).
-std::vector<Consumed> ReadAll(const std::string& topic) {
+// Every committed record of `topic` (read_committed, from the beginning to its end). `settle`:
+// first wait for the commit markers of the last transactions (only once the producer is idle).
+std::vector<Consumed> ReadAll(const std::string& topic, bool settle = true) {
+  if (settle) {
+    REQUIRE(sluice::testing::AwaitSettled(
+      {{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}}, {topic}, kBound));
+  }
   sluice::kafka::TopicReader reader({{"bootstrap.servers", RequireEnv("SLUICE_KAFKA_BROKERS")}},
                                     topic);
   std::vector<Consumed> out;
@@ -248,7 +254,7 @@ TEST_CASE("a file dropped into the watched directory is picked up, SIGTERM exits
   std::size_t got = 0;
   auto count = [&]() -> std::size_t {
     if (HighWatermarks(p.raw) == 0) return 0;  // topic not created or empty yet
-    return ReadAll(p.raw).size();
+    return ReadAll(p.raw, false).size();  // a progress poll
   };
   while ((got = count()) < rows) {
     REQUIRE(proc->Running());

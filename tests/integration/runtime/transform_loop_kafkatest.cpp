@@ -16,6 +16,7 @@
 #include "sluice/runtime/serde.hpp"
 #include "sluice/runtime/transform_loop.hpp"
 #include "support/run_loop.hpp"
+#include "support/settled.hpp"
 
 namespace {
 
@@ -112,6 +113,7 @@ struct Fixture {
   // call). Returns key -> topics it was seen on (one entry per record).
   std::multimap<std::string, std::string> ReadAll() {
     std::multimap<std::string, std::string> seen;
+    REQUIRE(sluice::testing::AwaitSettled(kafka::testing::BaseConfig(), {out, dlq}, 60s));
     for (const std::string& topic : {out, dlq}) {
       kafka::TopicReader reader(kafka::testing::BaseConfig(), topic);
       REQUIRE(reader.ReadToEnd(
