@@ -16,6 +16,7 @@
 #include "sluice/kafka/producer.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
+#include "sluice/runtime/kafka_session.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -27,12 +28,6 @@ constexpr std::chrono::seconds kStuckAfter{60};
 constexpr std::chrono::seconds kProbeEvery{3};
 // A loop that has not come round for this long is not ready (blocked in a commit retry).
 constexpr std::chrono::seconds kPulseLimit{10};
-
-kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
-  kafka::Config c;
-  for (const auto& [k, v] : props) c.Set(k, v);
-  return c;
-}
 
 std::optional<SourceTime> ParseSourceTs(const Headers& headers) {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
@@ -118,8 +113,9 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
 
   RowSerde serde;
   std::unique_ptr<TransformStage> stage;
-  // Declaration order is shutdown order in reverse: the consumer closes before the producer.
-  std::unique_ptr<kafka::Producer> producer;
+  // Declaration order is shutdown order in reverse: the consumer closes before the session's
+  // producer.
+  KafkaSession session;
   std::unique_ptr<kafka::Consumer> consumer;
 
   std::atomic<bool> ready{false};
@@ -127,9 +123,6 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   mutable std::mutex stats_mu;
   TransformLoopStats stats;
   Clock::time_point last_lag_check{};
-  std::size_t dlq_limit = kNoDlqLimit;  // from the broker, in Start
-  // When the loop last saw the broker or the registry fail (lag unknown, a batch failed).
-  TroubleMemory trouble;
   // Since when batches have been failing (unset when the last one committed): not ready then.
   Clock::time_point failing_since{};
   // The last batch committed, or the last moment with no input waiting.
@@ -142,11 +135,29 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
       : opt(std::move(o)), make_stage(std::move(f)), schemas(s), shutdown(std::move(t)),
-        log(std::move(l)), metrics(m), http(h), serde(schemas) {}
+        log(std::move(l)), metrics(m), http(h), serde(schemas),
+        session(SessionOptions(opt), serde, shutdown, log, metrics) {}
 
-  std::chrono::milliseconds KafkaTimeout() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(opt.kafka_timeout);
+  static KafkaSessionOptions SessionOptions(const TransformLoopOptions& o) {
+    KafkaSessionOptions s;
+    s.stage_name = o.stage_name;
+    s.output_topic = o.output_topic;
+    s.dlq_topic = o.dlq_topic;
+    s.output_schema = o.output_schema;
+    if (o.create_topics) {
+      for (const auto* t : {&o.input_topic, &o.output_topic, &o.dlq_topic}) {
+        s.topics.push_back({*t, o.partitions, o.replication, o.topic_configs});
+      }
+    }
+    s.transactional_id = o.transactional_id;
+    s.librdkafka = o.librdkafka;
+    s.kafka_timeout = o.kafka_timeout;
+    s.retry = o.retry;
+    return s;
   }
+
+  std::chrono::milliseconds KafkaTimeout() const { return session.KafkaTimeout(); }
+  kafka::Producer& Producer() { return session.Producer(); }
 
   void OnAssigned(std::vector<kafka::TopicPartitionOffset>& partitions) override {
     log.Info("partitions assigned", {{"count", partitions.size()}});
@@ -163,7 +174,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   void WarmStage() {
     if (!stage->WantsWarm()) return;
     auto t0 = Clock::now();
-    kafka::Config wcfg = ToKafkaConfig(opt.librdkafka);
+    kafka::Config wcfg(opt.librdkafka);
     wcfg.Set("group.id", opt.group_id + "-warm");
     wcfg.Set("isolation.level", "read_committed");
     kafka::TopicReaderOptions ropt;
@@ -220,28 +231,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         return http::CheckResult{true, ""};
       });
     }
-    if (opt.create_topics) {
-      WithRetry(opt.retry, shutdown, log, "create topics", [&] {
-        kafka::Admin admin(ToKafkaConfig(opt.librdkafka));
-        std::vector<kafka::TopicSpec> specs;
-        for (const auto* t : {&opt.input_topic, &opt.output_topic, &opt.dlq_topic}) {
-          specs.push_back({*t, opt.partitions, opt.replication, opt.topic_configs});
-        }
-        admin.CreateTopics(specs, KafkaTimeout());
-      });
-    }
-    std::int32_t id = WithRetry(opt.retry, shutdown, log, "register output schema", [&] {
-      return serde.RegisterOutput(opt.output_topic, opt.output_schema);
-    });
-    log.Info("output schema registered", {{"subject", opt.output_topic + "-value"}, {"id", id}});
-    dlq_limit = WithRetry(opt.retry, shutdown, log, "DLQ topic limit", [&] {
-      return DlqMessageLimit(opt.librdkafka, opt.dlq_topic, KafkaTimeout());
-    });
-
-    BuildClients([&](const std::string& what, const std::function<void()>& fn) {
-      WithRetry(opt.retry, shutdown, log, what, fn);
-      return true;
-    });
+    session.Prepare();
+    BuildClients(/*until_shutdown=*/false);
     log.Info("transform loop started",
              {{"input", opt.input_topic}, {"output", opt.output_topic}, {"dlq", opt.dlq_topic},
               {"group", opt.group_id}, {"transactional_id", opt.transactional_id},
@@ -250,22 +241,21 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   }
 
   // The transactional producer (InitTransactions), the stage's warmed state and the consumer,
-  // each step run through `retry` (budgeted at start-up, unbounded when healing).
-  template <class Retry>
-  bool BuildClients(Retry&& retry) {
-    kafka::Config pcfg = ToKafkaConfig(opt.librdkafka);
-    pcfg.Set("transactional.id", opt.transactional_id);
-    FitBatchesToDlq(pcfg, dlq_limit);
-    producer = std::make_unique<kafka::Producer>(pcfg);
-    if (!retry("init transactions", [&] { InitTransactions(*producer, KafkaTimeout()); })) {
-      return false;
-    }
+  // each step retried within the budget at start-up, as long as it takes when healing.
+  // Returns false when shutdown was requested.
+  bool BuildClients(bool until_shutdown) {
+    const auto retry = [&](const std::string& what, const std::function<void()>& fn) {
+      if (until_shutdown) return RetryUntilShutdown(opt.retry, shutdown, log, what, fn);
+      WithRetry(opt.retry, shutdown, log, what, fn);
+      return true;
+    };
+    if (!session.BuildProducer(until_shutdown)) return false;
     // After InitTransactions: a zombie's open transaction is aborted, so the output topic's
     // committed content is final up to here.
     stage = make_stage();
     if (!retry("warm stage state", [&] { WarmStage(); })) return false;
 
-    kafka::Config ccfg = ToKafkaConfig(opt.librdkafka);
+    kafka::Config ccfg(opt.librdkafka);
     ccfg.Set("group.id", opt.group_id);
     ccfg.Set("isolation.level", "read_committed");
     if (!opt.group_instance_id.empty()) ccfg.Set("group.instance.id", opt.group_instance_id);
@@ -292,11 +282,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
       consumer.reset();
     }
-    producer.reset();
-    const bool built = BuildClients([&](const std::string& what, const std::function<void()>& fn) {
-      return RetryUntilShutdown(opt.retry, shutdown, log, what, fn);
-    });
-    if (!built) return false;
+    session.DropProducer();
+    if (!BuildClients(/*until_shutdown=*/true)) return false;
     std::lock_guard lock(stats_mu);
     ++stats.rebuilds;
     log.Info("Kafka clients rebuilt; consuming again from the committed offsets",
@@ -325,7 +312,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       if (e.IsFatal()) throw;
       log.Warn("consumer lag unavailable", {{"error", e.what()}});
       ready = false;
-      trouble.Note();
+      session.Trouble().Note();
       return;
     }
     bool known = !lags.empty();
@@ -369,9 +356,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       view.headers = FromKafkaHeaders(msg.headers);
       view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
       view.original = msg.value.value_or(std::string());
-      producer->Produce(
-          MakeDlqMessage(opt.dlq_topic, view, {opt.stage_name, rule, reason}, dlq_limit));
-      if (metrics) metrics->records_rejected.With({rule}).Inc();
+      session.DeadLetter(view, rule, reason);
       return std::pair<int, int>{0, 1};
     };
 
@@ -419,12 +404,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         metrics->end_to_end_seconds.Observe(secs < 0 ? 0 : secs);
       }
     }
-    for (const auto& m : out) producer->Produce(m);
+    for (const auto& m : out) Producer().Produce(m);
     return {static_cast<int>(out.size()), 0};
   }
 
   void Abandon(const std::string& why) {
-    if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+    if (auto failed = session.Abort()) {
       // Not aborted (fatal, or timed out while the broker is away): the loop heals by
       // rebuilding the producer, whose InitTransactions aborts the open transaction.
       throw *failed;
@@ -445,16 +430,16 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     int out = 0, dlq = 0;
     bool open = false;
     try {
-      producer->BeginTransaction();
+      Producer().BeginTransaction();
       open = true;
       for (const auto& msg : batch) {
         auto [o, d] = Handle(msg);
         out += o;
         dlq += d;
       }
-      producer->SendOffsetsToTransaction(kafka::NextOffsets(batch),
-                                         consumer->ConsumerGroupMetadata(), KafkaTimeout());
-      CommitTransactionWithRetry(*producer, KafkaTimeout(), opt.retry.budget, log);
+      Producer().SendOffsetsToTransaction(kafka::NextOffsets(batch),
+                                          consumer->ConsumerGroupMetadata(), KafkaTimeout());
+      session.Commit();
       open = false;
     } catch (const kafka::KafkaError& e) {
       if (e.IsFatal()) throw;  // the loop heals (or exits when fenced by a live twin)
@@ -468,7 +453,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       // A stage bug or a configuration problem: nothing of this batch becomes visible. That
       // error is the one to report, so a failed abort, even a fatal one, is only logged.
       if (open) {
-        if (auto failed = producer->AbortTransactionBestEffort(KafkaTimeout())) {
+        if (auto failed = session.Abort()) {
           log.Warn("abort transaction failed", {{"error", failed->what()}});
         }
       }
@@ -512,17 +497,17 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           backoff = opt.retry.initial_backoff;
           continue;
         }
-        trouble.Note();  // the batch was aborted
+        session.Trouble().Note();  // the batch was aborted
       } catch (const kafka::KafkaError& e) {
-        if (trouble.FencedByTwin(e)) {
+        if (session.Trouble().FencedByTwin(e)) {
           throw core::FencedError(e.what());
         }
         log.Warn("Kafka client unusable; it will be rebuilt", {{"error", e.what()}});
         heal_reason = e.what();
-        if (!e.IsFenced()) trouble.Note();
+        if (!e.IsFenced()) session.Trouble().Note();
       } catch (const core::InfraError& e) {
         if (shutdown.Requested()) break;
-        trouble.Note();
+        session.Trouble().Note();
         log.Warn("infrastructure failure in the loop", {{"error", e.what()}});
         if (!e.Retryable()) heal_reason = e.what();
       }

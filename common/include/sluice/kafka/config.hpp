@@ -19,6 +19,8 @@ class Config {
   Config() = default;
   Config(std::initializer_list<std::pair<const std::string, std::string>> entries)
       : entries_(entries) {}
+  // From the librdkafka map of a pipeline file (PipelineConfig::Librdkafka).
+  explicit Config(std::map<std::string, std::string> entries) : entries_(std::move(entries)) {}
 
   Config& Set(std::string key, std::string value);
   std::optional<std::string> Get(const std::string& key) const;
