@@ -9,6 +9,10 @@ int main(int argc, char** argv) {
   spec.description = "Validates and repairs raw records with declarative rules (raw -> clean)";
   spec.stage = sluice::config::Stage::kCleaner;
   spec.needs_kafka = spec.needs_registry = true;
+  spec.build = [](const sluice::config::PipelineConfig& config) {
+    (void)sluice::runtime::OptionsFromConfig(config, sluice::config::Stage::kCleaner);
+    (void)sluice::cleaner::CleanerStage(config);
+  };
   spec.run = [](sluice::runtime::DaemonContext& ctx) {
     sluice::runtime::RunTransformDaemon(ctx, sluice::config::Stage::kCleaner, [&ctx] {
       return std::make_unique<sluice::cleaner::CleanerStage>(ctx.config);

@@ -10,6 +10,10 @@ int main(int argc, char** argv) {
   spec.description = "Reads CSV sources into the raw topic (exactly once; --once: ingest, then exit)";
   spec.stage = sluice::config::Stage::kProducer;
   spec.needs_kafka = spec.needs_registry = true;
+  spec.build = [once](const sluice::config::PipelineConfig& config) {
+    (void)sluice::producer::MakeSources(sluice::producer::ProducerOptionsFromConfig(config, once),
+                                        sluice::obs::Logger("check"));
+  };
   spec.run = [once](sluice::runtime::DaemonContext& ctx) { sluice::producer::RunProducerDaemon(ctx, once); };
   return sluice::runtime::RunDaemon(argc, argv, std::move(spec));
 }

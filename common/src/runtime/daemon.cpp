@@ -119,6 +119,14 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
     err << config::FormatIssues(std::move(issues));
     return 2;
   }
+  if (spec.build) {
+    try {
+      spec.build(cfg);
+    } catch (const core::ConfigError& e) {
+      err << e.what() << '\n';  // names the file, as the issues above do
+      return 2;
+    }
+  }
   if (check) {
     out << "ok\n";
     return 0;

@@ -2,8 +2,10 @@
 // --print-config, command-line and environment errors.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <sstream>
 
+#include "sluice/core/error.hpp"
 #include "sluice/runtime/daemon.hpp"
 
 using sluice::config::Environment;
@@ -24,7 +26,8 @@ struct Result {
 };
 
 Result Run(std::vector<std::string> args, Environment env = Environment(),
-           bool needs_kafka = false) {
+           bool needs_kafka = false,
+           std::function<void(const sluice::config::PipelineConfig&)> build = nullptr) {
   std::ostringstream out, err;
   bool ran = false;
   DaemonSpec spec;
@@ -32,6 +35,7 @@ Result Run(std::vector<std::string> args, Environment env = Environment(),
   spec.stage = sluice::config::Stage::kCleaner;
   spec.needs_kafka = needs_kafka;
   spec.run = [&](DaemonContext&) { ran = true; };
+  spec.build = std::move(build);
   spec.out = &out;
   spec.err = &err;
   spec.environment = env;
@@ -110,4 +114,25 @@ TEST_CASE("a missing config file exits 2 naming it") {
   auto r = Run({"--config", "/nonexistent/p.yaml", "--check"});
   CHECK(r.code == 2);
   CHECK(r.err == "/nonexistent/p.yaml: cannot read the pipeline file: No such file or directory\n");
+}
+
+TEST_CASE("check builds the daemon's components: what start-up would refuse fails --check") {
+  int built = 0;
+  auto refuse = [&](const sluice::config::PipelineConfig& config) {
+    ++built;
+    throw sluice::core::ConfigError(config.File().string() + ": producer.sources[0]: refused");
+  };
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--config", kGood, "--check"}, std::vector<std::string>{"--config", kGood}}) {
+    auto r = Run(args, Environment(), false, refuse);
+    CHECK(r.code == 2);
+    CHECK(r.out == "");
+    CHECK(r.err == kGood + ": producer.sources[0]: refused\n");
+    CHECK_FALSE(r.ran);
+  }
+  CHECK(built == 2);
+  auto ok = Run({"--config", kGood, "--check"}, Environment(), false,
+                [&](const sluice::config::PipelineConfig&) { ++built; });
+  CHECK(ok.code == 0);
+  CHECK(built == 3);
 }

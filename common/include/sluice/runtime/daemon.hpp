@@ -55,6 +55,10 @@ struct DaemonSpec {
   bool needs_registry = false;  // ... SLUICE_REGISTRY_URL
   bool needs_pg = false;        // ... SLUICE_PG_URL / PG*
 
+  // Optional: builds every component the daemon runs from the pipeline file (sources, stage,
+  // options) without connecting anywhere, and throws core::ConfigError for whatever start-up
+  // would refuse. Run by --check, so that a file --check accepts starts, and before `run`.
+  std::function<void(const config::PipelineConfig&)> build;
   // Optional: before the health server starts (register routes here).
   std::function<void(DaemonContext&)> setup;
   // Required: the stage's loop; return when ctx.shutdown is requested (after finishing the
