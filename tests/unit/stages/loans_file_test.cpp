@@ -33,9 +33,9 @@ struct Outcome {
 // Returns the outcome of each item by its line number.
 std::map<std::uint64_t, Outcome> RunPipeline(const std::string& csv_path, CsvPosition start = {},
                                              const std::vector<std::string>* header = nullptr) {
-  const YAML::Node pipeline = YAML::LoadFile(kSource + "/pipelines/loans.yaml");
-  const RecordSpec raw = LoadRecordSpec(kSource + "/schemas/loans.raw.v1.avsc");
-  const RecordSpec clean = LoadRecordSpec(kSource + "/schemas/loans.clean.v1.avsc");
+  const YAML::Node pipeline = YAML::LoadFile(kSource + "/pipelines/loans/pipeline.yaml");
+  const RecordSpec raw = LoadRecordSpec(kSource + "/pipelines/loans/schemas/loans.raw.v1.avsc");
+  const RecordSpec clean = LoadRecordSpec(kSource + "/pipelines/loans/schemas/loans.clean.v1.avsc");
   CsvSource source(CsvSourceSettingsFromYaml(pipeline["producer"]["sources"][0], pipeline["producer"]["id"], raw,
                                              "loans.yaml producer.sources[0]"),
                    csv_path);
