@@ -31,14 +31,14 @@ RUN apt-get update -q \
 COPY --from=build /build/bin/sluice-producer /build/bin/sluice-cleaner \
      /build/bin/sluice-enricher /build/bin/sluice-pg-sink /build/bin/sluice-registry \
      /usr/local/bin/
-# Paths in the pipeline file are relative to it: ../schemas/ and ../.stack/inbox/loans (the
-# producer's watched inbox, a volume) resolve under /opt/sluice. The inbox exists in the image,
-# owned by the daemon user, so an empty named volume mounted there starts with that owner.
+# A pipeline is a folder (pipelines/README.md); paths in its pipeline.yaml are relative to it:
+# schemas/, sql/ and ../../.stack/inbox/loans (the producer's watched inbox, a volume) resolve
+# under /opt/sluice. The inbox exists in the image, owned by the daemon user, so an empty named
+# volume mounted there starts with that owner.
 COPY pipelines/ /opt/sluice/pipelines/
-COPY schemas/ /opt/sluice/schemas/
 RUN mkdir -p /opt/sluice/.stack/inbox/loans && chown -R sluice:sluice /opt/sluice/.stack
 WORKDIR /opt/sluice
 USER 10001:10001
-ENV SLUICE_CONFIG=/opt/sluice/pipelines/loans.yaml
+ENV SLUICE_CONFIG=/opt/sluice/pipelines/loans/pipeline.yaml
 # No default daemon: the command names one, e.g. ["sluice-cleaner"].
 CMD ["sluice-cleaner", "--help"]

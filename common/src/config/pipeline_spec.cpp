@@ -123,19 +123,19 @@ void DeclareTopics(Section& root) {
 
 void DeclareSchemas(Section& root) {
   auto& s = root.Add("schemas", T::kSection).Describe("Avro schema files (.avsc), relative to the pipeline file").Fields();
-  s.Add("raw", T::kString).Describe("Value schema of the raw topic").Example("../schemas/loan_raw.avsc");
-  s.Add("clean", T::kString).DefaultDoc("same as raw").Describe("Value schema of the clean topic").Example("../schemas/loan_clean.avsc");
-  s.Add("enriched", T::kString).DefaultDoc("same as clean").Describe("Value schema of the enriched topic").Example("../schemas/loan_enriched.avsc");
-  s.Add("key", T::kString).DefaultDoc("string keys").Describe("Key schema, when keys are Avro rather than strings").Example("../schemas/loan_key.avsc");
+  s.Add("raw", T::kString).Describe("Value schema of the raw topic").Example("schemas/loans.raw.v1.avsc");
+  s.Add("clean", T::kString).DefaultDoc("same as raw").Describe("Value schema of the clean topic").Example("schemas/loans.clean.v1.avsc");
+  s.Add("enriched", T::kString).DefaultDoc("same as clean").Describe("Value schema of the enriched topic").Example("schemas/loans.enriched.v1.avsc");
+  s.Add("key", T::kString).DefaultDoc("string keys").Describe("Key schema, when keys are Avro rather than strings").Example("schemas/loans.key.v1.avsc");
 }
 
 void DeclareProducer(Section& root) {
   auto& p = root.Add("producer", T::kSection).Describe("The producer daemon: sources to the raw topic").Fields();
-  auto& sources = p.Add("sources", T::kVariantList).Required().Describe("Where records come from").Example("[{type: csv, path: ../data/loans.csv}]");
+  auto& sources = p.Add("sources", T::kVariantList).Required().Describe("Where records come from").Example("[{type: csv, path: sample/lending_club_sample.csv}]");
 
   auto& csv = sources.Variant("csv", "RFC 4180 CSV files: one file, or a directory watched for new files");
   csv.Add("name", T::kString).Describe("Source name in provenance headers; defaults to the type and index").Example("lending_club");
-  csv.Add("path", T::kString).Describe("One CSV file, relative to the pipeline file").Example("../data/lending_club.csv");
+  csv.Add("path", T::kString).Describe("One CSV file, relative to the pipeline file").Example("sample/lending_club_sample.csv");
   csv.Add("dir", T::kString).Describe("A directory of CSV files, relative to the pipeline file").Example("/var/spool/loans");
   csv.Add("glob", T::kString).Default("'*.csv'").Describe("File name pattern inside dir").Example("loans-*.csv");
   csv.Add("watch", T::kBool).Default("false").Describe("Keep running and pick up new files in dir").Example("true");
@@ -343,7 +343,7 @@ void DeclareSink(Section& root) {
   s.Add("batch_linger", T::kDuration).Default("500ms").Describe("Longest wait before a partial batch is written").Example("1s");
   s.Add("create_table", T::kBool).Default("true").Describe("Create the table from the Avro schema if missing").Example("true");
   s.Add("add_columns", T::kBool).Default("true").Describe("Add new schema fields as nullable columns").Example("true");
-  s.Add("views", T::kList).Default("[]").Describe("SQL files run after the table exists (CREATE OR REPLACE VIEW ...), relative to the pipeline file").Example("[../sql/loans_views.sql]");
+  s.Add("views", T::kList).Default("[]").Describe("SQL files run after the table exists (CREATE OR REPLACE VIEW ...), relative to the pipeline file").Example("[sql/views.sql]");
   s.Add("offsets_table", T::kString).Default("sluice_offsets").Describe("Table holding consumed offsets, written in the same transaction as rows").Example("sluice_offsets");
 }
 

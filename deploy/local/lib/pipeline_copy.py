@@ -8,7 +8,7 @@ in a temp dir), and the producer reads a watched inbox directory instead of the 
 original. The rules, steps, key and id sections are copied unchanged, so the test runs the
 real pipeline.
 
-  pipeline_copy.py --src pipelines/loans.yaml --out /tmp/x/p.yaml --name e2e_x_1234 \
+  pipeline_copy.py --src pipelines/loans/pipeline.yaml --out /tmp/x/p.yaml --name e2e_x_1234 \
       --inbox /tmp/x/inbox --ports 30001,30002,30003,30004 [--schema clean=../v2.avsc] \
       [--views states|all|none] [--partitions 3] [--{producer,cleaner,enricher}-batch N] [--sink-batch N]
 

@@ -9,7 +9,7 @@
                                              N SYNTHETIC loan rows (not real loans) for the
                                              kill -9 test and the benchmarks
 
-The same seed always gives the same bytes. Expected reasons follow pipelines/loans.yaml.
+The same seed always gives the same bytes. Expected reasons follow pipelines/loans/pipeline.yaml.
 """
 import argparse
 import collections
@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REAL = os.path.join(HERE, "lending_club.csv")
 
 # kind -> (stage, rule, reason substring, how to break a real row). Rules and reasons are those
-# of CsvSource (producer) and pipelines/loans.yaml (cleaner).
+# of CsvSource (producer) and pipelines/loans/pipeline.yaml (cleaner).
 BAD_KINDS = collections.OrderedDict([
     ("stray_quote",      ("producer", "csv", "stray quote in unquoted field 2")),
     ("junk_after_quote", ("producer", "csv", "unexpected character after closing quote")),

@@ -98,17 +98,17 @@ e2e_init() {
   e2e_log "test instance $E2E_ID (tmp $E2E_TMP, binaries $SLUICE_BIN_DIR, registry $SLUICE_REGISTRY_URL)"
 }
 
-# e2e_pipeline [pipeline_copy.py options]: the private copy of pipelines/loans.yaml.
+# e2e_pipeline [pipeline_copy.py options]: the private copy of pipelines/loans/pipeline.yaml.
 e2e_pipeline() {
-  python3 "$SLUICE_ROOT/deploy/local/lib/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans.yaml" \
+  python3 "$SLUICE_ROOT/deploy/local/lib/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans/pipeline.yaml" \
     --out "$E2E_PIPELINE" --name "$E2E_ID" --inbox "$E2E_INBOX" \
     --ports "${E2E_PORTS[0]},${E2E_PORTS[1]},${E2E_PORTS[2]},${E2E_PORTS[3]}" "$@" ||
     e2e_fail "could not write the pipeline copy"
 }
 
 e2e_up() {
-  psql -X -q -v ON_ERROR_STOP=1 -f "$SLUICE_ROOT/pipelines/sql/loans/states.sql" >/dev/null 2>&1 ||
-    e2e_fail "could not load pipelines/sql/loans/states.sql"
+  psql -X -q -v ON_ERROR_STOP=1 -f "$SLUICE_ROOT/pipelines/loans/sql/states.sql" >/dev/null 2>&1 ||
+    e2e_fail "could not load pipelines/loans/sql/states.sql"
   E2E_UP=1
   "$E2E_PIPE" up "$E2E_PIPELINE" "$@" || e2e_fail "the pipeline did not come up"
 }

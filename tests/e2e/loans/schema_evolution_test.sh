@@ -38,9 +38,9 @@ schema_json() { python3 -c 'import json,sys; print(json.dumps({"schema": open(sy
 # The registry's own verdict on v2 before anything uses it, and on a change BACKWARD forbids
 # (a new field without a default: old records could not be read with it).
 read -r code body < <(e2e_registry POST "/compatibility/subjects/$subject/versions/latest" \
-  "$(schema_json "$SLUICE_ROOT/schemas/loans.enriched.v2.avsc")")
+  "$(schema_json "$SLUICE_ROOT/pipelines/loans/schemas/loans.enriched.v2.avsc")")
 e2e_check '[[ $code == 200 && $body == *is_compatible*true* ]]' "registry: enriched v2 is BACKWARD-compatible with v1 ($code $body)"
-python3 - "$SLUICE_ROOT/schemas/loans.enriched.v2.avsc" "$E2E_TMP/incompatible.avsc" <<'EOF'
+python3 - "$SLUICE_ROOT/pipelines/loans/schemas/loans.enriched.v2.avsc" "$E2E_TMP/incompatible.avsc" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 s["fields"].append({"name": "branch_code", "type": "string"})  # no default

@@ -1,5 +1,5 @@
 // The real loans file through the cleaner as the daemon runs it: CsvSource rows encoded to a
-// raw topic, the TransformLoop with CleanerStage built from pipelines/loans.yaml, real broker.
+// raw topic, the TransformLoop with CleanerStage built from pipelines/loans/pipeline.yaml, real broker.
 // Every raw record ends in the clean topic or the DLQ exactly once, and the split matches the
 // pure rules engine run over the same rows without Kafka.
 #include <catch2/catch.hpp>
@@ -28,7 +28,7 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
   const std::string src = SLUICE_SOURCE_DIR;
   config::Environment env{{"SLUICE_KAFKA_BROKERS", kafka::testing::Brokers()},
                           {"SLUICE_REGISTRY_URL", "http://127.0.0.1:1"}};
-  auto cfg = config::PipelineConfig::Load(src + "/pipelines/loans.yaml", env);
+  auto cfg = config::PipelineConfig::Load(src + "/pipelines/loans/pipeline.yaml", env);
   auto options = runtime::OptionsFromConfig(cfg, config::Stage::kCleaner);
   options.input_topic = UniqueName("loans-raw");
   options.output_topic = UniqueName("loans-clean");
@@ -39,7 +39,7 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
   options.batch_size = 500;
 
   // Producer logic: the CSV rows as raw records (keys = derived loan ids).
-  const YAML::Node pipeline = YAML::LoadFile(src + "/pipelines/loans.yaml");
+  const YAML::Node pipeline = YAML::LoadFile(src + "/pipelines/loans/pipeline.yaml");
   const auto raw_spec = stages::LoadRecordSpec(cfg.SchemaPath("raw").string());
   const std::string csv = src + "/tests/data/loans/lending_club.csv";
   runtime::InMemorySchemaSource schemas;

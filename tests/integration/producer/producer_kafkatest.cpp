@@ -103,7 +103,7 @@ struct Pipeline {
     out << "pipeline: " << name << "\n"
         << "topics: {raw: " << raw << ", clean: " << name << ".clean, enriched: " << name
         << ".enriched, dlq: " << dlq << ", partitions: 3}\n"
-        << "schemas: {raw: " << SLUICE_SOURCE_DIR << "/schemas/loans.raw.v1.avsc}\n"
+        << "schemas: {raw: " << SLUICE_SOURCE_DIR << "/pipelines/loans/schemas/loans.raw.v1.avsc}\n"
         << "producer:\n"
         << "  sources:\n"
         << "    - {type: csv, name: loans, dir: " << dir.string() << ", glob: '*.csv', watch: "

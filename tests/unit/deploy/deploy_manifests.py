@@ -115,9 +115,9 @@ def env_requirements(where, binary, env):
         if not cfg:
             problem(where, f"{binary} needs SLUICE_CONFIG")
             return None
-        m = re.fullmatch(r"/opt/sluice/(pipelines/[\w.-]+\.ya?ml)", cfg)
+        m = re.fullmatch(r"/opt/sluice/(pipelines/[\w.-]+/pipeline\.yaml)", cfg)
         if not m or not os.path.exists(os.path.join(SRC, m.group(1))):
-            problem(where, f"SLUICE_CONFIG={cfg} is not a file of pipelines/ under /opt/sluice")
+            problem(where, f"SLUICE_CONFIG={cfg} is not a pipelines/<p>/pipeline.yaml under /opt/sluice")
             return None
         return m.group(1)
     return None
@@ -164,9 +164,8 @@ else:
     for b in sorted(WANTED):
         if f"/build/bin/{b}" not in runtime_stage:
             problem("Dockerfile", f"runtime stage does not copy {b}")
-    for d in ("pipelines/", "schemas/"):
-        if not re.search(rf"(?m)^COPY {d} /opt/sluice/{d}", runtime_stage):
-            problem("Dockerfile", f"runtime stage does not copy {d} to /opt/sluice/{d}")
+    if not re.search(r"(?m)^COPY pipelines/ /opt/sluice/pipelines/", runtime_stage):
+        problem("Dockerfile", "runtime stage does not copy pipelines/ to /opt/sluice/pipelines/")
     users = re.findall(r"(?m)^USER (\S+)", runtime_stage)
     if not users or users[-1].split(":")[0] in ("0", "root"):
         problem("Dockerfile", "runtime stage does not end as a non-root USER")
@@ -265,13 +264,33 @@ for gen in kust.get("configMapGenerator") or []:
             problem("kustomization.yaml", f"configMapGenerator file {path} does not exist")
         keys[key] = os.path.relpath(full, SRC)
     generated[gen["name"]] = keys
-pipeline_cm = [n for n, k in generated.items() if k.get("loans.yaml") == "pipelines/loans.yaml"]
-if not pipeline_cm:
-    problem("kustomization.yaml", "no ConfigMap generated from pipelines/loans.yaml")
-schema_files = sorted(f for f in os.listdir(os.path.join(SRC, "schemas")) if f.endswith(".avsc"))
-if not any(sorted(k) == schema_files and all(v == f"schemas/{k2}" for k2, v in k.items())
-           for k in generated.values()):
-    problem("kustomization.yaml", f"no ConfigMap generated from exactly schemas/*.avsc {schema_files}")
+
+
+def runtime_files(folder):
+    """What the daemons read from a pipeline folder (pipelines/README.md): pipeline.yaml, sql/
+    and schemas/; cases/ and sample/ are for tests and people, not shipped in a ConfigMap."""
+    files = {f"{folder}/pipeline.yaml"}
+    for sub in ("sql", "schemas"):
+        d = os.path.join(SRC, folder, sub)
+        if os.path.isdir(d):
+            files |= {f"{folder}/{sub}/{f}" for f in os.listdir(d)}
+    return files
+
+
+# pipeline folder (pipelines/<p>) -> the ConfigMap generated from exactly its runtime files
+pipeline_cm = {}
+for n, k in generated.items():
+    pipeline_key = k.get("pipeline.yaml", "")
+    if not re.fullmatch(r"pipelines/[\w.-]+/pipeline\.yaml", pipeline_key):
+        continue
+    folder = posixpath.dirname(pipeline_key)
+    if set(k.values()) != runtime_files(folder):
+        problem("kustomization.yaml", f"ConfigMap {n} is not generated from exactly {folder}/pipeline.yaml, "
+                                      f"sql/ and schemas/: missing {sorted(runtime_files(folder) - set(k.values()))}, "
+                                      f"extra {sorted(set(k.values()) - runtime_files(folder))}")
+    pipeline_cm[folder] = n
+if "pipelines/loans" not in pipeline_cm:
+    problem("kustomization.yaml", "no ConfigMap generated from pipelines/loans/pipeline.yaml")
 
 docs = []
 for f in sorted(listed & on_disk):
@@ -368,19 +387,18 @@ for name, (f, doc) in workloads.items():
             if producer_inputs(pipeline)[1] and doc["kind"] == "Job":
                 problem(cw, f"{pipeline} watches a directory (the producer never exits): not a Job")
         if pipeline:
-            mount = mounts.get("/opt/sluice/pipelines")
+            # The pipeline's folder is mounted whole, each file at its path in the folder.
+            folder = posixpath.dirname(pipeline)
+            mount = mounts.get(f"/opt/sluice/{folder}")
             cm = (volumes.get(mount) or {}).get("configMap", {}).get("name")
-            if cm not in pipeline_cm:
-                problem(cw, "/opt/sluice/pipelines is not the ConfigMap generated from pipelines/")
+            if cm is None or cm != pipeline_cm.get(folder):
+                problem(cw, f"/opt/sluice/{folder} is not the ConfigMap generated from {folder}/")
             else:
                 keys = {i["key"]: i["path"] for i in volumes[mount]["configMap"].get("items") or []}
                 for key, rel in generated[cm].items():
-                    want = os.path.relpath(rel, "pipelines")
-                    if keys and keys.get(key) != want:
-                        problem(cw, f"ConfigMap key {key} is mounted at {keys.get(key)}, not {want}")
-            schema_mount = mounts.get("/opt/sluice/schemas")
-            if not schema_mount or volumes.get(schema_mount, {}).get("configMap", {}).get("name") not in generated:
-                problem(cw, "/opt/sluice/schemas is not a generated ConfigMap")
+                    want = os.path.relpath(rel, folder)
+                    if keys.get(key, key) != want:
+                        problem(cw, f"ConfigMap key {key} is mounted at {keys.get(key, key)}, not {want}")
         expected = (registry_port(command) if binary == REGISTRY else
                     pipeline_ports(pipeline).get(STAGE_KEY[binary]) if pipeline else None)
         for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
@@ -445,15 +463,17 @@ if RENDERED:
     found = False
     for d in cms:
         data = d.get("data") or {}
-        if "loans.yaml" in data:
-            found = True
-            if data["loans.yaml"] != read("pipelines/loans.yaml"):
-                problem("kustomize output", f"ConfigMap {d['metadata']['name']} loans.yaml differs from pipelines/loans.yaml")
-        for f in schema_files:
-            if f in data and data[f] != read(f"schemas/{f}"):
-                problem("kustomize output", f"ConfigMap {d['metadata']['name']} {f} differs from schemas/{f}")
+        name = d["metadata"]["name"]
+        # Generated names carry a content hash suffix: sluice-pipeline-<hash>.
+        sources = next((k for n, k in generated.items() if name == n or name.startswith(n + "-")), None)
+        if sources is None or "pipeline.yaml" not in data:
+            continue
+        found = True
+        for key, rel in sources.items():
+            if data.get(key) != read(rel):
+                problem("kustomize output", f"ConfigMap {name} {key} differs from {rel}")
     if not found:
-        problem("kustomize output", "no ConfigMap carries loans.yaml")
+        problem("kustomize output", "no ConfigMap carries a pipeline.yaml")
     for d in rendered:
         if d.get("kind") != "Namespace" and (d.get("metadata") or {}).get("namespace") != kust.get("namespace"):
             problem("kustomize output", f"{d.get('kind')}/{d['metadata'].get('name')} is not in namespace {kust.get('namespace')}")

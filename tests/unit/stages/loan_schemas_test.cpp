@@ -14,7 +14,7 @@ using namespace sluice;
 
 namespace {
 
-std::string Path(const std::string& name) { return std::string(SLUICE_SOURCE_DIR) + "/schemas/" + name; }
+std::string Path(const std::string& name) { return std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans/schemas/" + name; }
 
 avro::Schema Parse(const std::string& name) {
   std::ifstream in(Path(name));

@@ -1,6 +1,7 @@
 // The loans pipeline's producer and cleaner logic on whole files, no Kafka: the real
-// Lending Club file, and seeded copies of it with bad rows mixed in (tests/data/loans/
-// loan_data.py), each bad row checked against the reason its sidecar JSON expects.
+// Lending Club file, the pipeline folder's sample of it, and seeded copies of it with bad rows
+// mixed in (tests/data/loans/loan_data.py), each bad row checked against the reason its
+// sidecar JSON expects.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -33,9 +34,9 @@ struct Outcome {
 // Returns the outcome of each item by its line number.
 std::map<std::uint64_t, Outcome> RunPipeline(const std::string& csv_path, CsvPosition start = {},
                                              const std::vector<std::string>* header = nullptr) {
-  const YAML::Node pipeline = YAML::LoadFile(kSource + "/pipelines/loans.yaml");
-  const RecordSpec raw = LoadRecordSpec(kSource + "/schemas/loans.raw.v1.avsc");
-  const RecordSpec clean = LoadRecordSpec(kSource + "/schemas/loans.clean.v1.avsc");
+  const YAML::Node pipeline = YAML::LoadFile(kSource + "/pipelines/loans/pipeline.yaml");
+  const RecordSpec raw = LoadRecordSpec(kSource + "/pipelines/loans/schemas/loans.raw.v1.avsc");
+  const RecordSpec clean = LoadRecordSpec(kSource + "/pipelines/loans/schemas/loans.clean.v1.avsc");
   CsvSource source(CsvSourceSettingsFromYaml(pipeline["producer"]["sources"][0], pipeline["producer"]["id"], raw,
                                              "loans.yaml producer.sources[0]"),
                    csv_path);
@@ -141,6 +142,18 @@ TEST_CASE("loans: every row of the real file loads, the real oddities are flagge
   CHECK(flags["all_util_over_100"] == 102);
   CHECK(flags.count("revol_util_imputed") == 0);  // no empty cells in this copy
   CHECK(years == std::set<std::int64_t>{2014, 2015, 2016});
+}
+
+TEST_CASE("loans: the pipeline folder's sample loads whole, each row as in the full file") {
+  // pipelines/loans/sample/PROVENANCE.md: the first 300 loans of the full file, unchanged.
+  const auto sample = RunPipeline(kSource + "/pipelines/loans/sample/lending_club_sample.csv");
+  const auto full = RunPipeline(kSource + "/tests/data/loans/lending_club.csv");
+  REQUIRE(sample.size() == 300);
+  for (const auto& [line, o] : sample) {
+    INFO("line " << line << ": " << o.rule << ": " << o.reason);
+    REQUIRE(o.loaded);
+    CHECK(o.row == full.at(line).row);
+  }
 }
 
 TEST_CASE("loans: resuming from a stored position gives the same rows as one pass") {

@@ -13,7 +13,7 @@ using sluice::config::Environment;
 using sluice::config::PipelineConfig;
 
 TEST_CASE("stages: the effective loans pipeline file configures producer, cleaner and enricher") {
-  const auto config = PipelineConfig::Load(std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans.yaml", Environment());
+  const auto config = PipelineConfig::Load(std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans/pipeline.yaml", Environment());
   const RecordSpec raw = LoadRecordSpec(config.SchemaPath("raw").string());
   const RecordSpec clean = LoadRecordSpec(config.SchemaPath("clean").string());
   const RecordSpec enriched = LoadRecordSpec(config.SchemaPath("enriched").string());

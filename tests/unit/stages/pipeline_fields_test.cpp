@@ -1,5 +1,5 @@
 // Field names of the pipeline file against its schemas (what every daemon's --check runs
-// after the file's shape is valid): each case is the shipped pipelines/loans.yaml with one
+// after the file's shape is valid): each case is the shipped pipelines/loans/pipeline.yaml with one
 // edit, and must yield exactly the expected issue.
 #include <catch2/catch.hpp>
 
@@ -16,10 +16,10 @@ using sluice::stages::CheckPipelineFields;
 
 namespace {
 
-const std::string kPipelines = std::string(SLUICE_SOURCE_DIR) + "/pipelines";
+const std::string kLoans = std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans";
 
 std::string Shipped() {
-  std::ifstream in(kPipelines + "/loans.yaml", std::ios::binary);
+  std::ifstream in(kLoans + "/pipeline.yaml", std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
@@ -45,7 +45,7 @@ std::pair<int, int> Position(const std::string& text, const std::string& needle)
 
 std::vector<Issue> FieldIssues(const std::string& yaml) {
   PipelineConfig config;
-  auto shape = PipelineConfig::CheckText(yaml, "loans.yaml", kPipelines, Environment(), &config);
+  auto shape = PipelineConfig::CheckText(yaml, "pipeline.yaml", kLoans, Environment(), &config);
   INFO(sluice::config::FormatIssues(shape));
   REQUIRE(shape.empty());  // the edits keep the shape valid: only the field check may object
   return CheckPipelineFields(config);
@@ -62,7 +62,7 @@ std::string OneIssue(const std::string& yaml) {
 }  // namespace
 
 TEST_CASE("fields: the shipped loans pipeline names only fields its schemas have") {
-  auto config = PipelineConfig::Load(kPipelines + "/loans.yaml", Environment());
+  auto config = PipelineConfig::Load(kLoans + "/pipeline.yaml", Environment());
   auto issues = CheckPipelineFields(config);
   INFO(sluice::config::FormatIssues(issues));
   CHECK(issues.empty());
@@ -72,7 +72,7 @@ TEST_CASE("fields: a cleaner rule naming a field of no schema is one issue at it
   const std::string yaml = Edited("fields: [funded_amnt, term,", "fields: [funded_amount, term,");
   const auto [line, column] = Position(yaml, "funded_amount");
   CHECK(OneIssue(yaml) ==
-        "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
             ": cleaner.rules[1].fields[0]: unknown field 'funded_amount': not in the raw schema "
             "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'funded_amnt'?)");
 }
@@ -81,7 +81,7 @@ TEST_CASE("fields: a cleaner rule updating an unknown field is reported at its f
   const std::string yaml = Edited("      field: int_rate\n      to: double", "      field: intrate\n      to: double");
   const auto [line, column] = Position(yaml, "intrate");
   CHECK(OneIssue(yaml) ==
-        "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
             ": cleaner.rules[6].field: unknown field 'intrate': not in the raw schema "
             "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
 }
@@ -119,7 +119,7 @@ TEST_CASE("fields: an enricher lookup key and lookup outputs are checked") {
     const std::string yaml = Edited("      key: addr_state\n", "      key: adr_state\n");
     const auto [line, column] = Position(yaml, "adr_state");
     CHECK(OneIssue(yaml) ==
-          "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
               ": enricher.steps[0].key: unknown field 'adr_state': not in the clean schema "
               "(loans.clean.v1.avsc) and not written by an earlier step (did you mean 'addr_state'?)");
   }
@@ -127,7 +127,7 @@ TEST_CASE("fields: an enricher lookup key and lookup outputs are checked") {
     const std::string yaml = Edited("{name: state_name,", "{name: state_nam,");
     const auto [line, column] = Position(yaml, "state_nam,");
     CHECK(OneIssue(yaml) ==
-          "loans.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
               ": enricher.steps[0].fields.name: field 'state_nam' is not in the enriched schema "
               "(loans.enriched.v1.avsc) and no later step reads it, so its value would be lost "
               "(did you mean 'state_name'?)");

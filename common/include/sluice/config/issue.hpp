@@ -1,6 +1,6 @@
 #pragma once
 // One configuration problem, located by file, key path and line, e.g.
-//   pipelines/loans.yaml:42:9: cleaner.rules[3].regx: unknown key 'regx' (did you mean 'regex'?)
+//   pipelines/loans/pipeline.yaml:42:9: cleaner.rules[3].regx: unknown key 'regx' (did you mean 'regex'?)
 #include <string>
 #include <vector>
 

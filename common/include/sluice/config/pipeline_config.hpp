@@ -1,5 +1,5 @@
 #pragma once
-// The pipeline file (pipelines/<name>.yaml), loaded, strictly validated against the spec in
+// The pipeline file (pipelines/<name>/pipeline.yaml), loaded, strictly validated against the spec in
 // pipeline_spec.hpp, with defaults filled and environment endpoints attached. Every daemon
 // loads and validates the whole file, then reads its own section. Immutable after Load; read
 // it from one thread at start-up (the YAML tree inside gives no thread-safety promise).

@@ -50,7 +50,7 @@ class Rule;
 class Cleaner {
  public:
   // `rules`: the YAML sequence (cleaner.rules); `origin` names it in errors, e.g.
-  // "pipelines/loans.yaml: cleaner.rules". Throws core::ConfigError.
+  // "pipelines/loans/pipeline.yaml: cleaner.rules". Throws core::ConfigError.
   Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& origin,
           CleanerSettings settings = {});
   ~Cleaner();

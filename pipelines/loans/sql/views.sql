@@ -1,5 +1,5 @@
 -- The five dashboard views of the loans pipeline, over the sink's table "loans".
--- Run by the pg-sink after it has created the table (sink.views in pipelines/loans.yaml).
+-- Run by the pg-sink after it has created the table (sink.views in pipelines/loans/pipeline.yaml).
 -- CREATE OR REPLACE keeps them idempotent; each selects explicit columns so a new column in
 -- the table (schema evolution) never changes a view's shape.
 

@@ -1,0 +1,119 @@
+// The enricher's case files: `steps:` (or the pipeline file's enricher.steps) run through ONE
+// Enricher in order, so reference-table copies and HTTP caches carry from case to case. `at:`
+// is the enricher's clock (refresh intervals, cache TTLs). Inputs are typed into the input
+// schema (the clean schema: what the cleaner emits). The outside world is the case file's:
+//   tables: {ref_us_states: [{code: CT, name: Connecticut}, ...]}   # pg_lookup tables
+//   http: {"http://rates/EUR": {status: 200, body: '{"rate": 1.1}'}, "http://rates/XXX": ~}
+// (~: no answer, as a timeout). A table or URL the file does not list fails the case.
+// Marks are the http_lookup steps that used their fallback (`fallbacks:`).
+#include "case_file.hpp"
+
+#include <chrono>
+#include <map>
+
+#include "sluice/core/error.hpp"
+#include "sluice/stages/enricher.hpp"
+
+namespace sluice::cases {
+
+namespace {
+
+using stages::Row;
+
+std::map<std::string, std::vector<Row>> TablesOf(const YAML::Node& node) {
+  std::map<std::string, std::vector<Row>> tables;
+  if (!node) return tables;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    auto& rows = tables[it->first.as<std::string>()];
+    const YAML::Node list = it->second;
+    for (const auto& r : list) {
+      Row row;
+      // As the PostgreSQL loader returns them: text, or null.
+      for (auto c = r.begin(); c != r.end(); ++c) {
+        row.Set(c->first.as<std::string>(), c->second.IsNull() ? stages::Value{stages::Null{}}
+                                                                : stages::Value{c->second.Scalar()});
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  return tables;
+}
+
+std::map<std::string, std::optional<stages::HttpResponse>> AnswersOf(const YAML::Node& node) {
+  std::map<std::string, std::optional<stages::HttpResponse>> answers;
+  if (!node) return answers;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::optional<stages::HttpResponse> answer;
+    if (!it->second.IsNull()) {
+      answer = stages::HttpResponse{it->second["status"].as<int>(200), it->second["body"].as<std::string>("")};
+    }
+    answers[it->first.as<std::string>()] = answer;
+  }
+  return answers;
+}
+
+// The case's input as the cleaner would have emitted it.
+Row TypedInput(const YAML::Node& input, const std::optional<stages::RecordSpec>& spec) {
+  Row row = InputOf(input);
+  if (!spec) return row;
+  for (const auto& [field, value] : row.cells()) {
+    if (!spec->Find(field)) throw core::ConfigError("input field '" + field + "' is not in the input schema");
+  }
+  std::string why;
+  auto typed = stages::TypeInto(row, *spec, &why);
+  if (!typed) throw core::ConfigError("the input does not fit the input schema: " + why);
+  return *typed;
+}
+
+}  // namespace
+
+std::size_t RunEnricherCases(const CaseFile& file, Report& report) {
+  const std::string path = file.path.string();
+  const auto schema = file.SchemaOf("schema", "schema_file", "enriched");
+  if (!schema) throw core::ConfigError("no enriched schema: give schema, schema_file or pipeline");
+  const auto input_schema = file.SchemaOf("input_schema", "input_schema_file", "clean");
+
+  const auto tables = TablesOf(file.doc["tables"]);
+  const auto answers = AnswersOf(file.doc["http"]);
+  stages::EnricherDeps deps;
+  deps.table_loader = [&tables](const std::string& table, const std::string& key_column,
+                                 const std::vector<std::string>& columns) {
+    return stages::LookupTable::Loader([&tables, table, key_column, columns] {
+      auto it = tables.find(table);
+      if (it == tables.end()) throw core::InfraError("table " + table + " is not in the case file's tables", core::Retry::kNo);
+      // As PostgreSQL would refuse a SELECT of a column the table does not have.
+      for (const auto& row : it->second) {
+        for (const auto& column : columns) {
+          if (!row.Find(column) || !row.Find(key_column)) {
+            throw core::InfraError("table " + table + ": a row has no column " + (row.Find(key_column) ? column : key_column),
+                                   core::Retry::kNo);
+          }
+        }
+      }
+      return it->second;
+    });
+  };
+  deps.http_fetch = [&answers](const std::string& url, core::Duration) {
+    auto it = answers.find(url);
+    if (it == answers.end()) throw core::InfraError("URL " + url + " is not in the case file's http", core::Retry::kNo);
+    return it->second;
+  };
+
+  std::size_t checked = RunConfigErrors(file, "steps", [&](const YAML::Node& steps) {
+    stages::Enricher(steps, *schema, path + ": config_errors", deps);
+  }, report);
+  if (!file.doc["cases"]) return checked;
+
+  stages::Enricher enricher(file.ListOf("enricher", "steps"), *schema, path + ": steps", deps);
+  StageCases stage{"fallbacks", "fallback", false, &enricher.output(), [&](const YAML::Node& c) {
+                     const auto now = stages::SteadyTime{} + std::chrono::milliseconds(MillisOf(c["at"]));
+                     stages::EnrichResult r = enricher.Process(TypedInput(c["input"], input_schema), now);
+                     const auto verdict = r.verdict == stages::EnrichVerdict::kEmit ? Outcome::Verdict::kEmit
+                                                                                    : Outcome::Verdict::kReject;
+                     return Outcome{verdict, std::move(r.row), std::move(r.fallbacks), std::move(r.rule),
+                                    std::move(r.reason)};
+                   }};
+  return checked + RunCases(file, stage, report);
+}
+
+}  // namespace sluice::cases
