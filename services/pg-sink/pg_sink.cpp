@@ -282,8 +282,10 @@ struct PgSink::Impl : kafka::RebalanceListener {
     c.application_name = "sluice-pg-sink";
     // A running sink waits for PostgreSQL as long as it takes (/readyz says it is unreachable
     // meanwhile): an outage of any length ends in the rows being written, not in an exit.
+    // Past the pipeline's retry budget each retry is logged as an error.
+    c.budget.until_stopped = true;
+    c.budget.max_elapsed = options.retry.budget;
     c.budget.max_attempts = std::numeric_limits<int>::max();
-    c.budget.max_elapsed = std::chrono::hours(24 * 365);
     c.budget.initial_backoff = options.retry.initial_backoff;
     c.budget.max_backoff = options.retry.max_backoff;
     core::ShutdownToken token = shutdown;

@@ -184,14 +184,23 @@ void Connection::RunErased(const std::function<void(pqxx::connection&)>& fn) {
     if (failure.connection_lost) Drop();
 
     const auto elapsed = std::chrono::duration_cast<core::Duration>(Clock::now() - start);
-    if (attempt >= budget.max_attempts || elapsed >= budget.max_elapsed) {
+    const bool spent = attempt >= budget.max_attempts || elapsed >= budget.max_elapsed;
+    if (spent && !budget.until_stopped) {
       failure.message += " (gave up after " + std::to_string(attempt) + " attempts in " +
                          core::FormatDuration(elapsed) + ")";
       throw PgError(std::move(failure));
     }
-    const auto delay = std::min(Backoff(budget, attempt), budget.max_elapsed - elapsed);
-    spdlog::warn("postgres: {} {} (attempt {}/{}), retrying in {}", failure.sqlstate,
-                 failure.message, attempt, budget.max_attempts, core::FormatDuration(delay));
+    const auto delay = spent ? Backoff(budget, attempt)
+                             : std::min(Backoff(budget, attempt), budget.max_elapsed - elapsed);
+    if (spent) {
+      spdlog::error("postgres: {} {} (attempt {}, {} so far: past the retry budget), retrying in {} "
+                    "until it is back",
+                    failure.sqlstate, failure.message, attempt, core::FormatDuration(elapsed),
+                    core::FormatDuration(delay));
+    } else {
+      spdlog::warn("postgres: {} {} (attempt {}/{}), retrying in {}", failure.sqlstate,
+                   failure.message, attempt, budget.max_attempts, core::FormatDuration(delay));
+    }
     options_.sleep(delay);
   }
 }

@@ -129,6 +129,24 @@ TEST_CASE("a closed port exhausts the budget and throws a retryable InfraError")
   CHECK_FALSE(conn.Ping());
 }
 
+TEST_CASE("until_stopped: a closed port is retried past the budget until sleep throws") {
+  const int port = ClosedPort();
+  int sleeps = 0;
+  ConnectionOptions options;
+  options.conninfo = "postgresql://sluice:sluice@127.0.0.1:" + std::to_string(port) + "/sluice";
+  options.budget.max_attempts = 2;
+  options.budget.until_stopped = true;
+  // The caller's shutdown, after 7 waits: far past the 2 attempts of the budget.
+  options.sleep = [&sleeps](sluice::core::Duration) {
+    if (++sleeps == 7) throw sluice::core::InfraError("stopped", sluice::core::Retry::kNo);
+  };
+  Connection conn(options);
+  int ran = 0;
+  CHECK_THROWS_WITH(conn.Run([&](pqxx::connection&) { ++ran; }), "stopped");
+  CHECK(sleeps == 7);
+  CHECK(ran == 0);
+}
+
 TEST_CASE("wrong password and unknown database are fatal at once, without retries") {
   const std::string base = RequirePgConninfo();
   const char* host = std::getenv("PGHOST");

@@ -27,6 +27,10 @@ struct RetryBudget {
   core::Duration max_elapsed = std::chrono::seconds(60);
   core::Duration initial_backoff = std::chrono::milliseconds(200);
   core::Duration max_backoff = std::chrono::seconds(10);
+  // A running stage that must outlast an outage of any length: Run() never gives up on a
+  // retryable failure; past the limits above each retry is logged as an error instead of a
+  // warning. It ends only when ConnectionOptions::sleep throws (the caller's shutdown).
+  bool until_stopped = false;
 };
 
 struct ConnectionOptions {
