@@ -688,7 +688,11 @@ struct PgSink::Impl : kafka::RebalanceListener {
             .Set(static_cast<double>(l.lag));
       }
       // Lag reads cached watermarks: a real round trip tells whether the broker is there.
-      broker_ok = consumer->BrokerReachable(std::chrono::milliseconds(1000));
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_probe >= kafka::kBrokerProbeEvery) {
+        last_probe = now;
+        broker_ok = consumer->BrokerReachable(kafka::kBrokerProbeTimeout);
+      }
       if (!broker_ok) trouble.Note();
     } catch (const kafka::KafkaError& e) {
       broker_ok = false;
@@ -770,6 +774,7 @@ struct PgSink::Impl : kafka::RebalanceListener {
   bool abandoned = false;  // Run failed: revoke and loss no longer write (consuming thread)
   runtime::TroubleMemory trouble;  // when the broker was last unreachable (consuming thread)
   std::atomic<bool> broker_ok{true};  // the last lag query reached the broker (for /readyz)
+  std::chrono::steady_clock::time_point last_probe{};  // the last BrokerReachable round trip
 
   ~Impl() {
     // Before any member goes: the consumer's close runs the revoke callback, which must find

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "sluice/core/error.hpp"
+#include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/error.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
@@ -13,8 +14,6 @@ namespace sluice::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// How long an idle loop lets a broker take to answer its readiness probe.
-constexpr std::chrono::milliseconds kProbeTimeout{1000};
 
 }  // namespace
 
@@ -249,7 +248,7 @@ struct SourceLoop::Impl {
         if (all_finished) break;
         if (!wrote) {
           // Idle: ask a broker for real, so readiness notices one that went away.
-          broker_ok = session.Producer().BrokerReachable(kProbeTimeout);
+          broker_ok = session.Producer().BrokerReachable(kafka::kBrokerProbeTimeout);
           shutdown.WaitFor(idle_wait);
         }
         continue;

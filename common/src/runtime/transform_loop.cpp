@@ -24,8 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // Input waiting and no batch committed for this long: the stage is stuck, so not ready.
 constexpr std::chrono::seconds kStuckAfter{60};
-// How often readiness asks a broker for real (Lag alone reads cached watermarks).
-constexpr std::chrono::seconds kProbeEvery{3};
 // A loop that has not come round for this long is not ready (blocked in a commit retry).
 constexpr std::chrono::seconds kPulseLimit{10};
 
@@ -299,9 +297,9 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     try {
       // Lag reads cached watermarks; a real round trip every few seconds notices a broker
       // that went away while the stage was idle.
-      if (now - last_probe >= kProbeEvery) {
+      if (now - last_probe >= kafka::kBrokerProbeEvery) {
         last_probe = now;
-        broker_ok = consumer->BrokerReachable(std::chrono::milliseconds(1000));
+        broker_ok = consumer->BrokerReachable(kafka::kBrokerProbeTimeout);
       }
       if (!broker_ok) {
         throw kafka::KafkaError("kafka: no broker answers a metadata request",

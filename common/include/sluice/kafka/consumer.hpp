@@ -83,6 +83,11 @@ struct PartitionLag {
   std::int64_t lag = -1;                   // -1 when unknown
 };
 
+// How often a stage's readiness asks a broker for real (BrokerReachable), and how long it waits
+// for the answer: one cadence for every stage.
+inline constexpr std::chrono::seconds kBrokerProbeEvery{3};
+inline constexpr std::chrono::milliseconds kBrokerProbeTimeout{1000};
+
 // Owns one rd_kafka_t consumer handle joined to a consumer group ("group.id" required).
 // Defaults (see DefaultsFor): no auto commit, no automatic offset store, read_committed,
 // cooperative-sticky assignment; the eager strategies ("range", "roundrobin") work too.
@@ -154,7 +159,8 @@ class Consumer {
   // cached from fetches, asking the broker only where none is cached.
   std::vector<PartitionLag> Lag(std::chrono::milliseconds timeout);
   // One metadata round trip to any broker: false when none answers within `timeout`. For
-  // readiness, since Lag's cached watermarks do not notice a broker that went away.
+  // readiness, since Lag's cached watermarks do not notice a broker that went away. Stages ask
+  // every kBrokerProbeEvery, waiting kBrokerProbeTimeout.
   bool BrokerReachable(std::chrono::milliseconds timeout);
 
   // Leaves the group. Idempotent.
