@@ -7,8 +7,11 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "../kafka/kafka_test_support.hpp"
+#include "sluice/http/client.hpp"
+#include "sluice/http/server.hpp"
 #include "sluice/kafka/consumer.hpp"
 #include "sluice/kafka/producer.hpp"
 #include "sluice/kafka/topic_reader.hpp"
@@ -301,4 +304,89 @@ TEST_CASE("transform loop: a 5 MB input record is too_large, dead-lettered cut t
   CHECK(runtime::WireSize(*found) <= 1'000'000);
   REQUIRE(found->value);
   CHECK(found->value->size() > 900'000);
+}
+
+namespace {
+
+// Blocks in Process on the record with n == 0 until released, as a loop blocked in a commit
+// retry or a dependency that neither answers nor fails.
+class BlockingStage : public runtime::TransformStage {
+ public:
+  explicit BlockingStage(std::atomic<bool>& release) : release_(release) {}
+  runtime::Outcome Process(runtime::Record r) override {
+    if (std::get<std::int64_t>(r.Row().Get("n")) == 0) {
+      while (!release_) std::this_thread::sleep_for(50ms);
+    }
+    r.Row().Set("doubled", 2 * std::get<std::int64_t>(r.Row().Get("n")));
+    return runtime::EmitOne(std::move(r));
+  }
+
+ private:
+  std::atomic<bool>& release_;
+};
+
+}  // namespace
+
+TEST_CASE("transform loop: a loop blocked inside a batch says not ready, then ready once it "
+          "comes round again") {
+  Fixture f;
+  f.Feed(0, 0);
+  http::Server server({}, nullptr);
+  server.Start();
+  http::Client client;
+  const std::string readyz = "http://127.0.0.1:" + std::to_string(server.Port()) + "/readyz";
+  // Waits until /readyz answers `status` (the bound fails the test); returns the body.
+  auto await = [&](int status, std::chrono::seconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (true) {
+      auto r = client.Get(readyz);
+      if (static_cast<int>(r.status) == status) return r.body;
+      if (std::chrono::steady_clock::now() > deadline) {
+        FAIL("/readyz never answered " << status << " within " << bound.count() << " s; last: "
+                                       << r.status << " " << r.body);
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  };
+  std::atomic<bool> release{false};
+  core::ShutdownSource stop;
+  runtime::TransformLoop loop(
+      f.Options(), [&] { return std::make_unique<BlockingStage>(release); }, f.schemas,
+      stop.Token(), obs::Logger("test"), nullptr, &server);
+  std::exception_ptr error;
+  std::thread runner([&] {
+    try {
+      loop.Run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  // Whatever happens below (a failed wait throws), the loop is stopped and joined.
+  struct Join {
+    core::ShutdownSource& stop;
+    std::thread& runner;
+    std::atomic<bool>& release;
+    ~Join() {
+      release = true;
+      stop.Request();
+      runner.join();
+    }
+  } join{stop, runner, release};
+
+  const int n = 50;
+  await(200, 90s);  // assigned, lag known
+  f.Feed(n, 0);
+  // The loop is blocked on record 0: only the pulse rule can say so.
+  const std::string body = await(503, 60s);
+  CHECK(body.find("has not come round") != std::string::npos);
+  release = true;
+  await(200, 60s);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (loop.Stats().records_in < static_cast<std::uint64_t>(n) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(loop.Stats().records_in == static_cast<std::uint64_t>(n));
+  CHECK_FALSE(error);
+  server.Stop();
 }
