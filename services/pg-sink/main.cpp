@@ -8,7 +8,6 @@
 int main(int argc, char** argv) {
   using namespace sluice;
   runtime::DaemonSpec spec;
-  spec.binary = "sluice-pg-sink";
   spec.description = "Writes the enriched topic into a PostgreSQL table, exactly once";
   spec.stage = config::Stage::kPgSink;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;

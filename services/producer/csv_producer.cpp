@@ -30,7 +30,7 @@ constexpr const char* kHeaderSourceName = "sluice-source";
 constexpr const char* kHeaderSourceFile = "sluice-source-file";
 constexpr const char* kHeaderSourceLine = "sluice-source-line";
 constexpr const char* kHeaderSourceOffset = "sluice-source-offset";
-constexpr const char* kStageName = "producer";
+const std::string kStageName(config::IdentityOf(config::Stage::kProducer).dlq_stage);
 
 kafka::Config ToKafkaConfig(const std::map<std::string, std::string>& props) {
   kafka::Config c;
@@ -122,8 +122,7 @@ ProducerOptions ProducerOptionsFromConfig(const config::PipelineConfig& config, 
     o.max_record_bytes = static_cast<std::size_t>(section.Int("max_record_bytes"));
   }
   for (CsvSourceOptions& s : o.sources) s.settings.csv.max_record_bytes = o.max_record_bytes;
-  const char* instance = std::getenv("SLUICE_INSTANCE_ID");
-  o.transactional_id = "sluice-producer-" + config.Name() + "-" + (instance && *instance ? instance : "0");
+  o.transactional_id = config.TransactionalId(config::Stage::kProducer);
   o.librdkafka = config.Librdkafka(config::Stage::kProducer);
   o.partitions = topics.partitions;
   o.replication = topics.replication;
