@@ -89,7 +89,7 @@ TEST_CASE("every binary of the table is built by services/CMakeLists.txt") {
   }
 }
 
-TEST_CASE("--print-stages prints one tab-separated row per stage") {
+TEST_CASE("the table for --print-stages has one tab-separated row per stage") {
   std::istringstream table(StagesTable());
   std::string line;
   REQUIRE(std::getline(table, line));

@@ -98,7 +98,7 @@ TEST_CASE("command-line mistakes exit 2 with a message") {
   CHECK(help.out.find("--print-config") != std::string::npos);
 }
 
-TEST_CASE("--print-stages prints the stage identity table without a pipeline file") {
+TEST_CASE("print-stages: the stage identity table, printed without a pipeline file") {
   auto r = Run({"--print-stages"});
   CHECK(r.code == 0);
   CHECK(r.out == sluice::config::StagesTable());
