@@ -57,8 +57,9 @@ e2e_require_env() {
 e2e_require_binaries() {
   local dir=${SLUICE_BIN_DIR:-${SLUICE_BINARY_DIR:+$SLUICE_BINARY_DIR/bin}}
   dir=${dir:-$SLUICE_ROOT/build/bin}
-  local b missing=()
-  for b in sluice-registry sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink; do
+  local b table missing=()
+  table=$(stack_stage_table "$dir") || e2e_fail "no daemon binary in $dir (build them first)"
+  for b in $(awk -F'\t' 'NR > 1 { print $3 }' <<<"$table"); do
     [[ -x $dir/$b ]] || missing+=("$b")
   done
   (( ${#missing[@]} == 0 )) || e2e_fail "daemon binaries missing in $dir: ${missing[*]} (build them first)"

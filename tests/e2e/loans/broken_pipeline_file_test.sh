@@ -14,7 +14,9 @@ trap 'rc=$?; rm -rf "$E2E_TMP"; (( rc == 0 )) && e2e_log PASS || e2e_log "FAILED
 e2e_pipeline --views all
 good=$E2E_PIPELINE
 
-DAEMONS=(sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink)
+# The daemons that read a pipeline file: the stage table's rows with a section.
+mapfile -t DAEMONS < <(stack_stage_table "$SLUICE_BIN_DIR" | awk -F'\t' 'NR > 1 && $2 != "-" { print $3 }')
+(( ${#DAEMONS[@]} == 4 )) || e2e_fail "expected four daemons in the stage table, got: ${DAEMONS[*]}"
 
 # case <name> <sed expression or "raw:<content>"> <expected key> <expected problem text>
 cases=(
