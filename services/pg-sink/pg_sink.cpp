@@ -26,7 +26,7 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/stage.hpp"
 
-namespace sluice::pgsink {
+namespace sluice::pg_sink {
 
 namespace {
 
@@ -794,4 +794,4 @@ PgSinkStats PgSink::Stats() const {
           c.columns_added.load(), c.pg_reconnects.load(), c.rebuilds.load()};
 }
 
-}  // namespace sluice::pgsink
+}  // namespace sluice::pg_sink

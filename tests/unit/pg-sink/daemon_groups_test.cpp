@@ -24,7 +24,7 @@ config::PipelineConfig Loans(const std::string& instance) {
 
 TEST_CASE("the sink joins ConsumerGroup(kPgSink), spelled sluice-sink-<p>") {
   const auto config = Loans("3");
-  const pgsink::PgSinkOptions o = pgsink::SinkOptionsFromConfig(config);
+  const pg_sink::PgSinkOptions o = pg_sink::SinkOptionsFromConfig(config);
   CHECK(o.group_id == config.ConsumerGroup(config::Stage::kPgSink));
   CHECK(o.group_id == "sluice-sink-loans");
   CHECK(o.group_instance_id == "sluice-sink-loans-3");
