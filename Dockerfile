@@ -21,7 +21,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 # ---- runtime stage: shared libraries only, non-root ------------------------------------------
 FROM debian:12-slim AS runtime
 # curl: the healthchecks / probes call http://127.0.0.1:<port>/readyz from inside the
-# container (the daemons' health server binds 127.0.0.1 unless http.bind says otherwise).
+# container (the daemons' health server binds 127.0.0.1 unless SLUICE_HTTP_BIND says otherwise).
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       librdkafka++1 librdkafka1 libpqxx-6.4 libpq5 libspdlog1.10 libfmt9 libyaml-cpp0.7 \

@@ -5,7 +5,6 @@
 
 int main(int argc, char** argv) {
   sluice::runtime::DaemonSpec spec;
-  spec.binary = "sluice-cleaner";
   spec.description = "Validates and repairs raw records with declarative rules (raw -> clean)";
   spec.stage = sluice::config::Stage::kCleaner;
   spec.needs_kafka = spec.needs_registry = true;

@@ -5,7 +5,6 @@
 
 int main(int argc, char** argv) {
   sluice::runtime::DaemonSpec spec;
-  spec.binary = "sluice-enricher";
   spec.description = "Joins reference data and derives fields (clean -> enriched)";
   spec.stage = sluice::config::Stage::kEnricher;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;

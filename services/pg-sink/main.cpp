@@ -8,18 +8,17 @@
 int main(int argc, char** argv) {
   using namespace sluice;
   runtime::DaemonSpec spec;
-  spec.binary = "sluice-pg-sink";
   spec.description = "Writes the enriched topic into a PostgreSQL table, exactly once";
   spec.stage = config::Stage::kPgSink;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
-  spec.build = [](const config::PipelineConfig& config) { (void)pgsink::SinkOptionsFromConfig(config); };
+  spec.build = [](const config::PipelineConfig& config) { (void)pg_sink::SinkOptionsFromConfig(config); };
   spec.run = [](runtime::DaemonContext& ctx) {
     auto schemas = std::make_shared<runtime::RegistrySchemaSource>(ctx.config.Endpoint());
     // Shared with the readiness checks, which the health server may run after `run` returns.
-    auto sink = std::shared_ptr<pgsink::PgSink>(
-        new pgsink::PgSink(pgsink::SinkOptionsFromConfig(ctx.config), *schemas, ctx.log,
+    auto sink = std::shared_ptr<pg_sink::PgSink>(
+        new pg_sink::PgSink(pg_sink::SinkOptionsFromConfig(ctx.config), *schemas, ctx.log,
                            ctx.shutdown, &ctx.standard),
-        [schemas](pgsink::PgSink* p) { delete p; });
+        [schemas](pg_sink::PgSink* p) { delete p; });
     ctx.http.AddReadinessCheck("postgresql", [sink] {
       return sink->DatabaseReachable() ? http::CheckResult{}
                                        : http::CheckResult{false, "PostgreSQL does not answer"};

@@ -26,13 +26,13 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/stage.hpp"
 
-namespace sluice::pgsink {
+namespace sluice::pg_sink {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kStageName = "pg-sink";
+const std::string kStageName(config::IdentityOf(config::Stage::kPgSink).dlq_stage);
 // An open batch is written when no record arrives for this long (the sink has caught up).
 constexpr std::chrono::milliseconds kIdleFlush{20};
 // The broker holds an empty fetch this long at most (librdkafka's default is 500 ms). One fetch
@@ -61,12 +61,13 @@ std::optional<std::int64_t> SourceTsMs(const kafka::ReceivedMessage& m) {
 
 PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config) {
   PgSinkOptions o;
-  const config::View sink = config.SectionView("sink");
+  const config::View sink =
+      config.SectionView(std::string(config::IdentityOf(config::Stage::kPgSink).section));
   const config::Topics& topics = config.TopicNames();
   o.topic = topics.enriched;
   o.dlq_topic = topics.dlq;
-  o.group_id = "sluice-sink-" + config.Name();
-  o.group_instance_id = o.group_id + "-" + config.InstanceId();
+  o.group_id = config.ConsumerGroup(config::Stage::kPgSink);
+  o.group_instance_id = config.GroupInstanceId(config::Stage::kPgSink);
   o.librdkafka = config.Librdkafka(config::Stage::kPgSink);
   o.table.schema = sink.String("schema");
   o.table.name = sink.String("table");
@@ -800,4 +801,4 @@ PgSinkStats PgSink::Stats() const {
           c.columns_added.load(), c.pg_reconnects.load(), c.rebuilds.load()};
 }
 
-}  // namespace sluice::pgsink
+}  // namespace sluice::pg_sink

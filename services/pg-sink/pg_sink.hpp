@@ -33,7 +33,7 @@
 #include "sluice/runtime/retry.hpp"
 #include "sluice/runtime/serde.hpp"
 
-namespace sluice::pgsink {
+namespace sluice::pg_sink {
 
 // Everything the sink needs, explicit so tests run it in-process without RunDaemon.
 struct PgSinkOptions {
@@ -198,4 +198,4 @@ class PgSink {
 };
 
 
-}  // namespace sluice::pgsink
+}  // namespace sluice::pg_sink

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "sluice/config/stage_identity.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/runtime/registry_schema_source.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kStageName = "producer";
+const std::string kStageName(config::IdentityOf(config::Stage::kProducer).dlq_stage);
 
 std::string ReadText(const fs::path& path, const std::string& what) {
   std::ifstream in(path);
@@ -89,8 +90,7 @@ ProducerOptions ProducerOptionsFromConfig(const config::PipelineConfig& config, 
     s.key_fields = key_fields;
     s.once = once;
   }
-  const char* instance = std::getenv("SLUICE_INSTANCE_ID");
-  o.transactional_id = "sluice-producer-" + config.Name() + "-" + (instance && *instance ? instance : "0");
+  o.transactional_id = config.TransactionalId(config::Stage::kProducer);
   o.librdkafka = config.Librdkafka(config::Stage::kProducer);
   o.partitions = topics.partitions;
   o.replication = topics.replication;

@@ -197,6 +197,7 @@ int RunRegistry(int argc, char** argv) {
   RegistryOptions o;
   bool check = false;
   bool print_config = false;
+  bool print_stages = false;
   std::vector<std::string> extra;
   CLI::App app{"sluice-registry: Confluent-compatible schema registry backed by a compacted Kafka topic"};
   app.add_option("--bind", o.bind, "Address to listen on")->envname("SLUICE_REGISTRY_BIND");
@@ -212,6 +213,8 @@ int RunRegistry(int argc, char** argv) {
       ->envname("SLUICE_LOG_LEVEL");
   app.add_flag("--check", check, "Validate the configuration, print ok or the error, exit 0 or 2");
   app.add_flag("--print-config", print_config, "Print the effective configuration as JSON and exit");
+  app.add_flag("--print-stages", print_stages,
+               "Print the stage identity table (ids, sections, binaries, groups, ports) and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -219,6 +222,10 @@ int RunRegistry(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return 2;
+  }
+  if (print_stages) {
+    std::cout << config::StagesTable();
+    return 0;
   }
 
   std::string problem;
@@ -231,7 +238,7 @@ int RunRegistry(int argc, char** argv) {
     o.librdkafka[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   obs::LogOptions lo;
-  lo.daemon = "sluice-registry";
+  lo.daemon = config::IdentityOf(config::Stage::kRegistry).binary;
   if (problem.empty() && o.brokers.empty()) problem = "--brokers (or SLUICE_KAFKA_BROKERS) is required";
   if (problem.empty() && o.topic.empty()) problem = "--schemas-topic must not be empty";
   if (problem.empty() && (o.port < 0 || o.port > 65535)) problem = "--port must be 0..65535";

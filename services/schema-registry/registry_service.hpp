@@ -8,11 +8,13 @@
 #include <map>
 #include <string>
 
+#include "sluice/config/stage_identity.hpp"
+
 namespace sluice::schema_registry {
 
 struct RegistryOptions {
   std::string bind = "127.0.0.1";
-  int port = 18081;                // SLUICE_REGISTRY_PORT
+  int port = config::IdentityOf(config::Stage::kRegistry).port;  // SLUICE_REGISTRY_PORT
   std::string brokers;             // SLUICE_KAFKA_BROKERS
   std::string topic = "_schemas";  // SLUICE_REGISTRY_TOPIC
   int replication = 1;

@@ -71,8 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static Fixture* fixture = new Fixture();
   const pg::TableName table{"public", "fuzz"};
   const std::vector<std::string> key{"loan_id"};
-  pgsink::SinkColumns columns(table, key, avro::ParseSchema(kV1));
-  pgsink::RecordRouter router(columns, fixture->schemas, kMaxRecordBytes, /*add_columns=*/true);
+  pg_sink::SinkColumns columns(table, key, avro::ParseSchema(kV1));
+  pg_sink::RecordRouter router(columns, fixture->schemas, kMaxRecordBytes, /*add_columns=*/true);
   auto rows = std::make_unique<pg::RowBatch>(columns.Columns());
   rows->HashKeys(key);
 
@@ -88,17 +88,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const int frame = control & 3;
     if (frame > 0) bytes.insert(0, Frame(fixture->ids[frame - 1]));
 
-    pgsink::RecordRouter::Verdict v = router.Route(bytes);
-    if (v.kind == pgsink::RecordRouter::Verdict::Kind::kNewColumns) {
+    pg_sink::RecordRouter::Verdict v = router.Route(bytes);
+    if (v.kind == pg_sink::RecordRouter::Verdict::Kind::kNewColumns) {
       // As the sink does: the open batch is written, the table gains the columns.
       router.AdoptColumns(v.writer_id);
       rows = std::make_unique<pg::RowBatch>(columns.Columns());
       rows->HashKeys(key);
       v = router.Route(bytes);
-      Require(v.kind != pgsink::RecordRouter::Verdict::Kind::kNewColumns,
+      Require(v.kind != pg_sink::RecordRouter::Verdict::Kind::kNewColumns,
               "a writer still brings new columns after AdoptColumns");
     }
-    if (v.kind == pgsink::RecordRouter::Verdict::Kind::kRow) {
+    if (v.kind == pg_sink::RecordRouter::Verdict::Kind::kRow) {
       const std::size_t before = rows->size();
       router.AppendRoutedRow(*rows);
       Require(rows->size() == before + 1, "a routed row did not add one row");
@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     consumed.headers.push_back({runtime::kHeaderOrigin, "f.raw/0@" + std::to_string(len)});
     const std::size_t limit = kLimits[(control >> 2) & 3];
     const kafka::Message dlq =
-        pgsink::SinkDlqMessage(consumed, "f.dlq", v.rule, v.reason, "", limit);
+        pg_sink::SinkDlqMessage(consumed, "f.dlq", v.rule, v.reason, "", limit);
     const kafka::Header* rule = kafka::FindLastHeader(dlq.headers, runtime::kHeaderRule);
     Require(rule && rule->value == v.rule, "the DLQ record lost its rule header");
     Require(kafka::FindLastHeader(dlq.headers, runtime::kHeaderStage) != nullptr,

@@ -15,18 +15,6 @@
 namespace sluice::config {
 namespace fs = std::filesystem;
 
-std::string StageKey(Stage stage) {
-  switch (stage) {
-    case Stage::kProducer: return "producer";
-    case Stage::kCleaner: return "cleaner";
-    case Stage::kEnricher: return "enricher";
-    case Stage::kPgSink: return "pg_sink";
-    case Stage::kRegistry: return "registry";
-    case Stage::kReplay: return "replay";
-  }
-  return "?";
-}
-
 namespace {
 
 // Files the pipeline definition points at must exist: a typo there is a config error, found
@@ -229,7 +217,7 @@ std::map<std::string, std::string> PipelineConfig::Librdkafka(Stage stage) const
   std::map<std::string, std::string> props;
   const YAML::Node& root = effective_;
   const YAML::Node all = Lookup(root, "librdkafka");
-  std::string key = StageKey(stage);
+  const std::string key(IdentityOf(stage).section);
   if (all.IsMap()) {
     for (const auto& kv : all) {
       if (kv.second.IsScalar()) props[kv.first.Scalar()] = kv.second.Scalar();
@@ -245,18 +233,14 @@ std::map<std::string, std::string> PipelineConfig::Librdkafka(Stage stage) const
   return props;
 }
 
-int PipelineConfig::HttpPort(Stage stage) const {
-  return static_cast<int>(SectionView("http").Child("ports").Int(StageKey(stage)));
+std::string PipelineConfig::ConsumerGroup(Stage stage) const { return ConsumerGroupOf(stage, name_); }
+
+std::string PipelineConfig::GroupInstanceId(Stage stage) const {
+  return GroupInstanceIdOf(stage, name_, InstanceId());
 }
 
-std::string PipelineConfig::HttpBind() const { return SectionView("http").String("bind"); }
-
-std::string PipelineConfig::ConsumerGroup(Stage stage) const {
-  std::string s = StageKey(stage);
-  for (char& c : s) {
-    if (c == '_') c = '-';
-  }
-  return "sluice-" + s + "-" + name_;
+std::string PipelineConfig::TransactionalId(Stage stage) const {
+  return TransactionalIdOf(stage, name_, InstanceId());
 }
 
 std::string PipelineConfig::InstanceId() const {

@@ -4,13 +4,38 @@
 #include <filesystem>
 #include <regex>
 
+#include "sluice/config/stage_identity.hpp"
+
 namespace sluice::config {
 namespace {
 
 using T = OptionType;
 
-const std::vector<std::string> kStageKeys = {"producer", "cleaner", "enricher",
-                                             "pg_sink",  "registry", "replay"};
+// The keys that may hold a stage's librdkafka overrides: the sections of the stages that read
+// the pipeline file.
+const std::vector<std::string>& StageSections() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (const auto& s : StageIdentities()) {
+      if (!s.section.empty()) out.emplace_back(s.section);
+    }
+    return out;
+  }();
+  return keys;
+}
+
+std::string StageSectionList() {
+  std::string out;
+  for (const auto& key : StageSections()) out += (out.empty() ? "" : ", ") + key;
+  return out;
+}
+
+// Override keys that older files used, with what to write instead.
+const std::map<std::string, std::string> kFormerStageKeys = {
+    {"pg_sink", "the sink's overrides are under 'sink', the name of its section"},
+    {"registry", "sluice-registry reads no pipeline file; pass it librdkafka properties with -X key=value"},
+    {"replay", "there is no replay daemon"},
+};
 
 bool Set(const YAML::Node& n, const std::string& key) {
   return n.IsMap() && Lookup(n, key).IsDefined() && !Lookup(n, key).IsNull();
@@ -82,14 +107,17 @@ YAML::Node KafkaScalarMap(const YAML::Node& node, const std::string& path, Valid
       continue;
     }
     if (kv.second.IsMap()) {
-      if (!allow_stages || std::find(kStageKeys.begin(), kStageKeys.end(), key) == kStageKeys.end()) {
-        std::string hint = allow_stages ? ClosestMatch(key, kStageKeys) : "";
+      const auto& stages = StageSections();
+      if (!allow_stages || std::find(stages.begin(), stages.end(), key) == stages.end()) {
+        std::string hint = allow_stages ? ClosestMatch(key, stages) : "";
+        auto former = kFormerStageKeys.find(key);
         v.Error(kv.second, key_path,
-                allow_stages
-                    ? "only stage names (producer, cleaner, enricher, pg_sink, registry, replay) "
-                      "may hold a map of overrides" +
-                          (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)")
-                    : "expected a librdkafka property value, got a map");
+                !allow_stages ? "expected a librdkafka property value, got a map"
+                : former != kFormerStageKeys.end()
+                    ? "'" + key + "' holds no overrides: " + former->second
+                    : "only stage sections (" + StageSectionList() +
+                          ") may hold a map of overrides" +
+                          (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
         continue;
       }
       out[key] = KafkaScalarMap(kv.second, key_path, v, false);
@@ -348,20 +376,17 @@ void DeclareSink(Section& root) {
 }
 
 void DeclareRuntime(Section& root) {
-  root.Add("librdkafka", T::kMap).Default("{}").Describe("librdkafka properties passed through untouched; a stage name (producer, cleaner, enricher, pg_sink, registry, replay) holds that stage's overrides. bootstrap.servers and credentials come from the environment; group.instance.id and transactional.id are derived from SLUICE_INSTANCE_ID.").Example("{compression.type: zstd, producer: {linger.ms: '20'}}")
+  root.Add("librdkafka", T::kMap).Default("{}").Describe("librdkafka properties passed through untouched; a stage's section name (" + StageSectionList() + ") holds that stage's overrides. bootstrap.servers and credentials come from the environment; group.instance.id and transactional.id are derived from SLUICE_INSTANCE_ID.").Example("{compression.type: zstd, producer: {linger.ms: '20'}}")
       .Custom([](const YAML::Node& raw, const std::string& path, Validator& v) {
         return KafkaScalarMap(raw, path, v, true);
       });
 
-  auto& http = root.Add("http", T::kSection).Describe("Health and metrics endpoints (/livez, /readyz, /metrics)").Fields();
-  http.Add("bind", T::kString).Default("127.0.0.1").Describe("Address the health server listens on").Example("0.0.0.0");
-  auto& ports = http.Add("ports", T::kSection).Describe("Port of each daemon's health server").Fields();
-  ports.Add("producer", T::kInt).Default("9101").Min(0).Max(65535).Describe("sluice-producer").Example("9101");
-  ports.Add("cleaner", T::kInt).Default("9102").Min(0).Max(65535).Describe("sluice-cleaner").Example("9102");
-  ports.Add("enricher", T::kInt).Default("9103").Min(0).Max(65535).Describe("sluice-enricher").Example("9103");
-  ports.Add("pg_sink", T::kInt).Default("9104").Min(0).Max(65535).Describe("sluice-pg-sink").Example("9104");
-  ports.Add("registry", T::kInt).Default("18081").Min(0).Max(65535).Describe("sluice-registry (also serves the registry API)").Example("8081");
-  ports.Add("replay", T::kInt).Default("9106").Min(0).Max(65535).Describe("sluice-replay").Example("9106");
+  // Health ports in the dataset file made two pipelines on one host collide.
+  root.Removed("http", "the health server's port and address are deployment settings: "
+                       "--http-port / SLUICE_HTTP_PORT (default 0: any free port, written to "
+                       "--http-port-file / SLUICE_HTTP_PORT_FILE) and --http-bind / "
+                       "SLUICE_HTTP_BIND (default 127.0.0.1) of each daemon; see "
+                       "docs/architecture.md, Operations");
 
   auto& retry = root.Add("retry", T::kSection).Describe("Backoff for infrastructure failures; when the budget is spent the daemon exits 1").Fields();
   retry.Add("initial_backoff", T::kDuration).Default("200ms").Describe("First wait after a failure").Example("100ms");

@@ -64,6 +64,13 @@ const Option* Section::Find(const std::string& name) const {
   return nullptr;
 }
 
+const std::string* Section::FindRemoved(const std::string& name) const {
+  for (const auto& [key, message] : removed_) {
+    if (key == name) return &message;
+  }
+  return nullptr;
+}
+
 bool Section::HasRequired() const {
   return std::any_of(options_.begin(), options_.end(), [](const Option& o) { return o.required; });
 }
@@ -198,6 +205,11 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
         continue;
       }
       const Option* option = section.Find(key);
+      if (!option && section.FindRemoved(key)) {
+        Error(kv.first, key_path, "'" + key + "' is no longer read from the pipeline file: " +
+                                      *section.FindRemoved(key));
+        continue;
+      }
       if (!option) {
         Error(kv.first, key_path, "unknown key '" + key + "'" + Suggest(key, OptionNames(section)));
         continue;
@@ -479,6 +491,9 @@ void RenderSection(const Section& section, const std::string& path, const std::s
                    std::string& out) {
   out += "\n### `" + (path.empty() ? std::string("(top level)") : path) + "`\n\n";
   if (!heading.empty()) out += heading + "\n\n";
+  for (const auto& [key, message] : section.RemovedKeys()) {
+    out += "Removed: `" + JoinPath(path, key) + "`: " + message + "\n\n";
+  }
   out += "| key | type | default | description | example |\n";
   out += "| --- | --- | --- | --- | --- |\n";
   for (const auto& o : section.Options()) {

@@ -5,7 +5,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -65,12 +69,29 @@ class SignalThread {
   std::thread thread_;
 };
 
+// Writes the bound port for a supervisor that started the daemon on port 0 (deploy/local):
+// to a temporary name, then renamed, so a reader never sees a partial number.
+void WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << '\n';
+    if (!out.flush()) {
+      throw core::ConfigError("--http-port-file: cannot write " + tmp + ": " + std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw core::ConfigError("--http-port-file: cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
 }  // namespace
 
 int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   std::ostream& out = spec.out ? *spec.out : std::cout;
   std::ostream& err = spec.err ? *spec.err : std::cerr;
   SLUICE_ASSERT(static_cast<bool>(spec.run), "DaemonSpec::run is required");
+  if (spec.binary.empty()) spec.binary = config::IdentityOf(spec.stage).binary;
 
   CLI::App app{spec.description.empty() ? spec.binary : spec.description, spec.binary};
   std::string config_path;
@@ -78,7 +99,10 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   bool print_config = false;
   std::string log_format = "json";
   std::string log_level = "info";
-  int http_port = -1;
+  bool print_stages = false;
+  int http_port = 0;
+  std::string http_bind = "127.0.0.1";
+  std::string http_port_file;
   app.add_option("-c,--config", config_path, "Pipeline file (YAML)")->envname("SLUICE_CONFIG");
   app.add_flag("--check", check, "Validate the whole pipeline file, print ok or the errors, exit 0 or 2");
   app.add_flag("--print-config", print_config,
@@ -87,9 +111,17 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
       ->check(CLI::IsMember({"json", "text"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  app.add_option("--http-port", http_port,
-                 "Health/metrics port, overriding http.ports in the file (0: any free port)")
+  app.add_flag("--print-stages", print_stages,
+               "Print the stage identity table (ids, sections, binaries, groups, ports) and exit");
+  // Deployment settings, not pipeline settings: two pipelines on one host must not collide.
+  app.add_option("--http-port", http_port, "Health/metrics port (default 0: any free port)")
+      ->envname("SLUICE_HTTP_PORT")
       ->check(CLI::Range(0, 65535));
+  app.add_option("--http-bind", http_bind, "Address of the health/metrics server (default 127.0.0.1)")
+      ->envname("SLUICE_HTTP_BIND");
+  app.add_option("--http-port-file", http_port_file,
+                 "Write the bound health/metrics port to this file once listening")
+      ->envname("SLUICE_HTTP_PORT_FILE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +137,10 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   obs::ConfigureLogging(log_options);
   obs::Logger log("runtime");
 
+  if (print_stages) {
+    out << config::StagesTable();
+    return 0;
+  }
   if (config_path.empty()) {
     err << spec.binary << ": --config <file> (or SLUICE_CONFIG) is required\n";
     return 2;
@@ -144,8 +180,8 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
     obs::Registry metrics;
     obs::StandardMetrics standard = obs::StandardMetrics::Register(metrics);
     http::ServerOptions server_options;
-    server_options.bind = cfg.HttpBind();
-    server_options.port = http_port >= 0 ? http_port : cfg.HttpPort(spec.stage);
+    server_options.bind = http_bind;
+    server_options.port = http_port;
     // Declared before the signal thread: destroyed after it, so a late request finds it.
     http::Server server(server_options, &metrics);
     core::ShutdownSource shutdown;
@@ -158,6 +194,7 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
     });
     if (spec.setup) spec.setup(ctx);
     server.Start();
+    if (!http_port_file.empty()) WritePortFile(http_port_file, server.Port());
     log.Info("started", {{"pipeline", cfg.Name()},
                          {"config", cfg.File().string()},
                          {"http_port", server.Port()}});

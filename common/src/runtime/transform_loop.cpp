@@ -64,13 +64,13 @@ TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, con
   const auto& topics = config.TopicNames();
   std::string in_schema, out_schema;
   if (stage == config::Stage::kCleaner) {
-    o.stage_name = "cleaner";
+    o.stage_name = config::IdentityOf(stage).dlq_stage;
     o.input_topic = topics.raw;
     o.output_topic = topics.clean;
     in_schema = "raw";
     out_schema = "clean";
   } else if (stage == config::Stage::kEnricher) {
-    o.stage_name = "enricher";
+    o.stage_name = config::IdentityOf(stage).dlq_stage;
     o.input_topic = topics.clean;
     o.output_topic = topics.enriched;
     in_schema = "clean";
@@ -82,10 +82,10 @@ TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, con
   o.input_schema = LoadSchema(config.SchemaPath(in_schema), in_schema);
   o.output_schema = LoadSchema(config.SchemaPath(out_schema), out_schema);
   o.group_id = config.ConsumerGroup(stage);
-  o.transactional_id = o.group_id + "-" + config.InstanceId();
-  o.group_instance_id = o.transactional_id;
+  o.transactional_id = config.TransactionalId(stage);
+  o.group_instance_id = config.GroupInstanceId(stage);
   o.librdkafka = config.Librdkafka(stage);
-  config::View section = config.SectionView(config::StageKey(stage));
+  config::View section = config.SectionView(std::string(config::IdentityOf(stage).section));
   if (section.Exists() && section.Has("batch_size")) {
     o.batch_size = static_cast<std::size_t>(section.Int("batch_size"));
   }

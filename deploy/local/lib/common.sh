@@ -86,3 +86,23 @@ stack_procs_under() {
   done
   return 0
 }
+
+# stack_stage_table <binary dir>: the stage identity table (tab-separated, a header line:
+# id section binary consumer_group transactional_id dlq_stage port) from the first Sluice
+# binary there that prints it (every daemon does, with --print-stages).
+stack_stage_table() {
+  local b
+  for b in "$1"/sluice-*; do
+    [[ -x $b ]] && "$b" --print-stages 2>/dev/null && return 0
+  done
+  stack_die "no binary in $1 prints the stage table (build first)"
+}
+
+# stack_stage <binary dir> <stage id> <column> [pipeline]: one cell of that table, with
+# <pipeline> replaced by the pipeline name when one is given.
+stack_stage() {
+  stack_stage_table "$1" | awk -F'\t' -v id="$2" -v col="$3" -v p="${4:-}" '
+    NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    $1 == id && c[col] { v = $c[col]; if (p != "") gsub(/<pipeline>/, p, v); print v; found = 1 }
+    END { exit !found }'
+}

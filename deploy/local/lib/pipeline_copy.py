@@ -3,13 +3,14 @@
 
 Everything that would collide with another run on the shared stack is renamed after --name:
 the pipeline name (hence consumer groups, transactional ids, the positions topic), the four
-topics, the sink table, and the health ports. Relative paths become absolute (the copy lives
+topics and the sink table. Health ports are not in a pipeline file: deploy/local/pipeline lets
+each daemon pick a free one. Relative paths become absolute (the copy lives
 in a temp dir), and the producer reads a watched inbox directory instead of the file in the
 original. The rules, steps, key and id sections are copied unchanged, so the test runs the
 real pipeline.
 
   pipeline_copy.py --src pipelines/loans/pipeline.yaml --out /tmp/x/p.yaml --name e2e_x_1234 \
-      --inbox /tmp/x/inbox --ports 30001,30002,30003,30004 [--schema clean=../v2.avsc] \
+      --inbox /tmp/x/inbox [--schema clean=../v2.avsc] \
       [--views states|all|none] [--partitions 3] [--{producer,cleaner,enricher}-batch N] [--sink-batch N]
 
 The section handling is line-based on purpose (no YAML library in the stdlib): it relies on
@@ -108,7 +109,6 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--inbox", required=True)
-    p.add_argument("--ports", required=True, help="producer,cleaner,enricher,pg_sink")
     p.add_argument("--schema", action="append", default=[], help="role=path (raw, clean, enriched)")
     p.add_argument("--views", choices=["states", "all", "none"], default="states",
                    help="states: keep only view files that do not read the original table")
@@ -124,9 +124,6 @@ def main():
     src = os.path.abspath(a.src)
     base = os.path.dirname(src)
     lines = open(src, encoding="utf-8").read().split("\n")
-    ports = a.ports.split(",")
-    if len(ports) != 4:
-        sys.exit("pipeline_copy: --ports needs producer,cleaner,enricher,pg_sink")
     schema_override = {}
     for s in a.schema:
         role, _, path = s.partition("=")
@@ -194,16 +191,12 @@ def main():
             block = new
             if a.sink_batch:
                 block = set_scalar(block, "batch_size", a.sink_batch)
-        elif key == "http":
-            continue  # replaced below
         out.extend(block)
     if "pipeline" not in seen:
         sys.exit("pipeline_copy: the source has no 'pipeline:' key")
     while out and out[-1].strip() == "":
         out.pop()
-    out += ["", "http:", "  ports:",
-            f"    producer: {ports[0]}", f"    cleaner: {ports[1]}",
-            f"    enricher: {ports[2]}", f"    pg_sink: {ports[3]}", ""]
+    out.append("")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w", encoding="utf-8") as f:
         f.write("\n".join(out))

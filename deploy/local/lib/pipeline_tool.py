@@ -143,7 +143,12 @@ def cmd_metric(args):
         print(int(v) if v == int(v) else v)
 
 
-STAGES = ["producer", "cleaner", "enricher", "pg-sink"]
+def stage_ids(pdir):
+    """The pipeline's stages in order (producer first), from the stage identity table the
+    supervisor saved at `up` (stages.tsv, the daemons' --print-stages): rows with a section."""
+    with open(os.path.join(pdir, "stages.tsv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return [r[0] for r in rows[1:] if len(r) > 1 and r[1] != "-"]
 
 
 def effective_value(pdir, section, key):
@@ -203,7 +208,7 @@ def stage_counters(pdir, stage):
 
 
 def take_snapshot(pdir, with_tables=True):
-    snap = {"time": time.time(), "stages": {s: stage_counters(pdir, s) for s in STAGES}}
+    snap = {"time": time.time(), "stages": {s: stage_counters(pdir, s) for s in stage_ids(pdir)}}
     if with_tables:
         schema = effective_value(pdir, "sink", "schema") or "public"
         table = effective_value(pdir, "sink", "table")
@@ -228,14 +233,15 @@ def stage_count(st):
 def lagging(snap, expected):
     """Names the stage holding things up, upstream first, with the evidence."""
     st = snap["stages"]
-    for s in STAGES:
+    stages = list(st)
+    for s in stages:
         if not st[s].get("up"):
             return f"{s} is not answering on its health port {st[s].get('port', '?')} (not running?)"
-    for s in STAGES[1:]:
+    for s in stages[1:]:
         if st[s].get("lag", 0) > 0:
             return f"{s} has {st[s]['lag']} records of consumer lag (in {st[s]['in']}, out {st[s]['out']})"
-    p = st["producer"]
-    return (f"producer: no consumer lags, so the producer has not sent everything "
+    p = st[stages[0]]
+    return (f"{stages[0]}: no consumer lags, so the producer has not sent everything "
             f"(this run: out {p.get('out', 0)}, rejected {p.get('rejected', 0)}; expected {expected} "
             f"rows + DLQ, have {snap['rows'] + snap['dlq']})")
 
@@ -243,7 +249,7 @@ def lagging(snap, expected):
 def progress_line(snap, expected, t0):
     st = snap["stages"]
     parts = []
-    for s in STAGES:
+    for s in st:
         c = stage_count(st[s])
         parts.append(f"{s} {'down' if c is None else c}")
     return (f"[{time.time() - t0:5.0f}s] table {snap['rows']} + DLQ {snap['dlq']} = "
@@ -265,10 +271,11 @@ def cmd_wait(args):
     reached_at = None
     stable = 0
     prev_key = None
+    stages = stage_ids(args.pipeline_dir)
     while True:
         now = time.time()
-        light = {s: stage_counters(args.pipeline_dir, s) for s in STAGES}
-        for s in STAGES:
+        light = {s: stage_counters(args.pipeline_dir, s) for s in stages}
+        for s in stages:
             c = stage_count(light[s])
             b = stage_count(base["stages"][s]) if base else 0
             if c is None:
@@ -292,8 +299,8 @@ def cmd_wait(args):
                     reached_at = now
                 if not args.settle:
                     break
-                key = (snap["rows"], snap["dlq"], tuple(stage_count(light[s]) for s in STAGES))
-                lags = sum(light[s].get("lag", 0) for s in STAGES[1:])
+                key = (snap["rows"], snap["dlq"], tuple(stage_count(light[s]) for s in stages))
+                lags = sum(light[s].get("lag", 0) for s in stages[1:])
                 stable = stable + 1 if key == prev_key and lags == 0 else 0
                 prev_key = key
                 if stable >= 2:
@@ -309,7 +316,7 @@ def cmd_wait(args):
         time.sleep(0.5)
     report = {"ok": True, "snapshot": snap, "waited_seconds": time.time() - t0,
               "reached_seconds": (reached_at or time.time()) - base_time, "stages": {}}
-    for s in STAGES:
+    for s in stages:
         c = stage_count(snap["stages"][s])
         b = stage_count(base["stages"][s]) if base else 0
         records = max(0, (c or 0) - (b or 0))

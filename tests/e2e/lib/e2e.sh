@@ -1,12 +1,13 @@
 # Helpers for the e2e tier (tests/e2e/<group>/*_test.sh), sourced by each test. Every test
 # runs its OWN pipeline instance on the shared local stack: a private copy of the pipeline file
-# (unique pipeline name, so unique topics, consumer groups, transactional ids, table and
-# health ports) and its own schema registry (own port, own schemas topic), started and
+# (unique pipeline name, so unique topics, consumer groups, transactional ids and table; each
+# daemon picks a free health port) and its own schema registry (own port, own schemas topic), started and
 # stopped through deploy/local/pipeline. Tests can therefore run in parallel with each other
 # and with the other tiers. Nothing here skips: a missing stack or binary is a failure.
 #
-#   e2e_init <short name>          checks env + binaries, picks ports, sets the EXIT trap
+#   e2e_init <short name>          checks env + binaries, picks the registry port, sets the EXIT trap
 #   e2e_pipeline [copy options]    writes $E2E_PIPELINE (see deploy/local/lib/pipeline_copy.py)
+#   e2e_pipeline_copy <name> <out> <inbox> [copy options]   a further copy under another name
 #   e2e_up [--only d1,d2]          loads the states reference table, brings the pipeline up
 #   e2e_feed <csv> [name]          drops a file into the watched inbox (atomically)
 #   e2e_wait <expected> [timeout]  waits for table rows + DLQ records = expected, settled
@@ -56,8 +57,9 @@ e2e_require_env() {
 e2e_require_binaries() {
   local dir=${SLUICE_BIN_DIR:-${SLUICE_BINARY_DIR:+$SLUICE_BINARY_DIR/bin}}
   dir=${dir:-$SLUICE_ROOT/build/bin}
-  local b missing=()
-  for b in sluice-registry sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink; do
+  local b table missing=()
+  table=$(stack_stage_table "$dir") || e2e_fail "no daemon binary in $dir (build them first)"
+  for b in $(awk -F'\t' 'NR > 1 { print $3 }' <<<"$table"); do
     [[ -x $dir/$b ]] || missing+=("$b")
   done
   (( ${#missing[@]} == 0 )) || e2e_fail "daemon binaries missing in $dir: ${missing[*]} (build them first)"
@@ -85,10 +87,9 @@ e2e_init() {
   E2E_TMP=$(mktemp -d "/tmp/sluice-$E2E_ID.XXXX")
   E2E_INBOX="$E2E_TMP/inbox"
   mkdir -p "$E2E_INBOX"
-  read -r -a E2E_PORTS <<<"$(e2e_free_ports 5)"
   # A registry of our own: own port and own schemas topic, so subjects and compatibility
   # settings of other runs cannot interfere.
-  export SLUICE_REGISTRY_URL="http://127.0.0.1:${E2E_PORTS[4]}"
+  export SLUICE_REGISTRY_URL="http://127.0.0.1:$(e2e_free_ports 1)"
   export SLUICE_REGISTRY_TOPIC="_schemas_$E2E_ID"
   E2E_TABLE=$E2E_ID
   E2E_DLQ="$E2E_ID.dlq"
@@ -99,11 +100,14 @@ e2e_init() {
 }
 
 # e2e_pipeline [pipeline_copy.py options]: the private copy of pipelines/loans/pipeline.yaml.
-e2e_pipeline() {
+e2e_pipeline() { e2e_pipeline_copy "$E2E_ID" "$E2E_PIPELINE" "$E2E_INBOX" "$@"; }
+
+# e2e_pipeline_copy <name> <out file> <inbox> [options]: another copy, for a test that runs
+# more than one pipeline.
+e2e_pipeline_copy() {
   python3 "$SLUICE_ROOT/deploy/local/lib/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans/pipeline.yaml" \
-    --out "$E2E_PIPELINE" --name "$E2E_ID" --inbox "$E2E_INBOX" \
-    --ports "${E2E_PORTS[0]},${E2E_PORTS[1]},${E2E_PORTS[2]},${E2E_PORTS[3]}" "$@" ||
-    e2e_fail "could not write the pipeline copy"
+    --out "$2" --name "$1" --inbox "$3" "${@:4}" ||
+    e2e_fail "could not write the pipeline copy $2"
 }
 
 e2e_up() {

@@ -10,12 +10,13 @@ E2E_ID=e2e_check_$$
 E2E_TMP=$(mktemp -d "/tmp/sluice-$E2E_ID.XXXX")
 E2E_INBOX=$E2E_TMP/inbox
 E2E_PIPELINE=$E2E_TMP/pipeline.yaml
-E2E_PORTS=(39101 39102 39103 39104)
 trap 'rc=$?; rm -rf "$E2E_TMP"; (( rc == 0 )) && e2e_log PASS || e2e_log "FAILED (exit $rc)"; exit $rc' EXIT
 e2e_pipeline --views all
 good=$E2E_PIPELINE
 
-DAEMONS=(sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink)
+# The daemons that read a pipeline file: the stage table's rows with a section.
+mapfile -t DAEMONS < <(stack_stage_table "$SLUICE_BIN_DIR" | awk -F'\t' 'NR > 1 && $2 != "-" { print $3 }')
+(( ${#DAEMONS[@]} == 4 )) || e2e_fail "expected four daemons in the stage table, got: ${DAEMONS[*]}"
 
 # case <name> <sed expression or "raw:<content>"> <expected key> <expected problem text>
 cases=(
@@ -27,6 +28,7 @@ cases=(
   "yaml_syntax|s/^topics:$/topics: [/|YAML|syntax error"
   "bad_duration|s/^      refresh: 5m$/      refresh: five minutes/|enricher.steps[0].refresh|"
   "bad_enum|s/^      statistic: median$/      statistic: mode/|cleaner.rules|statistic"
+  "http_ports|s/^pipeline: .*/&\nhttp: {ports: {cleaner: 9102}}/|http|deployment settings: --http-port / SLUICE_HTTP_PORT"
   "unknown_rule_field|s/^      fields: \[funded_amnt, /      fields: [funded_amount, /|cleaner.rules[1].fields[0]|unknown field 'funded_amount': not in the raw schema (loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'funded_amnt'?)"
 )
 

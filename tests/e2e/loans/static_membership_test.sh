@@ -28,7 +28,7 @@ e2e_pipeline --partitions "$PARTITIONS" --cleaner-batch 200 --sink-batch 500
 cat >>"$E2E_PIPELINE" <<'EOF'
 librdkafka:
   cleaner: {session.timeout.ms: '300000'}
-  pg_sink: {session.timeout.ms: '300000'}
+  sink: {session.timeout.ms: '300000'}
 EOF
 e2e_up
 
@@ -50,10 +50,7 @@ group_members() {
 }
 
 for d in cleaner pg-sink; do
-  case $d in
-    cleaner) group="sluice-cleaner-$E2E_ID" ;;
-    pg-sink) group="sluice-sink-$E2E_ID" ;;
-  esac
+  group=$(stack_stage "$SLUICE_BIN_DIR" "$d" consumer_group "$E2E_ID") || e2e_fail "no consumer group of $d"
   read -r _ before_member _ < <(group_members "$group") ||
     e2e_fail "group $group has no member before the kill: $(cat "$E2E_TMP/group.txt")"
   "$E2E_PIPE" kill -9 "$E2E_ID" "$d" || e2e_fail "kill -9 $d failed"

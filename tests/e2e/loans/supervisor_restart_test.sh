@@ -19,10 +19,11 @@ pid_of() { cat "$E2E_PDIR/pids/$1.pid" 2>/dev/null || true; }
 # wait_restarted <daemon> <old pid>: bounded wait for a new live pid answering /readyz.
 wait_restarted() {
   local d=$1 old=$2 deadline=$((SECONDS + 90)) pid port
-  port=$(cat "$E2E_PDIR/ports/$d")
   while (( SECONDS < deadline )); do
+    # A restarted daemon binds a new free port and writes it there once it listens.
+    port=$(cat "$E2E_PDIR/ports/$d" 2>/dev/null || true)
     pid=$(pid_of "$d")
-    if [[ -n $pid && $pid != "$old" ]] && kill -0 "$pid" 2>/dev/null &&
+    if [[ -n $pid && $pid != "$old" && -n $port ]] && kill -0 "$pid" 2>/dev/null &&
        curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz"; then
       echo "$pid"
       return 0

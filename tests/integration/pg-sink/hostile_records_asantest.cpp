@@ -51,7 +51,7 @@ TEST_CASE("pg-sink: a refused row, empty and null values and a 5 MB record are d
   CHECK(loaded);
   const std::vector<kafka::Message> dlq = w.DlqRecords(4);
   // Still running after all of it: Stop returns the stats instead of rethrowing a failure.
-  pgsink::PgSinkStats stats;
+  pg_sink::PgSinkStats stats;
   REQUIRE_NOTHROW(stats = sink.Stop());
   CHECK(stats.rows_written == kGoodRows);
   CHECK(stats.records_dlq == 4);

@@ -56,7 +56,7 @@ TEST_CASE("pg-sink: rows PostgreSQL refuses go to the DLQ with the SQLSTATE and 
     // Create the table (Prepare) and add a constraint the data will violate.
     auto options = w.Options();
     core::ShutdownSource never;
-    pgsink::PgSink sink(options, w.schemas, obs::Logger("test-pg-sink"), never.Token());
+    pg_sink::PgSink sink(options, w.schemas, obs::Logger("test-pg-sink"), never.Token());
     sink.Prepare();
     pqxx::connection c(w.pg_url);
     pqxx::work tx(c);

@@ -77,8 +77,8 @@ struct World {
     }
   }
 
-  pgsink::PgSinkOptions Options() const {
-    pgsink::PgSinkOptions o;
+  pg_sink::PgSinkOptions Options() const {
+    pg_sink::PgSinkOptions o;
     o.topic = topic;
     o.dlq_topic = dlq;
     o.group_id = group;
@@ -154,7 +154,7 @@ struct World {
 // Runs a sink on a thread until Stop().
 class RunningSink {
  public:
-  RunningSink(World& w, pgsink::PgSinkOptions options)
+  RunningSink(World& w, pg_sink::PgSinkOptions options)
       : sink_(std::move(options), w.schemas, obs::Logger("test-pg-sink"), source_.Token()) {
     sink_.Prepare();
     thread_ = std::thread([this] {
@@ -168,7 +168,7 @@ class RunningSink {
   ~RunningSink() {
     if (thread_.joinable()) Stop();
   }
-  pgsink::PgSinkStats Stop() {
+  pg_sink::PgSinkStats Stop() {
     source_.Request();
     thread_.join();
     if (error_) std::rethrow_exception(error_);
@@ -178,7 +178,7 @@ class RunningSink {
 
  private:
   core::ShutdownSource source_;
-  pgsink::PgSink sink_;
+  pg_sink::PgSink sink_;
   std::thread thread_;
   std::exception_ptr error_;
 };

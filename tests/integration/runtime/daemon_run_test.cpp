@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "sluice/core/error.hpp"
@@ -22,7 +24,7 @@ namespace {
 const std::string kGood = std::string(SLUICE_TEST_DATA_DIR) + "/config/good/loans.yaml";
 
 int Run(std::function<void(DaemonContext&)> run, std::string* err_text = nullptr,
-        std::function<void(DaemonContext&)> setup = {}) {
+        std::function<void(DaemonContext&)> setup = {}, std::vector<std::string> extra = {}) {
   std::ostringstream out, err;
   DaemonSpec spec;
   spec.binary = "sluice-test";
@@ -32,7 +34,8 @@ int Run(std::function<void(DaemonContext&)> run, std::string* err_text = nullptr
   spec.out = &out;
   spec.err = &err;
   spec.environment = Environment();
-  std::vector<std::string> args = {"sluice-test", "--config", kGood, "--http-port", "0"};
+  std::vector<std::string> args = {"sluice-test", "--config", kGood};
+  args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int code = RunDaemon(static_cast<int>(argv.size()), argv.data(), std::move(spec));
@@ -70,6 +73,28 @@ TEST_CASE("SIGTERM requests shutdown, the stage finishes and the daemon exits 0"
   CHECK(not_ready_status == 503);
   CHECK(metrics.find("sluice_records_in_total 7\n") != std::string::npos);
   CHECK(metrics.find("# TYPE sluice_end_to_end_seconds histogram\n") != std::string::npos);
+}
+
+TEST_CASE("by default the health server binds a free port on 127.0.0.1 and writes it to --http-port-file") {
+  const std::string file = std::filesystem::temp_directory_path() /
+                           ("sluice-port-" + std::to_string(getpid()));
+  std::filesystem::remove(file);
+  int bound = -1;
+  std::string written;
+  int live_status = 0;
+  CHECK(Run(
+            [&](DaemonContext& ctx) {
+              bound = ctx.http.Port();
+              std::ifstream in(file);
+              std::getline(in, written);
+              sluice::http::Client client;
+              live_status = static_cast<int>(client.Get("http://127.0.0.1:" + written + "/livez").status);
+            },
+            nullptr, {}, {"--http-port-file", file}) == 0);
+  CHECK(bound > 0);
+  CHECK(written == std::to_string(bound));
+  CHECK(live_status == 200);
+  std::filesystem::remove(file);
 }
 
 TEST_CASE("exceptions from the stage map to exit codes") {

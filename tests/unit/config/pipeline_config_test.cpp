@@ -68,10 +68,7 @@ TEST_CASE("defaults are filled and topic names derive from the pipeline name") {
   CHECK(sink.Bool("create_table"));
   CHECK(sink.Duration("batch_linger") == std::chrono::milliseconds(500));
 
-  CHECK(config.HttpPort(Stage::kCleaner) == 0);
-  CHECK(config.HttpPort(Stage::kPgSink) == 9104);
-  CHECK(config.HttpBind() == "127.0.0.1");
-  CHECK(config.ConsumerGroup(Stage::kPgSink) == "sluice-pg-sink-loans");
+  CHECK(config.ConsumerGroup(Stage::kPgSink) == "sluice-sink-loans");
   CHECK(config.SectionView("retry").Duration("budget") == std::chrono::minutes(5));
 }
 

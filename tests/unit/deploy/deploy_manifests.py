@@ -3,9 +3,9 @@
 
 Facts are read from the sources, not restated here: the binaries from services/CMakeLists.txt,
 what each daemon requires (needs_kafka/registry/pg) from its main.cpp, the environment
-variables the code reads (Environment::KnownNames, CLI11 envname(), getenv()), the default
-health ports from common/src/config/pipeline_spec.cpp (overridden by http.ports in the
-pipeline file). Usage: deploy_manifests.py <source dir> [rendered kustomize output]
+variables the code reads (Environment::KnownNames, CLI11 envname(), getenv()), the health
+ports from the stage identity table in common/src/config/stage_identity.cpp (a daemon listens
+there only when its manifest sets SLUICE_HTTP_PORT; by default it binds any free port). Usage: deploy_manifests.py <source dir> [rendered kustomize output]
 Prints every problem and exits 1 when there is any.
 """
 import os
@@ -56,19 +56,23 @@ for root in ("common/src", "services"):
                 text = open(os.path.join(dirpath, name), encoding="utf-8").read()
                 known_env |= set(re.findall(r'(?:envname|getenv)\("([A-Z_]+)"\)', text))
 
-STAGE_KEY = {"sluice-producer": "producer", "sluice-cleaner": "cleaner",
-             "sluice-enricher": "enricher", "sluice-pg-sink": "pg_sink"}
-health_port = {k: int(v) for k, v in re.findall(
-    r'ports\.Add\("(\w+)", T::kInt\)\.Default\("(\d+)"\)', read("common/src/config/pipeline_spec.cpp"))}
-if not health_port:
-    problem("pipeline_spec.cpp", "no default http.ports found")
+# binary -> port, from the rows {Stage::kX, "id", "section", "binary", "group", "txn", "dlq", port}.
+health_port = {b: int(p) for b, p in re.findall(
+    r'\{Stage::k\w+,\s*"[\w-]*",\s*"[\w-]*",\s*"(sluice-[\w-]+)",\s*"[^"]*",\s*"[^"]*",\s*"[^"]*",\s*(\d+)\}',
+    read("common/src/config/stage_identity.cpp"))}
+for b in sorted(WANTED - set(health_port)):
+    problem("stage_identity.cpp", f"no port for {b} in the stage table")
 
 
-def pipeline_ports(pipeline_rel):
-    doc = yaml.safe_load(read(pipeline_rel)) or {}
-    ports = dict(health_port)
-    ports.update(((doc.get("http") or {}).get("ports") or {}))
-    return ports
+def daemon_port(where, binary, env):
+    """The health port a daemon listens on: SLUICE_HTTP_PORT, which must be the table's."""
+    value = env.get("SLUICE_HTTP_PORT")
+    if value is None:
+        problem(where, f"{binary} without SLUICE_HTTP_PORT binds any free port: its health check cannot find it")
+        return None
+    if str(value) != str(health_port.get(binary)):
+        problem(where, f"SLUICE_HTTP_PORT={value} is not {binary}'s port in the stage table ({health_port.get(binary)})")
+    return int(value) if str(value).isdigit() else None
 
 
 def producer_inputs(pipeline_rel):
@@ -136,7 +140,7 @@ def url_port(where, command):
 def registry_port(command):
     if "--port" in command:
         return int(command[command.index("--port") + 1])
-    return health_port.get("registry", 18081)
+    return health_port.get(REGISTRY, 18081)
 
 
 def split_image(image):
@@ -221,7 +225,7 @@ for name, svc in services.items():
     if binary == REGISTRY:
         expected = registry_port(command)
     else:
-        expected = pipeline_ports(pipeline).get(STAGE_KEY[binary]) if pipeline else None
+        expected = daemon_port(where, binary, env)
     if path != "/readyz":
         problem(where, f"healthcheck path is {path}, not /readyz")
     if expected is not None and port != expected:
@@ -399,8 +403,7 @@ for name, (f, doc) in workloads.items():
                     want = os.path.relpath(rel, folder)
                     if keys.get(key, key) != want:
                         problem(cw, f"ConfigMap key {key} is mounted at {keys.get(key, key)}, not {want}")
-        expected = (registry_port(command) if binary == REGISTRY else
-                    pipeline_ports(pipeline).get(STAGE_KEY[binary]) if pipeline else None)
+        expected = registry_port(command) if binary == REGISTRY else daemon_port(cw, binary, env)
         for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
             p = c.get(probe)
             if not p:
@@ -411,7 +414,7 @@ for name, (f, doc) in workloads.items():
                 port = ports.get(port, port)
                 got_path = p["httpGet"].get("path")
                 if binary != REGISTRY:
-                    # The daemons' health server binds 127.0.0.1 (http.bind): the kubelet
+                    # The daemons' health server binds 127.0.0.1 (SLUICE_HTTP_BIND): the kubelet
                     # cannot reach it through the pod IP.
                     problem(cw, f"{probe} httpGet cannot reach a server bound to 127.0.0.1")
             elif "exec" in p:

@@ -64,6 +64,8 @@ mutate() {  # mutate <file> <sed expression> <description>
 mutate deploy/k8s/cleaner.yaml 's#127.0.0.1:9102/readyz#127.0.0.1:9109/readyz#' "k8s readiness probe on the wrong port"
 mutate deploy/k8s/pg-sink.yaml 's#/livez#/healthz#' "k8s liveness probe on the wrong path"
 mutate docker-compose.yml 's#127.0.0.1:9104/readyz#127.0.0.1:9105/readyz#' "compose healthcheck on the wrong port"
+mutate docker-compose.yml '/SLUICE_HTTP_PORT: "9102"/d' "compose daemon without SLUICE_HTTP_PORT (binds any free port)"
+mutate deploy/k8s/enricher.yaml 's#value: "9103"#value: "9113"#' "k8s SLUICE_HTTP_PORT not the stage table's port"
 mutate deploy/k8s/enricher.yaml '/matchLabels:/{n;s#name: enricher#name: enrich#}' "selector not matching the pod labels"
 mutate deploy/k8s/producer.yaml 's#name: SLUICE_KAFKA_BROKERS#name: SLUICE_KAFKA_BROKER#' "env variable no daemon reads"
 mutate docker-compose.yml '/SLUICE_REGISTRY_URL: http:\/\/registry/d' "daemons without SLUICE_REGISTRY_URL"

@@ -23,13 +23,13 @@ const char* kV2 = R"({"type":"record","name":"Loan","fields":[
 }  // namespace
 
 TEST_CASE("SinkColumns: the initial columns are the configured schema's fields in order") {
-  pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
+  pg_sink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   CHECK(cols.Columns() == std::vector<std::string>{"loan_id", "amount", "grade"});
   CHECK(cols.Initial().key_columns == std::vector<std::string>{"loan_id"});
 }
 
 TEST_CASE("SinkColumns: a newer writer's new fields are missing until adopted and then appended") {
-  pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
+  pg_sink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   auto v2 = cols.Describe(avro::ParseSchema(kV2));
   CHECK(v2.missing == std::vector<std::string>{"region"});
   CHECK(cols.Columns().size() == 3);  // describing changes nothing
@@ -41,7 +41,7 @@ TEST_CASE("SinkColumns: a newer writer's new fields are missing until adopted an
 
 TEST_CASE("SinkColumns: fields map to columns by name and columns a writer lacks are NULL") {
   using Map = std::vector<std::optional<std::size_t>>;
-  pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
+  pg_sink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   auto v1 = cols.Describe(avro::ParseSchema(kV1));
   auto v2 = cols.Describe(avro::ParseSchema(kV2));
   CHECK(cols.FieldsOfColumns(v1) == Map{0, 1, 2});
@@ -52,7 +52,7 @@ TEST_CASE("SinkColumns: fields map to columns by name and columns a writer lacks
 }
 
 TEST_CASE("SinkColumns: a writer schema without the key field cannot be a row") {
-  pgsink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
+  pg_sink::SinkColumns cols({"public", "loans"}, {"loan_id"}, avro::ParseSchema(kV1));
   CHECK_THROWS_AS(cols.Describe(avro::ParseSchema(
                       R"({"type":"record","name":"X","fields":[{"name":"a","type":"int"}]})")),
                   core::DataError);

@@ -102,6 +102,13 @@ TEST_CASE("command-line mistakes exit 2 with a message") {
   CHECK(help.out.find("--print-config") != std::string::npos);
 }
 
+TEST_CASE("print-stages: the stage identity table, printed without a pipeline file") {
+  auto r = Run({"--print-stages"});
+  CHECK(r.code == 0);
+  CHECK(r.out == sluice::config::StagesTable());
+  CHECK_FALSE(r.ran);
+}
+
 TEST_CASE("a stage that needs Kafka exits 2 naming the missing variable") {
   auto r = Run({"--config", kGood}, Environment(), /*needs_kafka=*/true);
   CHECK(r.code == 2);

@@ -10,13 +10,10 @@
 
 #include "sluice/config/environment.hpp"
 #include "sluice/config/issue.hpp"
+#include "sluice/config/stage_identity.hpp"
 #include "sluice/config/view.hpp"
 
 namespace sluice::config {
-
-// The daemons, as named in the file (http.ports.<stage>, librdkafka.<stage>).
-enum class Stage { kProducer, kCleaner, kEnricher, kPgSink, kRegistry, kReplay };
-std::string StageKey(Stage stage);  // "producer", ..., "pg_sink", "registry", "replay"
 
 struct Topics {
   std::string raw, clean, enriched, dlq;
@@ -55,14 +52,14 @@ class PipelineConfig {
   View SectionView(const std::string& key) const;
   // Absolute path of the schema for "raw", "clean", "enriched", "key" or "" if not set.
   std::filesystem::path SchemaPath(const std::string& which) const;
-  // The librdkafka properties for one stage: the shared map, then the stage's overrides,
-  // then bootstrap.servers and SASL credentials from the environment.
+  // The librdkafka properties for one stage: the shared map, then the stage's overrides
+  // (librdkafka.<section>), then bootstrap.servers and SASL credentials from the environment.
   std::map<std::string, std::string> Librdkafka(Stage stage) const;
-  // The health/metrics port of one stage (http.ports.<stage>) and the bind address.
-  int HttpPort(Stage stage) const;
-  std::string HttpBind() const;
-  // Consumer group of a stage: "sluice-<stage>-<pipeline>" (dashes in stage names).
+  // The stage's Kafka identities for this pipeline and instance, from the stage identity
+  // table: consumer group, static-membership id (group-<instance>), transactional.id.
   std::string ConsumerGroup(Stage stage) const;
+  std::string GroupInstanceId(Stage stage) const;
+  std::string TransactionalId(Stage stage) const;
   // Which running copy of a daemon this is: SLUICE_INSTANCE_ID, "0" when unset or empty.
   // Stable across restarts of the same copy and distinct between copies (a StatefulSet
   // ordinal), it suffixes the transactional.id and the group.instance.id of a stage.

@@ -89,8 +89,15 @@ class Section {
 
   Option& Add(const std::string& name, OptionType type);
   void Check(SectionCheck check) { checks_.push_back(std::move(check)); }
+  // A key that is no longer read: setting it is an error with `message` (where the setting
+  // lives now) instead of "unknown key". Listed in the docs.
+  void Removed(const std::string& name, std::string message) {
+    removed_.emplace_back(name, std::move(message));
+  }
 
   const Option* Find(const std::string& name) const;
+  const std::string* FindRemoved(const std::string& name) const;
+  const std::vector<std::pair<std::string, std::string>>& RemovedKeys() const { return removed_; }
   const std::deque<Option>& Options() const { return options_; }
   const std::vector<SectionCheck>& Checks() const { return checks_; }
   const std::string& Description() const { return description_; }
@@ -100,6 +107,7 @@ class Section {
   std::string description_;
   std::deque<Option> options_;  // deque: Add() hands out references that must stay valid
   std::vector<SectionCheck> checks_;
+  std::vector<std::pair<std::string, std::string>> removed_;  // name, message
 };
 
 // Walks a YAML tree against a spec, collecting every issue (it never stops at the first) and

@@ -3,15 +3,15 @@
 //
 //   int main(int argc, char** argv) {
 //     sluice::runtime::DaemonSpec spec;
-//     spec.binary = "sluice-cleaner";
-//     spec.stage = sluice::config::Stage::kCleaner;
+//     spec.stage = sluice::config::Stage::kCleaner;  // binary name from the stage table
 //     spec.needs_kafka = spec.needs_registry = true;
 //     spec.run = [](sluice::runtime::DaemonContext& ctx) { /* loop until ctx.shutdown */ };
 //     return sluice::runtime::RunDaemon(argc, argv, std::move(spec));
 //   }
 //
 // RunDaemon owns: the command line (--config/SLUICE_CONFIG, --check, --print-config,
-// --log-format, --log-level, --http-port), loading and validating the pipeline file,
+// --print-stages, --log-format, --log-level, and the deployment settings --http-port,
+// --http-bind, --http-port-file / SLUICE_HTTP_PORT, _BIND, _PORT_FILE), loading and validating the pipeline file,
 // logging, the metrics registry, the health server (/livez, /readyz, /metrics), SIGTERM and
 // SIGINT (first: graceful shutdown via the token; second: immediate exit), and the mapping of
 // exceptions to exit codes:
@@ -48,7 +48,7 @@ struct DaemonContext {
 };
 
 struct DaemonSpec {
-  std::string binary;       // "sluice-cleaner": CLI name and the `daemon` log field
+  std::string binary;       // CLI name and the `daemon` log field; "" = the stage's binary
   std::string description;  // one line for --help
   config::Stage stage = config::Stage::kProducer;
   bool needs_kafka = false;     // fail fast (exit 2) when SLUICE_KAFKA_BROKERS is unset
