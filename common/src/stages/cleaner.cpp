@@ -99,6 +99,7 @@ class Rule {
   virtual void Abandon() {}
   virtual std::vector<FieldUse> Fields() const = 0;
   const std::string& name() const { return name_; }
+  Action action() const { return action_; }
 
  protected:
   // Applies the action to a violation. `fix` repairs the row for action fix.
@@ -731,6 +732,14 @@ Cleaner::Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& 
     if (!names.insert(name).second) named.Fail("name", "duplicate rule name '" + name + "'");
     if (name == "type") named.Fail("name", "'type' is reserved for the implicit typing rule");
     rules_.push_back(MakeRule(named));
+    // A flag is kept only in the flags field: without one in the clean schema the flags would
+    // vanish at run time, silently.
+    if (rules_.back()->action() == Action::kFlag && !output_.Find(settings_.flags_field)) {
+      named.Fail("action", "this rule flags records (action flag), but the clean schema has no '" +
+                               settings_.flags_field +
+                               "' field to keep the flags in: add it (a nullable string) or use "
+                               "another action");
+    }
   }
   if (!settings_.flags_field.empty()) {
     const FieldSpec* f = output_.Find(settings_.flags_field);

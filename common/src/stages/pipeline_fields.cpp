@@ -1,6 +1,5 @@
 #include "sluice/stages/pipeline_fields.hpp"
 
-#include <map>
 #include <optional>
 #include <set>
 
@@ -157,8 +156,16 @@ class Checker {
   }
 
   // Rules (or steps) run in order on a record of `in`; the result is typed into `out`.
+  // A field in neither schema that draws any complaint is most likely a typo: it gets ONE
+  // issue, at its first use, with the "did you mean" (not one per rule naming it, the first
+  // of them saying it is "written only by a later rule").
   void Flow(const std::string& path, const std::string& noun, const Schema& in, const Schema& out,
             const std::vector<std::vector<FieldUse>>& steps) {
+    struct Complaint {
+      std::string field, where, message;
+      bool written_later = false;  // "written only by a later ..."
+    };
+    std::vector<Complaint> complaints;
     std::vector<std::string> known = in.Names();  // in the record when the step runs
     std::set<std::string> written;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -167,21 +174,44 @@ class Checker {
         if (use.access == FieldAccess::kWrite || in.Has(use.field) || written.count(use.field)) continue;
         const std::string where = JoinPath(step_path, use.key);
         if (auto later = Later(steps, i, use.field, true)) {
-          Error(where, "field '" + use.field + "' is written only by a later " + noun + " (" +
-                           Indexed(path, *later) + "): " + noun + "s run in the order written");
+          complaints.push_back({use.field, where,
+                                "field '" + use.field + "' is written only by a later " + noun +
+                                    " (" + Indexed(path, *later) + "): " + noun +
+                                    "s run in the order written",
+                                true});
         } else {
-          Error(where, "unknown field '" + use.field + "': not in " + in.label +
-                           " and not written by an earlier " + noun + Suggestion(use.field, known));
+          complaints.push_back({use.field, where,
+                                "unknown field '" + use.field + "': not in " + in.label +
+                                    " and not written by an earlier " + noun +
+                                    Suggestion(use.field, known)});
         }
       }
       for (const auto& use : steps[i]) {
         if (use.access != FieldAccess::kWrite) continue;
         if (written.insert(use.field).second && !in.Has(use.field)) known.push_back(use.field);
         if (out.Has(use.field) || Later(steps, i, use.field, false)) continue;
-        Error(JoinPath(step_path, use.key),
-              "field '" + use.field + "' is not in " + out.label + " and no later " + noun +
-                  " reads it, so its value would be lost" + Suggestion(use.field, out.Names()));
+        complaints.push_back({use.field, JoinPath(step_path, use.key),
+                              "field '" + use.field + "' is not in " + out.label + " and no later " +
+                                  noun + " reads it, so its value would be lost" +
+                                  Suggestion(use.field, out.Names())});
       }
+    }
+    std::set<std::string> stray_reported;
+    for (const Complaint& c : complaints) {
+      if (in.Has(c.field) || out.Has(c.field)) {
+        Error(c.where, c.message);
+        continue;
+      }
+      if (!stray_reported.insert(c.field).second) continue;
+      if (!c.written_later) {
+        Error(c.where, c.message);  // already the unknown-field or lost-value message
+        continue;
+      }
+      std::vector<std::string> names = in.Names();
+      for (const std::string& n : out.Names()) names.push_back(n);
+      Error(c.where, "unknown field '" + c.field + "': not in " + in.label + " nor in " +
+                         out.label + ", and no earlier " + noun + " writes it" +
+                         Suggestion(c.field, names));
     }
   }
 

@@ -3,8 +3,11 @@
 // edit, and must yield exactly the expected issue.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "sluice/config/pipeline_config.hpp"
 #include "sluice/stages/pipeline_fields.hpp"
@@ -149,4 +152,65 @@ TEST_CASE("fields: a rule the cleaner refuses to build is one issue naming the r
   const std::string issue = OneIssue(Edited("      min: 500\n", "      min: 50000\n"));
   CHECK(issue.find("cleaner.rules[3] (funded_amnt_range).min: min is greater than max") !=
         std::string::npos);
+}
+
+TEST_CASE("fields: a rule that flags, with no flags field in the clean schema, is refused naming "
+          "the rule and the field (the flags would vanish at run time)") {
+  // The shipped clean schema without its "flags" field, in a temporary directory.
+  std::ifstream in(kLoans + "/schemas/loans.clean.v1.avsc", std::ios::binary);
+  nlohmann::json schema = nlohmann::json::parse(in);
+  auto& fields = schema["fields"];
+  const auto before = fields.size();
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [](const nlohmann::json& f) { return f["name"] == "flags"; }),
+               fields.end());
+  REQUIRE(fields.size() == before - 1);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("sluice-noflags-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "loans.clean.noflags.avsc").string();
+  std::ofstream(file) << schema.dump(2);
+
+  const std::string yaml = Edited("clean: schemas/loans.clean.v1.avsc", "clean: " + file);
+  auto issues = FieldIssues(yaml);
+  std::filesystem::remove_all(dir);
+  INFO(sluice::config::FormatIssues(issues));
+  // The first rule that flags: annual_inc_zero, an outlier rule (flag is the outlier default).
+  bool found = false;
+  for (const Issue& issue : issues) {
+    if (issue.Format().find("flags records") == std::string::npos) continue;
+    CHECK_FALSE(found);  // one rule, one issue: the cleaner stops at the first
+    found = true;
+    CHECK(issue.Format().find("pipeline.yaml:") == 0);
+    CHECK(issue.Format().find(
+              "(annual_inc_zero).action: this rule flags records (action flag), but the clean "
+              "schema has no 'flags' field to keep the flags in: add it (a nullable string) or "
+              "use another action") != std::string::npos);
+  }
+  CHECK(found);
+}
+
+TEST_CASE("fields: a misspelt field in several rules is one issue, with the did-you-mean, at its "
+          "first use") {
+  // The same typo in the four rules on revol_util: coerce and range update it, impute writes
+  // it, outlier reads it. It used to give two "written only by a later rule" issues and no
+  // suggestion.
+  std::string yaml = Shipped();
+  int replaced = 0;
+  for (std::size_t at = 0; (at = yaml.find("field: revol_util\n", at)) != std::string::npos; ++replaced) {
+    yaml.replace(at, 17, "field: revol_utl");
+  }
+  REQUIRE(replaced == 4);
+  const auto [line, column] = Position(yaml, "revol_utl");
+  // The rule's index: list items of cleaner.rules before the first use.
+  const auto rules_at = yaml.find("\ncleaner:\n  rules:\n");
+  REQUIRE(rules_at != std::string::npos);
+  int index = -1;
+  for (std::size_t at = rules_at; (at = yaml.find("\n    - ", at + 1)) < yaml.find("revol_utl"); ) ++index;
+  CHECK(OneIssue(yaml) ==
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": cleaner.rules[" + std::to_string(index) +
+            "].field: unknown field 'revol_utl': not in the raw schema (loans.raw.v1.avsc) nor in "
+            "the clean schema (loans.clean.v1.avsc), and no earlier rule writes it (did you mean "
+            "'revol_util'?)");
 }
