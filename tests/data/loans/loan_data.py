@@ -49,7 +49,9 @@ UNTERMINATED = ("producer", "csv", "unterminated quoted field")
 def read_real():
     with open(REAL, newline="") as f:
         text = f.read()
-    lines = text.split("\n")
+    # The real file ends its lines with CRLF: rows are kept without their line end, so that
+    # the files written here end lines with exactly what --crlf says (not CR CR LF).
+    lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return lines[0], lines[1:]
