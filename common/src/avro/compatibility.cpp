@@ -118,8 +118,11 @@ class Checker {
     return out;
   }
 
+  // Named types match by their unqualified name, or by a reader alias naming the writer's full
+  // name (the Avro specification's resolution rules; Avro's SchemaCompatibility and so
+  // Confluent's registry do the same): a change of namespace alone is compatible.
   void CheckName(List& out, const Node& r, const Node& w) {
-    if (w.full_name() == r.full_name()) {
+    if (w.name() == r.name()) {
       return;
     }
     const auto& aliases = r.aliases();

@@ -189,6 +189,23 @@ TEST_CASE("compatibility on register: 409 for an incompatible change under BACKW
   CHECK(sr.CallJson("POST", "/subjects/s/versions", SchemaBody(kUserNoDefault)) == json{{"id", 3}});
 }
 
+TEST_CASE("compatibility on register: a namespace-only change is compatible under BACKWARD (names "
+          "match unqualified, as Confluent's registry does), a renamed record is a 409") {
+  MemoryLogStore log;
+  Instance sr(log);
+  sr.Call("POST", "/subjects/s/versions", SchemaBody(kUserV1));
+  const std::string moved =
+      R"({"type":"record","name":"User","namespace":"org.other","fields":[{"name":"name","type":"string"}]})";
+  CHECK(sr.CallJson("POST", "/compatibility/subjects/s/versions/latest", SchemaBody(moved)) ==
+        json{{"is_compatible", true}});
+  CHECK(sr.CallJson("POST", "/subjects/s/versions", SchemaBody(moved)) == json{{"id", 2}});
+  const std::string renamed =
+      R"({"type":"record","name":"Person","namespace":"org.other","fields":[{"name":"name","type":"string"}]})";
+  auto r = sr.Call("POST", "/subjects/s/versions", SchemaBody(renamed));
+  CHECK(r.status == 409);
+  CHECK(json::parse(r.body)["message"].get<std::string>().find("NAME_MISMATCH") != std::string::npos);
+}
+
 TEST_CASE("config: global, per subject, defaultToGlobal, delete, invalid level") {
   MemoryLogStore log;
   Instance sr(log);
