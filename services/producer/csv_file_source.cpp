@@ -107,8 +107,12 @@ bool CsvFileSource::OpenNext() {
   for (;;) {
     if (queue_.empty()) {
       if (NothingMore()) finished_ = true;
-      if (finished_ || !scan_due_) return false;
-      scan_due_ = false;
+      // At most one scan per poll interval, however often the loop asks (it asks after every
+      // batch of another source): a watched file is taken once it was unchanged between two
+      // scans, and that must span a poll interval.
+      const auto now = std::chrono::steady_clock::now();
+      if (finished_ || (scanned_ && now - last_scan_ < opt_.poll_interval)) return false;
+      last_scan_ = now;
       Scan();
       scanned_ = true;
       if (queue_.empty()) {
@@ -152,7 +156,6 @@ bool CsvFileSource::OpenNext() {
 runtime::PollStatus CsvFileSource::Poll(runtime::SourceBatch& batch, std::size_t max) {
   if (!open_ && !OpenNext()) {
     if (finished_) return runtime::PollStatus::kFinished;
-    scan_due_ = true;  // the loop waits for the poll interval, then we scan again
     return runtime::PollStatus::kIdle;
   }
   Read(batch, max);

@@ -6,6 +6,7 @@
 // key, and the value a SourcePosition (byte offset, line, done). A batch never spans two
 // files; the batch that reaches a file's end marks it done. A file whose identity is already
 // done (the same content under any name) is skipped. See README.md for the design.
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -61,7 +62,7 @@ class CsvFileSource : public runtime::Source {
   std::map<std::string, SourcePosition> positions_;  // committed, by identity
   std::deque<FileStat> queue_;     // offered, not read yet
   std::unique_ptr<Open> open_;
-  bool scan_due_ = true;           // scan before answering idle
+  std::chrono::steady_clock::time_point last_scan_{};
   bool scanned_ = false;           // scanned at least once
   bool finished_ = false;
   bool path_done_ = false;         // a single-path source's file is done
