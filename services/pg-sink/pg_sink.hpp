@@ -4,10 +4,11 @@
 // delivery semantics and failure handling; the pieces are:
 //   - SinkColumns (pure): the table's column set, grown when a newer writer schema brings
 //     fields the table lacks, and the mapping of a decoded record onto those columns;
-//   - PgSink (I/O): consumer (read_committed, no auto commit, seeks to offsets stored in
-//     PostgreSQL on assignment), RowSerde decoding, batches written by pg::BatchWriter together
-//     with pg::OffsetStore::Save in ONE transaction, DLQ for undecodable records and rows the
-//     server refuses (flushed before that commit), pg::Connection for outages.
+//   - RecordRouter (pure apart from schema look-ups): a record's bytes to a row or the DLQ;
+//   - PgSink: runtime::SinkLoop (the Kafka side: consumer, batches, DLQ, rebalances, outages)
+//     hosting a PostgreSQL writer (pg_sink.cpp, PgWriter): rows written by pg::BatchWriter
+//     together with pg::OffsetStore::Save in ONE transaction, offsets loaded on assignment,
+//     the table evolved when a writer brings new columns, pg::Connection for outages.
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -148,13 +149,6 @@ class RecordRouter {
   const KnownWriter* routed_ = nullptr;      // its writer, after kRow
 };
 
-// The DLQ record for a record the sink consumed: its bytes and headers, keyed by origin (so
-// the one duplicate a crash can cause is recognisable and collapses under compaction), the
-// original key in a header, and the SQLSTATE when PostgreSQL refused it; cut to `max_bytes`.
-kafka::Message SinkDlqMessage(const kafka::Message& consumed, const std::string& dlq_topic,
-                              const std::string& rule, const std::string& reason,
-                              const std::string& sqlstate, std::size_t max_bytes);
-
 // Counters for tests and logs (the metrics registry has the same numbers).
 struct PgSinkStats {
   std::uint64_t batches = 0;
@@ -188,13 +182,12 @@ class PgSink {
   bool DatabaseReachable() const;
   // For /readyz: the last consumer lag query (once a second) reached the broker.
   bool BrokerReachable() const;
-  bool Assigned() const { return assigned_.load() > 0; }
+  bool Assigned() const;
   PgSinkStats Stats() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::atomic<int> assigned_{0};
 };
 
 

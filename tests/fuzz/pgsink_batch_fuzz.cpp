@@ -1,7 +1,8 @@
 // libFuzzer target over the pg-sink's batch path without PostgreSQL or Kafka: a batch of
 // fuzzed records, some framed with a known writer id and some not, each routed
 // (RecordRouter: too_large / undecodable / unwritable / new columns / a row), rows appended
-// as COPY text, the rest built into DLQ records (SinkDlqMessage, cut to the DLQ limit).
+// as COPY text, the rest built into DLQ records (runtime::ConsumedDlqMessage, cut to the DLQ
+// limit).
 // Checks: nothing crashes; a DLQ record fits its limit and keeps its DLQ headers; every row
 // adds exactly one line of COPY text with one cell per column.
 //
@@ -18,6 +19,7 @@
 #include "sluice/pg/row_batch.hpp"
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/serde.hpp"
+#include "sluice/runtime/sink_loop.hpp"
 #include "sluice/runtime/stage.hpp"
 
 namespace {
@@ -120,7 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     consumed.headers.push_back({runtime::kHeaderOrigin, "f.raw/0@" + std::to_string(len)});
     const std::size_t limit = kLimits[(control >> 2) & 3];
     const kafka::Message dlq =
-        pg_sink::SinkDlqMessage(consumed, "f.dlq", v.rule, v.reason, "", limit);
+        runtime::ConsumedDlqMessage(consumed, "f.dlq", "pg_sink", v.rule, v.reason, {}, limit);
     const kafka::Header* rule = kafka::FindLastHeader(dlq.headers, runtime::kHeaderRule);
     Require(rule && rule->value == v.rule, "the DLQ record lost its rule header");
     Require(kafka::FindLastHeader(dlq.headers, runtime::kHeaderStage) != nullptr,
