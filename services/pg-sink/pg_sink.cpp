@@ -18,14 +18,13 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/sink_loop.hpp"
 #include "sluice/runtime/stage.hpp"
+#include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::pg_sink {
 
 namespace {
 
 const std::string kStageName(config::IdentityOf(config::Stage::kPgSink).dlq_stage);
-constexpr const char* kRulePgRejected = "pg_rejected";
-constexpr const char* kRuleUnwritable = "unwritable";
 constexpr const char* kHeaderSqlState = "sluice-dlq-sqlstate";
 
 std::string ReadFile(const std::filesystem::path& path) {
@@ -132,7 +131,7 @@ RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
   routed_ = nullptr;
   Verdict v;
   if (bytes.size() > max_record_bytes_) {
-    v.rule = runtime::kRuleTooLarge;
+    v.rule = stages::Word(stages::DlqCode::kTooLarge);
     v.reason = "record of " + std::to_string(bytes.size()) +
                " bytes is larger than max_record_bytes (" + std::to_string(max_record_bytes_) +
                "); not decoded";
@@ -157,10 +156,10 @@ RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
     Known(frame->id.value, &why);
   }
   if (!why.empty()) {
-    v.rule = kRuleUnwritable;
+    v.rule = stages::Word(stages::DlqCode::kUnwritable);
     v.reason = std::move(why);
   } else {
-    v.rule = runtime::kRuleUndecodable;
+    v.rule = stages::Word(stages::DlqCode::kUndecodable);
     v.reason = id ? "writer schema " + std::to_string(*id.value) + " is unknown" : id.error;
   }
   return v;
@@ -316,7 +315,7 @@ class PgWriter final : public runtime::SinkWriter {
       pg::WriteResult r = writer.Write(tx, batch);
       std::vector<runtime::SinkRejection> refused;
       for (const pg::RejectedRow& bad : r.rejected) {
-        refused.push_back({bad.index, kRulePgRejected,
+        refused.push_back({bad.index, stages::Word(stages::DlqCode::kPgRejected),
                            "SQLSTATE " + bad.sqlstate + ": " + bad.message,
                            {{kHeaderSqlState, bad.sqlstate}}});
       }

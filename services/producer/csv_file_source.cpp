@@ -7,6 +7,7 @@
 #include "sluice/core/error.hpp"
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/stages/row.hpp"
+#include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::producer {
 namespace {
@@ -208,7 +209,7 @@ void CsvFileSource::Read(runtime::SourceBatch& batch, std::size_t max) {
       log_.Error("file header does not match the raw schema; file skipped",
                  {{"file", o.file.path}, {"error", e.what()}});
       item.counted = false;
-      reject(std::move(item), csv->raw, "header", e.what());
+      reject(std::move(item), csv->raw, stages::Word(stages::DlqCode::kHeader), e.what());
       next.byte_offset = csv->next.offset;
       next.line = csv->next.line;
       eof = true;

@@ -9,6 +9,7 @@
 #include "sluice/kafka/error.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
+#include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -151,10 +152,10 @@ struct SourceLoop::Impl {
       auto bytes = serde.Encode(opt.output_topic, item.record.Row());
       std::string rule, reason;
       if (!bytes) {
-        rule = kRuleUnencodable;
+        rule = stages::Word(stages::DlqCode::kUnencodable);
         reason = bytes.error;
       } else if (bytes.value->size() > opt.max_record_bytes) {
-        rule = kRuleTooLarge;
+        rule = stages::Word(stages::DlqCode::kTooLarge);
         reason = "encoded row of " + std::to_string(bytes.value->size()) +
                  " bytes is larger than max_record_bytes (" + std::to_string(opt.max_record_bytes) + ")";
       }

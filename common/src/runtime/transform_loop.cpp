@@ -17,6 +17,7 @@
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/kafka_session.hpp"
+#include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -359,16 +360,16 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     };
 
     if (r.original.size() > opt.max_record_bytes) {
-      return to_dlq(kRuleTooLarge, "record of " + std::to_string(r.original.size()) +
+      return to_dlq(stages::Word(stages::DlqCode::kTooLarge), "record of " + std::to_string(r.original.size()) +
                                        " bytes is larger than max_record_bytes (" +
                                        std::to_string(opt.max_record_bytes) + "); not decoded");
     }
     auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
-    if (!decoded) return to_dlq(kRuleUndecodable, decoded.error);
+    if (!decoded) return to_dlq(stages::Word(stages::DlqCode::kUndecodable), decoded.error);
     r.value = std::move(*decoded.value);
 
     Outcome outcome = stage->Process(std::move(r));
-    if (auto* drop = std::get_if<Drop>(&outcome)) return to_dlq(kRuleDrop, drop->reason);
+    if (auto* drop = std::get_if<Drop>(&outcome)) return to_dlq(stages::Word(stages::DlqCode::kDrop), drop->reason);
     if (auto* rej = std::get_if<Reject>(&outcome)) return to_dlq(rej->rule, rej->reason);
 
     auto& emit = std::get<Emit>(outcome);
@@ -380,7 +381,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       if (!rec.key.empty()) m.key = rec.key;
       if (rec.IsDecoded()) {
         auto bytes = serde.Encode(opt.output_topic, rec.Row());
-        if (!bytes) return to_dlq(kRuleUnencodable, bytes.error.substr(bytes.error.find(':') + 2));
+        if (!bytes) return to_dlq(stages::Word(stages::DlqCode::kUnencodable), bytes.error.substr(bytes.error.find(':') + 2));
         m.value = std::move(*bytes.value);
       } else {
         m.value = rec.RawBytes();

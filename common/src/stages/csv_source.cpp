@@ -4,6 +4,7 @@
 
 #include "sluice/core/error.hpp"
 #include "sluice/stages/yaml_util.hpp"
+#include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::stages {
 
@@ -67,13 +68,13 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
   out.raw = item.raw;
   if (item.kind == CsvItemKind::kEmptyLine) {
     out.verdict = SourceVerdict::kReject;
-    out.rule = "empty_line";
+    out.rule = Word(DlqCode::kEmptyLine);
     out.reason = "empty line";
     return out;
   }
   if (item.kind == CsvItemKind::kError) {
     out.verdict = SourceVerdict::kReject;
-    out.rule = item.too_large ? "too_large" : "csv";
+    out.rule = Word(item.too_large ? DlqCode::kTooLarge : DlqCode::kCsv);
     out.reason = item.reason;
     return out;
   }
@@ -84,7 +85,7 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
   }
   if (item.cells.size() != mapping_->columns()) {
     out.verdict = SourceVerdict::kReject;
-    out.rule = "csv";
+    out.rule = Word(DlqCode::kCsv);
     out.reason = "expected " + std::to_string(mapping_->columns()) + " columns, found " +
                  std::to_string(item.cells.size());
     return out;

@@ -39,13 +39,6 @@ struct DlqReason {
   std::string reason;
 };
 
-// Reason rule names used by the runtime itself.
-inline constexpr const char* kRuleUndecodable = "undecodable";
-inline constexpr const char* kRuleUnencodable = "unencodable";
-inline constexpr const char* kRuleDrop = "drop";
-// A record larger than the stage's max_record_bytes: rejected before it is decoded.
-inline constexpr const char* kRuleTooLarge = "too_large";
-
 inline constexpr const char* kHeaderTruncated = "sluice-dlq-truncated";
 inline constexpr const char* kHeaderOriginalBytes = "sluice-dlq-original-bytes";
 
