@@ -1,5 +1,5 @@
 #pragma once
-// Runs a runtime::TransformLoop on its own thread until `done()` holds (or `limit` has passed,
+// Runs a loop (runtime::TransformLoop, runtime::SinkLoop: anything with Run()) on its own thread until `done()` holds (or `limit` has passed,
 // so a broken loop fails the test instead of hanging it), then requests shutdown, joins, and
 // rethrows whatever the loop threw. Header-only: the tests that use it link the runtime.
 #include <chrono>
@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "sluice/core/shutdown.hpp"
-#include "sluice/runtime/transform_loop.hpp"
 
 namespace sluice::testing {
 
-inline void RunLoopUntil(runtime::TransformLoop& loop, core::ShutdownSource& stop,
+template <class Loop>
+void RunLoopUntil(Loop& loop, core::ShutdownSource& stop,
                          const std::function<bool()>& done, std::chrono::seconds limit) {
   std::exception_ptr error;
   std::thread t([&] {

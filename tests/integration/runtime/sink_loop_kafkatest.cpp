@@ -9,7 +9,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "../kafka/kafka_test_support.hpp"
 #include "sluice/core/error.hpp"
@@ -18,6 +17,7 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/runtime/sink_loop.hpp"
 #include "sluice/runtime/stage.hpp"
+#include "support/run_loop.hpp"
 
 namespace {
 
@@ -172,26 +172,6 @@ struct Fixture {
   }
 };
 
-// Runs the loop on its own thread until `done()` or the limit, then stops it; rethrows.
-void RunUntil(runtime::SinkLoop& loop, core::ShutdownSource& stop,
-              const std::function<bool()>& done, std::chrono::seconds limit) {
-  std::exception_ptr error;
-  std::thread t([&] {
-    try {
-      loop.Run();
-    } catch (...) {
-      error = std::current_exception();
-    }
-  });
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && !error && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-  }
-  stop.Request();
-  t.join();
-  if (error) std::rethrow_exception(error);
-}
-
 void CheckTable(MemoryTable& table, int n) {
   std::lock_guard lock(table.mu);
   int rows = 0;
@@ -220,7 +200,7 @@ TEST_CASE("sink loop: N in -> each row once in the target, unfit and refused rec
   core::ShutdownSource stop;
   runtime::SinkLoop loop(f.Options(), writer, stop.Token(), obs::Logger("test"));
   loop.Prepare();
-  RunUntil(loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n); },
+  sluice::testing::RunLoopUntil(loop, stop, [&] { return loop.Stats().records_in >= static_cast<std::uint64_t>(n); },
            90s);
   const runtime::SinkLoopStats stats = loop.Stats();
   CHECK(stats.records_in == static_cast<std::uint64_t>(n));
@@ -250,7 +230,7 @@ TEST_CASE("sink loop: a writer failing mid-run, then a restarted loop, gives eac
     core::ShutdownSource stop;
     runtime::SinkLoop loop(f.Options(), failing, stop.Token(), obs::Logger("test"));
     loop.Prepare();
-    REQUIRE_THROWS_WITH(RunUntil(loop, stop, [] { return false; }, 90s),
+    REQUIRE_THROWS_WITH(sluice::testing::RunLoopUntil(loop, stop, [] { return false; }, 90s),
                         Catch::Contains("failed on purpose"));
     std::lock_guard lock(table.mu);
     CHECK(!table.rows.empty());
@@ -259,7 +239,7 @@ TEST_CASE("sink loop: a writer failing mid-run, then a restarted loop, gives eac
   core::ShutdownSource stop;
   runtime::SinkLoop loop(f.Options(), writer, stop.Token(), obs::Logger("test"));
   loop.Prepare();
-  RunUntil(
+  sluice::testing::RunLoopUntil(
       loop, stop,
       [&] {
         std::lock_guard lock(table.mu);
