@@ -5,7 +5,7 @@
 namespace sluice::cleaner {
 namespace {
 
-stages::Cleaner Build(const config::PipelineConfig& config) {
+stages::Cleaner Build(const pipeline::PipelineConfig& config) {
   return stages::Cleaner(config.SectionView("cleaner").Node()["rules"],
                          stages::LoadRecordSpec(config.SchemaPath("clean").string()),
                          config.File().string() + ": cleaner.rules");
@@ -20,7 +20,7 @@ std::int64_t TimestampMs(const runtime::Record& record) {
 
 }  // namespace
 
-CleanerStage::CleanerStage(const config::PipelineConfig& config) : cleaner_(Build(config)) {}
+CleanerStage::CleanerStage(const pipeline::PipelineConfig& config) : cleaner_(Build(config)) {}
 
 void CleanerStage::Warm(const runtime::Record& emitted) {
   if (emitted.IsDecoded()) cleaner_.Warm(emitted.Row(), TimestampMs(emitted));

@@ -4,7 +4,7 @@
 // Emit -> the typed clean row; reject -> the DLQ with the rule's name and reason (duplicates
 // are rejects of the dedupe rule, e.g. "duplicate"); drop -> the DLQ with rule "drop" and
 // "<rule>: <reason>". One per transform loop; single-threaded.
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/runtime/stage.hpp"
 #include "sluice/stages/cleaner.hpp"
 
@@ -13,7 +13,7 @@ namespace sluice::cleaner {
 class CleanerStage : public runtime::TransformStage {
  public:
   // Throws core::ConfigError (bad rules or schema).
-  explicit CleanerStage(const config::PipelineConfig& config);
+  explicit CleanerStage(const pipeline::PipelineConfig& config);
   explicit CleanerStage(stages::Cleaner cleaner) : cleaner_(std::move(cleaner)) {}
   runtime::Outcome Process(runtime::Record record) override;
   // Dedupe windows, imputation and z-score statistics are rebuilt from the clean topic.

@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
   spec.description = "Validates and repairs raw records with declarative rules (raw -> clean)";
   spec.stage = sluice::config::Stage::kCleaner;
   spec.needs_kafka = spec.needs_registry = true;
-  spec.build = [](const sluice::config::PipelineConfig& config) {
+  spec.build = [](const sluice::pipeline::PipelineConfig& config) {
     (void)sluice::runtime::OptionsFromConfig(config, sluice::config::Stage::kCleaner);
     (void)sluice::cleaner::CleanerStage(config);
   };

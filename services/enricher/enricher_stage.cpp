@@ -71,7 +71,7 @@ std::vector<stages::Row> LoadTable(pg::Connection& conn, const std::string& tabl
   }
 }
 
-EnricherStage::EnricherStage(const config::PipelineConfig& config)
+EnricherStage::EnricherStage(const pipeline::PipelineConfig& config)
     : http_(std::make_shared<HttpFetcher>()) {
   pg::ConnectionOptions options;
   options.conninfo = config.Endpoint().pg_conninfo;

@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/http/client.hpp"
 #include "sluice/pg/connection.hpp"
 #include "sluice/runtime/stage.hpp"
@@ -42,7 +42,7 @@ std::vector<stages::Row> LoadTable(pg::Connection& conn, const std::string& tabl
 class EnricherStage : public runtime::TransformStage {
  public:
   // Throws core::ConfigError (bad steps or schema).
-  explicit EnricherStage(const config::PipelineConfig& config);
+  explicit EnricherStage(const pipeline::PipelineConfig& config);
   // For tests: explicit steps, output spec and dependencies.
   EnricherStage(stages::Enricher enricher) : enricher_(std::move(enricher)) {}
   runtime::Outcome Process(runtime::Record record) override;

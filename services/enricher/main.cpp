@@ -8,9 +8,9 @@ int main(int argc, char** argv) {
   spec.description = "Joins reference data and derives fields (clean -> enriched)";
   spec.stage = sluice::config::Stage::kEnricher;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
-  // The steps are built by --check's field checks (stages::CheckPipelineFields) without
+  // The steps are built by --check's field checks (pipeline::CheckPipelineFields) without
   // their lookups; the stage itself would open a PostgreSQL connection.
-  spec.build = [](const sluice::config::PipelineConfig& config) {
+  spec.build = [](const sluice::pipeline::PipelineConfig& config) {
     (void)sluice::runtime::OptionsFromConfig(config, sluice::config::Stage::kEnricher);
   };
   spec.run = [](sluice::runtime::DaemonContext& ctx) {

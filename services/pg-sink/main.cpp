@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   spec.description = "Writes the enriched topic into a PostgreSQL table, exactly once";
   spec.stage = config::Stage::kPgSink;
   spec.needs_kafka = spec.needs_registry = spec.needs_pg = true;
-  spec.build = [](const config::PipelineConfig& config) { (void)pg_sink::SinkOptionsFromConfig(config); };
+  spec.build = [](const pipeline::PipelineConfig& config) { (void)pg_sink::SinkOptionsFromConfig(config); };
   spec.run = [](runtime::DaemonContext& ctx) {
     auto schemas = std::make_shared<runtime::RegistrySchemaSource>(ctx.config.Endpoint());
     // Shared with the readiness checks, which the health server may run after `run` returns.

@@ -37,11 +37,11 @@ std::string ReadFile(const std::filesystem::path& path) {
 
 }  // namespace
 
-PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config) {
+PgSinkOptions SinkOptionsFromConfig(const pipeline::PipelineConfig& config) {
   PgSinkOptions o;
   const config::View sink =
       config.SectionView(std::string(config::IdentityOf(config::Stage::kPgSink).section));
-  const config::Topics& topics = config.TopicNames();
+  const pipeline::Topics& topics = config.TopicNames();
   o.topic = topics.enriched;
   o.dlq_topic = topics.dlq;
   o.group_id = config.ConsumerGroup(config::Stage::kPgSink);

@@ -21,7 +21,7 @@
 
 #include "sluice/avro/flat_row.hpp"
 #include "sluice/avro/schema.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/duration.hpp"
 #include "sluice/core/shutdown.hpp"
 #include "sluice/obs/log.hpp"
@@ -70,7 +70,7 @@ struct PgSinkOptions {
 
 // From the pipeline file (topics, sink section, schemas.enriched, retry, endpoints).
 // Throws core::ConfigError.
-PgSinkOptions SinkOptionsFromConfig(const config::PipelineConfig& config);
+PgSinkOptions SinkOptionsFromConfig(const pipeline::PipelineConfig& config);
 
 // The table's columns as the sink knows them, and where each writer schema's fields land.
 // Pure (no I/O); one per sink; not thread-safe.

@@ -32,7 +32,7 @@ std::string Resolve(const fs::path& base, const std::string& p) {
 
 }  // namespace
 
-ProducerOptions ProducerOptionsFromConfig(const config::PipelineConfig& config, bool once) {
+ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config, bool once) {
   ProducerOptions result;
   runtime::SourceLoopOptions& o = result.loop;
   o.stage_name = kStageName;

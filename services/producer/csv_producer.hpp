@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "csv_file_source.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/runtime/daemon.hpp"
 #include "sluice/runtime/source_loop.hpp"
@@ -26,7 +26,7 @@ struct ProducerOptions {
 // Reads the pipeline file: topics (positions topic "<pipeline>.positions"), raw schema,
 // producer.sources (csv only), key, id, batch_size, retry; transactional.id
 // "sluice-producer-<pipeline>-<SLUICE_INSTANCE_ID or 0>". Throws core::ConfigError.
-ProducerOptions ProducerOptionsFromConfig(const config::PipelineConfig& config, bool once);
+ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config, bool once);
 
 // One CsvFileSource per entry of `options.sources`.
 std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions& options,

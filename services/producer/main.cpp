@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
   spec.description = "Reads CSV sources into the raw topic (exactly once; --once: ingest, then exit)";
   spec.stage = sluice::config::Stage::kProducer;
   spec.needs_kafka = spec.needs_registry = true;
-  spec.build = [once](const sluice::config::PipelineConfig& config) {
+  spec.build = [once](const sluice::pipeline::PipelineConfig& config) {
     (void)sluice::producer::MakeSources(sluice::producer::ProducerOptionsFromConfig(config, once),
                                         sluice::obs::Logger("check"));
   };

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "sluice/core/error.hpp"
-#include "sluice/stages/pipeline_fields.hpp"
+#include "sluice/pipeline/pipeline_fields.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -147,10 +147,10 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   }
 
   config::Environment env = spec.environment ? *spec.environment : config::Environment::FromProcess();
-  config::PipelineConfig cfg;
-  auto issues = config::PipelineConfig::Check(config_path, env, &cfg);
+  pipeline::PipelineConfig cfg;
+  auto issues = pipeline::PipelineConfig::Check(config_path, env, &cfg);
   // Field names are checked against the schemas once the file's shape is valid.
-  if (issues.empty()) issues = stages::CheckPipelineFields(cfg);
+  if (issues.empty()) issues = pipeline::CheckPipelineFields(cfg);
   if (!issues.empty()) {
     err << config::FormatIssues(std::move(issues));
     return 2;

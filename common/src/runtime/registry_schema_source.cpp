@@ -3,7 +3,7 @@
 namespace sluice::runtime {
 namespace {
 
-registry::ClientOptions OptionsFor(const config::Endpoints& ep) {
+registry::ClientOptions OptionsFor(const pipeline::Endpoints& ep) {
   registry::ClientOptions options;
   options.url = ep.registry_url;
   options.username = ep.registry_username;
@@ -13,7 +13,7 @@ registry::ClientOptions OptionsFor(const config::Endpoints& ep) {
 
 }  // namespace
 
-RegistrySchemaSource::RegistrySchemaSource(const config::Endpoints& endpoints)
+RegistrySchemaSource::RegistrySchemaSource(const pipeline::Endpoints& endpoints)
     : client_(OptionsFor(endpoints)) {}
 
 std::int32_t RegistrySchemaSource::Register(const std::string& subject,

@@ -60,7 +60,7 @@ avro::Schema LoadSchema(const std::filesystem::path& path, const std::string& wh
 
 }  // namespace
 
-TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, config::Stage stage) {
+TransformLoopOptions OptionsFromConfig(const pipeline::PipelineConfig& config, config::Stage stage) {
   TransformLoopOptions o;
   const auto& topics = config.TopicNames();
   std::string in_schema, out_schema;

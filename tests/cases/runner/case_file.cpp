@@ -145,7 +145,7 @@ CaseFile LoadCaseFile(const fs::path& path, const std::vector<std::string>& stag
   known.insert(known.end(), stage_keys.begin(), stage_keys.end());
   AllowOnly(file.doc, known, path.string());
   if (file.doc["pipeline"]) {
-    file.pipeline = config::PipelineConfig::Load(file.Resolve(file.doc["pipeline"].as<std::string>()),
+    file.pipeline = pipeline::PipelineConfig::Load(file.Resolve(file.doc["pipeline"].as<std::string>()),
                                                  config::Environment());
   }
   return file;

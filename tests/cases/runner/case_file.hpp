@@ -14,7 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::cases {
@@ -37,7 +37,7 @@ class Report {
 struct CaseFile {
   std::filesystem::path path;
   YAML::Node doc;
-  std::optional<config::PipelineConfig> pipeline;
+  std::optional<pipeline::PipelineConfig> pipeline;
 
   std::filesystem::path Resolve(const std::string& relative) const;
   // The stage's list (`list_key`: rules, steps): inline in the case file, else the pipeline

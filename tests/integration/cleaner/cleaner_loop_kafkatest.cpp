@@ -10,7 +10,7 @@
 
 #include "../kafka/kafka_test_support.hpp"
 #include "cleaner_stage.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/serde.hpp"
 #include "sluice/runtime/transform_loop.hpp"
@@ -28,7 +28,7 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
   const std::string src = SLUICE_SOURCE_DIR;
   config::Environment env{{"SLUICE_KAFKA_BROKERS", kafka::testing::Brokers()},
                           {"SLUICE_REGISTRY_URL", "http://127.0.0.1:1"}};
-  auto cfg = config::PipelineConfig::Load(src + "/pipelines/loans/pipeline.yaml", env);
+  auto cfg = pipeline::PipelineConfig::Load(src + "/pipelines/loans/pipeline.yaml", env);
   auto options = runtime::OptionsFromConfig(cfg, config::Stage::kCleaner);
   options.input_topic = UniqueName("loans-raw");
   options.output_topic = UniqueName("loans-clean");

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "pg_sink.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/runtime/transform_loop.hpp"
 
 namespace fs = std::filesystem;
@@ -14,8 +14,8 @@ using namespace sluice;
 
 namespace {
 
-config::PipelineConfig Loans(const std::string& instance) {
-  return config::PipelineConfig::Load(
+pipeline::PipelineConfig Loans(const std::string& instance) {
+  return pipeline::PipelineConfig::Load(
       fs::path(SLUICE_TEST_DATA_DIR) / "config" / "good" / "loans.yaml",
       config::Environment({{"SLUICE_INSTANCE_ID", instance}}));
 }

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "csv_producer.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 
 namespace fs = std::filesystem;
 using namespace sluice;
@@ -15,7 +15,7 @@ TEST_CASE("the producer's transactional id is sluice-producer-<p>-<instance>") {
   for (const char* instance : {"", "4"}) {
     INFO("SLUICE_INSTANCE_ID=" << instance);
     const auto config =
-        config::PipelineConfig::Load(file, config::Environment({{"SLUICE_INSTANCE_ID", instance}}));
+        pipeline::PipelineConfig::Load(file, config::Environment({{"SLUICE_INSTANCE_ID", instance}}));
     const producer::ProducerOptions o = producer::ProducerOptionsFromConfig(config, true);
     CHECK(o.loop.transactional_id == config.TransactionalId(config::Stage::kProducer));
     CHECK(o.loop.transactional_id == std::string("sluice-producer-loans-") + (*instance ? instance : "0"));

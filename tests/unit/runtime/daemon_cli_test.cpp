@@ -27,7 +27,7 @@ struct Result {
 
 Result Run(std::vector<std::string> args, Environment env = Environment(),
            bool needs_kafka = false,
-           std::function<void(const sluice::config::PipelineConfig&)> build = nullptr) {
+           std::function<void(const sluice::pipeline::PipelineConfig&)> build = nullptr) {
   std::ostringstream out, err;
   bool ran = false;
   DaemonSpec spec;
@@ -125,7 +125,7 @@ TEST_CASE("a missing config file exits 2 naming it") {
 
 TEST_CASE("check builds the daemon's components: what start-up would refuse fails --check") {
   int built = 0;
-  auto refuse = [&](const sluice::config::PipelineConfig& config) {
+  auto refuse = [&](const sluice::pipeline::PipelineConfig& config) {
     ++built;
     throw sluice::core::ConfigError(config.File().string() + ": producer.sources[0]: refused");
   };
@@ -139,7 +139,7 @@ TEST_CASE("check builds the daemon's components: what start-up would refuse fail
   }
   CHECK(built == 2);
   auto ok = Run({"--config", kGood, "--check"}, Environment(), false,
-                [&](const sluice::config::PipelineConfig&) { ++built; });
+                [&](const sluice::pipeline::PipelineConfig&) { ++built; });
   CHECK(ok.code == 0);
   CHECK(built == 3);
 }

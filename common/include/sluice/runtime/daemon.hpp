@@ -26,7 +26,7 @@
 #include <string>
 
 #include "sluice/config/environment.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/shutdown.hpp"
 #include "sluice/http/server.hpp"
 #include "sluice/obs/log.hpp"
@@ -38,7 +38,7 @@ namespace sluice::runtime {
 // except where the member's own type says otherwise (metrics, shutdown, http checks are
 // thread-safe).
 struct DaemonContext {
-  const config::PipelineConfig& config;
+  const pipeline::PipelineConfig& config;
   obs::Registry& metrics;
   obs::StandardMetrics& standard;
   http::Server& http;  // routes only in DaemonSpec::setup; readiness checks any time
@@ -58,7 +58,7 @@ struct DaemonSpec {
   // Optional: builds every component the daemon runs from the pipeline file (sources, stage,
   // options) without connecting anywhere, and throws core::ConfigError for whatever start-up
   // would refuse. Run by --check, so that a file --check accepts starts, and before `run`.
-  std::function<void(const config::PipelineConfig&)> build;
+  std::function<void(const pipeline::PipelineConfig&)> build;
   // Optional: before the health server starts (register routes here).
   std::function<void(DaemonContext&)> setup;
   // Required: the stage's loop; return when ctx.shutdown is requested (after finishing the

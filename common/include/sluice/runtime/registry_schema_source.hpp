@@ -5,7 +5,7 @@
 // InfraError, kNo); an unreachable registry throws core::InfraError(kYes).
 // Every daemon builds it from its endpoints (SLUICE_REGISTRY_URL and credentials); it owns its
 // client. Threading: as thread-safe as the client (calls serialised).
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/registry/client.hpp"
 #include "sluice/runtime/serde.hpp"
 
@@ -14,7 +14,7 @@ namespace sluice::runtime {
 class RegistrySchemaSource : public SchemaSource {
  public:
   explicit RegistrySchemaSource(registry::ClientOptions options) : client_(std::move(options)) {}
-  explicit RegistrySchemaSource(const config::Endpoints& endpoints);
+  explicit RegistrySchemaSource(const pipeline::Endpoints& endpoints);
 
   std::int32_t Register(const std::string& subject, const std::string& schema_json) override;
   std::optional<std::string> SchemaText(std::int32_t id) override;

@@ -38,7 +38,7 @@
 #include <string>
 
 #include "sluice/avro/schema.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/duration.hpp"
 #include "sluice/core/shutdown.hpp"
 #include "sluice/http/server.hpp"
@@ -78,7 +78,7 @@ struct TransformLoopOptions {
 // Builds the options from the pipeline file: topics, schemas, group, librdkafka map, batch
 // (cleaner/enricher `batch_size`, `linger` when present), retry policy. `stage` is kCleaner
 // (raw -> clean) or kEnricher (clean -> enriched). Throws core::ConfigError.
-TransformLoopOptions OptionsFromConfig(const config::PipelineConfig& config, config::Stage stage);
+TransformLoopOptions OptionsFromConfig(const pipeline::PipelineConfig& config, config::Stage stage);
 
 // Counters a loop keeps for tests and logs (the metrics registry has the same numbers).
 struct TransformLoopStats {

@@ -4,10 +4,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "sluice/config/pipeline_spec.hpp"
+#include "sluice/pipeline/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
 
 using namespace sluice::config;
+using sluice::pipeline::PipelineDocsMarkdown;
+using sluice::pipeline::PipelineSpec;
 
 TEST_CASE("every declared option has a description, and every example validates") {
   size_t checked = 0;
@@ -79,7 +81,7 @@ TEST_CASE("a one-line declaration is enough to validate and default a new option
 }
 
 // docs/pipeline-file.md is generated from the declarations; this keeps it from going stale.
-// Regenerate with: SLUICE_UPDATE_DOCS=1 <build>/tests/test_unit_config_spec_test
+// Regenerate with: SLUICE_UPDATE_DOCS=1 <build>/tests/test_unit_pipeline_spec_test
 TEST_CASE("docs/pipeline-file.md matches the declarations") {
   std::string path = std::string(SLUICE_SOURCE_DIR) + "/docs/pipeline-file.md";
   std::string generated = PipelineDocsMarkdown();

@@ -7,10 +7,11 @@
 #include <set>
 #include <sstream>
 
-#include "sluice/config/pipeline_spec.hpp"
+#include "sluice/pipeline/pipeline_spec.hpp"
 #include "sluice/config/stage_identity.hpp"
 
 using namespace sluice::config;
+using sluice::pipeline::PipelineSpec;
 
 namespace {
 

@@ -3,14 +3,14 @@
 // same as from the raw YAML.
 #include <catch2/catch.hpp>
 
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/stages/cleaner.hpp"
 #include "sluice/stages/csv_source.hpp"
 #include "sluice/stages/enricher.hpp"
 
 using namespace sluice::stages;
 using sluice::config::Environment;
-using sluice::config::PipelineConfig;
+using sluice::pipeline::PipelineConfig;
 
 TEST_CASE("stages: the effective loans pipeline file configures producer, cleaner and enricher") {
   const auto config = PipelineConfig::Load(std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans/pipeline.yaml", Environment());

@@ -2,12 +2,12 @@
 
 #include <filesystem>
 
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/error.hpp"
 
 namespace fs = std::filesystem;
 using sluice::config::Environment;
-using sluice::config::PipelineConfig;
+using sluice::pipeline::PipelineConfig;
 using sluice::config::Stage;
 
 namespace {

@@ -13,7 +13,7 @@
 #include "sluice/config/stage_identity.hpp"
 #include "sluice/config/view.hpp"
 
-namespace sluice::config {
+namespace sluice::pipeline {
 
 struct Topics {
   std::string raw, clean, enriched, dlq;
@@ -33,15 +33,15 @@ struct Endpoints {
 class PipelineConfig {
  public:
   // Throws core::ConfigError whose message lists every issue, one per line.
-  static PipelineConfig Load(const std::filesystem::path& file, const Environment& env);
+  static PipelineConfig Load(const std::filesystem::path& file, const config::Environment& env);
   // Same checks without throwing; `out` is set only when there are no issues.
-  static std::vector<Issue> Check(const std::filesystem::path& file, const Environment& env,
+  static std::vector<config::Issue> Check(const std::filesystem::path& file, const config::Environment& env,
                                   PipelineConfig* out = nullptr);
   // For tests and tools: validates YAML text as if read from `display_name`, resolving
   // relative paths against `base_dir`.
-  static std::vector<Issue> CheckText(const std::string& yaml, const std::string& display_name,
+  static std::vector<config::Issue> CheckText(const std::string& yaml, const std::string& display_name,
                                       const std::filesystem::path& base_dir,
-                                      const Environment& env, PipelineConfig* out = nullptr);
+                                      const config::Environment& env, PipelineConfig* out = nullptr);
 
   const std::string& Name() const { return name_; }
   const std::filesystem::path& File() const { return file_; }
@@ -49,17 +49,17 @@ class PipelineConfig {
   const Endpoints& Endpoint() const { return endpoints_; }
 
   // A top-level section ("producer", "cleaner", "enricher", "sink", "http", "retry"...).
-  View SectionView(const std::string& key) const;
+  config::View SectionView(const std::string& key) const;
   // Absolute path of the schema for "raw", "clean", "enriched", "key" or "" if not set.
   std::filesystem::path SchemaPath(const std::string& which) const;
   // The librdkafka properties for one stage: the shared map, then the stage's overrides
   // (librdkafka.<section>), then bootstrap.servers and SASL credentials from the environment.
-  std::map<std::string, std::string> Librdkafka(Stage stage) const;
+  std::map<std::string, std::string> Librdkafka(config::Stage stage) const;
   // The stage's Kafka identities for this pipeline and instance, from the stage identity
   // table: consumer group, static-membership id (group-<instance>), transactional.id.
-  std::string ConsumerGroup(Stage stage) const;
-  std::string GroupInstanceId(Stage stage) const;
-  std::string TransactionalId(Stage stage) const;
+  std::string ConsumerGroup(config::Stage stage) const;
+  std::string GroupInstanceId(config::Stage stage) const;
+  std::string TransactionalId(config::Stage stage) const;
   // Which running copy of a daemon this is: SLUICE_INSTANCE_ID, "0" when unset or empty.
   // Stable across restarts of the same copy and distinct between copies (a StatefulSet
   // ordinal), it suffixes the transactional.id and the group.instance.id of a stage.
@@ -68,7 +68,7 @@ class PipelineConfig {
   // An issue found after validation (e.g. a field name checked against the schemas), located
   // at the node of key path `path` ("cleaner.rules[1].fields[0]") as written in the file, or
   // at its nearest written ancestor when the option was left to its default.
-  Issue IssueAt(const std::string& path, std::string message) const;
+  config::Issue IssueAt(const std::string& path, std::string message) const;
 
   // The effective configuration as YAML: defaults filled, environment shown, secrets masked.
   std::string ToYaml() const;
@@ -86,7 +86,7 @@ class PipelineConfig {
   YAML::Node effective_;
   Topics topics_;
   Endpoints endpoints_;
-  Environment env_;
+  config::Environment env_;
 };
 
-}  // namespace sluice::config
+}  // namespace sluice::pipeline

@@ -9,13 +9,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sluice/config/pipeline_config.hpp"
-#include "sluice/stages/pipeline_fields.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_fields.hpp"
 
 using sluice::config::Environment;
 using sluice::config::Issue;
-using sluice::config::PipelineConfig;
-using sluice::stages::CheckPipelineFields;
+using sluice::pipeline::PipelineConfig;
+using sluice::pipeline::CheckPipelineFields;
 
 namespace {
 

@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "sluice/config/issue.hpp"
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 
-namespace sluice::stages {
+namespace sluice::pipeline {
 
 // Every problem found, each located at the option naming the field; empty when all is well.
-std::vector<config::Issue> CheckPipelineFields(const config::PipelineConfig& config);
+std::vector<config::Issue> CheckPipelineFields(const pipeline::PipelineConfig& config);
 
-}  // namespace sluice::stages
+}  // namespace sluice::pipeline

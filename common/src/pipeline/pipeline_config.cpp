@@ -1,4 +1,4 @@
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,11 +8,14 @@
 #include <sstream>
 #include <string_view>
 
-#include "sluice/config/pipeline_spec.hpp"
+#include "sluice/pipeline/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
 #include "sluice/core/error.hpp"
 
-namespace sluice::config {
+namespace sluice::pipeline {
+
+// The option-spec and issue vocabulary of the config module, used throughout this file.
+using namespace sluice::config;  // NOLINT(google-build-using-namespace)
 namespace fs = std::filesystem;
 
 namespace {
@@ -305,4 +308,4 @@ void PipelineConfig::RequirePg() const {
   }
 }
 
-}  // namespace sluice::config
+}  // namespace sluice::pipeline

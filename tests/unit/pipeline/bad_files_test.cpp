@@ -7,13 +7,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "sluice/config/pipeline_config.hpp"
+#include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/error.hpp"
 
 namespace fs = std::filesystem;
 using sluice::config::Environment;
 using sluice::config::FormatIssues;
-using sluice::config::PipelineConfig;
+using sluice::pipeline::PipelineConfig;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "sluice/stages/pipeline_fields.hpp"
+#include "sluice/pipeline/pipeline_fields.hpp"
 
 #include <optional>
 #include <set>
@@ -8,12 +8,16 @@
 #include "sluice/stages/cleaner.hpp"
 #include "sluice/stages/enricher.hpp"
 
-namespace sluice::stages {
+namespace sluice::pipeline {
+
+// The vocabulary of the config and stages modules, used throughout this file.
+using namespace sluice::config;  // NOLINT(google-build-using-namespace)
+using namespace sluice::stages;  // NOLINT(google-build-using-namespace)
 namespace {
 
 using config::Issue;
 using config::JoinPath;
-using config::PipelineConfig;
+using pipeline::PipelineConfig;
 using config::View;
 
 std::string Indexed(const std::string& path, std::size_t i) {
@@ -234,4 +238,4 @@ std::vector<Issue> CheckPipelineFields(const PipelineConfig& config) {
   return check.Take();
 }
 
-}  // namespace sluice::stages
+}  // namespace sluice::pipeline

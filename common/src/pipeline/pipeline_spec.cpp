@@ -1,4 +1,4 @@
-#include "sluice/config/pipeline_spec.hpp"
+#include "sluice/pipeline/pipeline_spec.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -6,7 +6,10 @@
 
 #include "sluice/config/stage_identity.hpp"
 
-namespace sluice::config {
+namespace sluice::pipeline {
+
+// The option-spec and issue vocabulary of the config module, used throughout this file.
+using namespace sluice::config;  // NOLINT(google-build-using-namespace)
 namespace {
 
 using T = OptionType;
@@ -428,4 +431,4 @@ std::string PipelineDocsMarkdown() {
   return RenderDocsMarkdown(PipelineSpec(), "Pipeline file reference");
 }
 
-}  // namespace sluice::config
+}  // namespace sluice::pipeline

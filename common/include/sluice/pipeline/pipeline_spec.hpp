@@ -5,12 +5,12 @@
 
 #include "sluice/config/spec.hpp"
 
-namespace sluice::config {
+namespace sluice::pipeline {
 
 // The spec of the whole pipeline file (built once, immutable, thread-safe to read).
-const Section& PipelineSpec();
+const config::Section& PipelineSpec();
 
 // docs/pipeline-file.md content: every option with type, default, description and example.
 std::string PipelineDocsMarkdown();
 
-}  // namespace sluice::config
+}  // namespace sluice::pipeline
