@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 #include "sluice/core/duration.hpp"
@@ -82,6 +83,38 @@ YAML::Node Lookup(const YAML::Node& map, const std::string& key) {
     }
   }
   return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool IsSet(const YAML::Node& map, const std::string& key) {
+  return map.IsMap() && Lookup(map, key).IsDefined() && !Lookup(map, key).IsNull();
+}
+
+SectionCheck OneOf(std::vector<std::string> keys, bool at_most_one) {
+  return [keys, at_most_one](const YAML::Node& raw, const YAML::Node&, const std::string& path,
+                             Validator& v) {
+    size_t count = std::count_if(keys.begin(), keys.end(),
+                                 [&](const std::string& k) { return IsSet(raw, k); });
+    std::string names;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      names += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + ("'" + keys[i] + "'");
+    }
+    if (count == 0) {
+      v.Error(raw, path, (at_most_one ? "set exactly one of " : "set at least one of ") + names);
+    } else if (at_most_one && count > 1) {
+      v.Error(raw, path, "set only one of " + names);
+    }
+  };
+}
+
+SectionCheck RegexCompiles(std::string key) {
+  return [key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
+    if (!IsSet(raw, key) || !Lookup(raw, key).IsScalar()) return;
+    try {
+      std::regex re(Lookup(raw, key).Scalar(), std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      v.Error(Lookup(raw, key), JoinPath(path, key), "invalid regular expression: " + std::string(e.what()));
+    }
+  };
 }
 
 std::string JoinPath(const std::string& parent, const std::string& key) {

@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "sluice/config/stage_identity.hpp"
+#include "sluice/stages/cleaner.hpp"
 
 namespace sluice::pipeline {
 
@@ -39,40 +40,6 @@ const std::map<std::string, std::string> kFormerStageKeys = {
     {"registry", "sluice-registry reads no pipeline file; pass it librdkafka properties with -X key=value"},
     {"replay", "there is no replay daemon"},
 };
-
-bool Set(const YAML::Node& n, const std::string& key) {
-  return n.IsMap() && Lookup(n, key).IsDefined() && !Lookup(n, key).IsNull();
-}
-
-// "exactly one of a, b" (or "at least one of" when at_most_one is false).
-SectionCheck OneOf(std::vector<std::string> keys, bool at_most_one = true) {
-  return [keys, at_most_one](const YAML::Node& raw, const YAML::Node&, const std::string& path,
-                             Validator& v) {
-    size_t count = std::count_if(keys.begin(), keys.end(),
-                                 [&](const std::string& k) { return Set(raw, k); });
-    std::string names;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      names += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + ("'" + keys[i] + "'");
-    }
-    if (count == 0) {
-      v.Error(raw, path, (at_most_one ? "set exactly one of " : "set at least one of ") + names);
-    } else if (at_most_one && count > 1) {
-      v.Error(raw, path, "set only one of " + names);
-    }
-  };
-}
-
-// A regex option must compile: report std::regex's complaint at the option's line.
-SectionCheck RegexCompiles(std::string key) {
-  return [key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
-    if (!Set(raw, key) || !Lookup(raw, key).IsScalar()) return;
-    try {
-      std::regex re(Lookup(raw, key).Scalar(), std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      v.Error(Lookup(raw, key), JoinPath(path, key), "invalid regular expression: " + std::string(e.what()));
-    }
-  };
-}
 
 // Settings that carry endpoints or secrets must come from the environment.
 const std::map<std::string, std::string> kForbiddenKafkaKeys = {
@@ -133,12 +100,6 @@ YAML::Node KafkaScalarMap(const YAML::Node& node, const std::string& path, Valid
     out[key] = kv.second.Scalar();  // passed through untouched
   }
   return out;
-}
-
-void RuleCommon(Section& s, const std::string& default_action,
-                std::vector<std::string> actions = {"reject", "flag", "fix"}) {
-  s.Add("name", T::kString).Describe("Name used in DLQ headers and metrics; defaults to the type and index").Example("term_is_36_or_60");
-  s.Add("action", T::kEnum).Allowed(std::move(actions)).Default(default_action).Describe("reject: send to the DLQ; flag: keep and add a flag; fix: repair in place").Example(default_action);
 }
 
 void DeclareTopics(Section& root) {
@@ -226,86 +187,7 @@ void DeclareCleaner(Section& root) {
   c.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& rules = c.Add("rules", T::kVariantList).Default("[]").Describe("Rules applied in order to each record").Example("[{type: required, fields: [loan_id]}]");
 
-  auto& required = rules.Variant("required", "Fields that must be present and non-empty");
-  RuleCommon(required, "reject", {"reject", "flag"});
-  required.Add("fields", T::kList).Required().Describe("Fields that must be set").Example("[loan_id, funded_amnt]");
-
-  auto& coerce = rules.Variant("coerce", "Convert a field's text to a type");
-  RuleCommon(coerce, "reject", {"reject", "flag"});
-  coerce.Add("field", T::kString).Required().Describe("Field to convert").Example("term");
-  coerce.Add("to", T::kEnum).Allowed({"int", "long", "double", "decimal", "string", "bool", "date", "timestamp"}).Required().Describe("Target type").Example("int");
-  coerce.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
-  coerce.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
-  coerce.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
-  coerce.Add("map", T::kMap).Default("{}").Describe("Exact input values replaced before parsing ('' maps to null)").Example("{emp_lt_1: '0', emp_ge_10: '10', emp_unk: ''}");
-  coerce.Check(RegexCompiles("extract"));
-
-  auto& range = rules.Variant("range", "Numeric bounds (inclusive)");
-  RuleCommon(range, "reject");
-  range.Add("field", T::kString).Required().Describe("Numeric field").Example("annual_inc");
-  range.Add("min", T::kDouble).Describe("Smallest allowed value").Example("0");
-  range.Add("max", T::kDouble).Describe("Largest allowed value").Example("100");
-  range.Check(OneOf({"min", "max"}, false));
-
-  auto& regex = rules.Variant("regex", "The field's text must match a regular expression (whole value)");
-  RuleCommon(regex, "reject", {"reject", "flag"});
-  regex.Add("field", T::kString).Required().Describe("Field to check").Example("sub_grade");
-  regex.Add("regex", T::kString).Required().Describe("ECMAScript regular expression").Example("'[A-G][1-5]'");
-  regex.Check(RegexCompiles("regex"));
-
-  auto& allowed = rules.Variant("allowed", "Allowed values, with a mapping that standardizes variants");
-  RuleCommon(allowed, "reject");
-  allowed.Add("field", T::kString).Required().Describe("Field to check").Example("addr_state");
-  allowed.Add("values", T::kList).Default("[]").Describe("Canonical allowed values").Example("[CA, NY, TX]");
-  allowed.Add("map", T::kMap).Default("{}").Describe("Variant -> canonical value, applied first").Example("{California: CA, 'N.Y.': NY}");
-  allowed.Add("case_sensitive", T::kBool).Default("false").Describe("Compare case-sensitively").Example("true");
-  allowed.Check(OneOf({"values", "map"}, false));
-
-  auto& impute = rules.Variant("impute", "Fill a missing value with a constant or a running statistic");
-  RuleCommon(impute, "fix", {"fix", "flag"});
-  impute.Add("field", T::kString).Required().Describe("Field to fill when null").Example("revol_util");
-  impute.Add("constant", T::kString).Describe("Value to use").Example("'0'");
-  impute.Add("statistic", T::kEnum).Allowed({"mean", "median"}).Describe("Running statistic of the values seen so far").Example("median");
-  impute.Add("by", T::kList).Default("[]").Describe("Fields that key the statistic (per group)").Example("[sub_grade]");
-  impute.Add("window", T::kInt).Default("1000").Min(1).Describe("Values kept per group for the statistic").Example("500");
-  impute.Check(OneOf({"constant", "statistic"}));
-
-  auto& dedupe = rules.Variant("dedupe", "Drop a record whose key was seen within the window");
-  RuleCommon(dedupe, "reject", {"reject", "flag"});
-  dedupe.Add("key", T::kList).Required().Describe("Fields that identify a duplicate").Example("[loan_id]");
-  dedupe.Add("window", T::kDuration).Default("24h").Describe("How long a key is remembered").Example("1h");
-  dedupe.Add("max_keys", T::kInt).Default("1000000").Min(1).Describe("Most keys remembered (oldest evicted first)").Example("100000");
-
-  auto& outlier = rules.Variant("outlier", "Flag unusual values by bounds or z-score");
-  RuleCommon(outlier, "flag", {"flag", "reject"});
-  outlier.Add("field", T::kString).Required().Describe("Numeric field").Example("revol_util");
-  outlier.Add("method", T::kEnum).Allowed({"bounds", "zscore"}).Required().Describe("bounds: outside [min, max]; zscore: |z| above threshold").Example("zscore");
-  outlier.Add("min", T::kDouble).Describe("Lower bound (method: bounds)").Example("0");
-  outlier.Add("max", T::kDouble).Describe("Upper bound (method: bounds)").Example("100");
-  outlier.Add("threshold", T::kDouble).Default("3").Min(0).Describe("|z| limit (method: zscore)").Example("3.5");
-  outlier.Add("by", T::kList).Default("[]").Describe("Fields that group the running mean and deviation").Example("[sub_grade]");
-  outlier.Add("warmup", T::kInt).Default("100").Min(2).Describe("Values seen before z-scores are judged").Example("50");
-  auto& synthetic = rules.Variant("synthetic_date", "A deterministic date from a hash of other fields, for sources without one (label it synthetic wherever shown)");
-  RuleCommon(synthetic, "fix", {"fix"});
-  synthetic.Add("field", T::kString).Required().Describe("Field that receives the date").Example("issue_date");
-  synthetic.Add("from", T::kList).Required().Describe("Fields hashed into the date").Example("[loan_id]");
-  synthetic.Add("start", T::kString).Required().Describe("First possible date (YYYY-MM-DD)").Example("'2014-01-01'");
-  synthetic.Add("end", T::kString).Required().Describe("Last possible date (YYYY-MM-DD)").Example("'2016-12-31'");
-  for (const char* key : {"start", "end"}) {
-    synthetic.Check([key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
-      static const std::regex kDate("[0-9]{4}-[0-9]{2}-[0-9]{2}");
-      YAML::Node value = Lookup(raw, key);
-      if (value.IsScalar() && !std::regex_match(value.Scalar(), kDate)) {
-        v.Error(value, JoinPath(path, key), "expected a date like '2014-01-01', got '" + value.Scalar() + "'");
-      }
-    });
-  }
-
-  outlier.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (Lookup(eff, "method").IsScalar() && Lookup(eff, "method").Scalar() == "bounds" && !Set(raw, "min") && !Set(raw, "max")) {
-      v.Error(raw, path, "method 'bounds' needs 'min' or 'max'");
-    }
-  });
+  stages::CleanerRules().Declare(rules);
 }
 
 void DeclareEnricher(Section& root) {
@@ -345,7 +227,7 @@ void DeclareEnricher(Section& root) {
     if (fn == "date_part") needs.push_back("part");
     if (fn == "installment") needs = {"principal", "rate", "term"};
     for (const auto& k : needs) {
-      if (!Set(raw, k)) v.Error(raw, path, "function '" + fn + "' needs '" + k + "'");
+      if (!IsSet(raw, k)) v.Error(raw, path, "function '" + fn + "' needs '" + k + "'");
     }
     if (fn == "concat" && (!Lookup(eff, "fields").IsSequence() || Lookup(eff, "fields").size() == 0)) {
       v.Error(raw, path, "function 'concat' needs 'fields'");
