@@ -222,6 +222,7 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
   }
   std::map<std::string, int> seen;  // key -> line, for duplicate keys
   std::map<std::string, YAML::Node> values;
+  std::set<std::string> unset;  // written as null
   if (node.IsMap()) {
     for (const auto& kv : node) {
       if (!kv.first.IsScalar()) {
@@ -247,6 +248,11 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
         Error(kv.first, key_path, "unknown key '" + key + "'" + Suggest(key, OptionNames(section)));
         continue;
       }
+      // An optional key written as null (`fallback: ~`) is not set: its default applies.
+      if (kv.second.IsNull() && !option->required) {
+        unset.insert(key);
+        continue;
+      }
       YAML::Node value = ValidateValue(kv.second, *option, key_path);
       if (value.IsDefined()) values[key] = value;
     }
@@ -257,7 +263,7 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
       out[option.name] = it->second;
       continue;
     }
-    if (seen.count(option.name)) continue;  // present but invalid: already reported
+    if (seen.count(option.name) && !unset.count(option.name)) continue;  // present but invalid: already reported
     if (option.required) {
       Error(node, path, "missing required key '" + option.name + "'");
     } else if (option.default_yaml) {

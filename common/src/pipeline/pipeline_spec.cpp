@@ -6,6 +6,7 @@
 
 #include "sluice/config/stage_identity.hpp"
 #include "sluice/stages/cleaner.hpp"
+#include "sluice/stages/enricher.hpp"
 
 namespace sluice::pipeline {
 
@@ -197,53 +198,7 @@ void DeclareEnricher(Section& root) {
   e.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& steps = e.Add("steps", T::kVariantList).Default("[]").Describe("Enrichment steps applied in order").Example("[{type: derive, field: grade, function: substr, from: sub_grade, length: 1}]");
 
-  auto& pg = steps.Variant("pg_lookup", "Join a PostgreSQL table, cached in memory and refreshed on an interval");
-  pg.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("states");
-  pg.Add("table", T::kString).Required().Describe("Table or view, optionally schema-qualified").Example("ref.us_states");
-  pg.Add("key", T::kString).Required().Describe("Record field used to look up").Example("addr_state");
-  pg.Add("column", T::kString).DefaultDoc("same as key").Describe("Table column matched against the key").Example("code");
-  pg.Add("fields", T::kMap).Required().Describe("Table column -> output field").Example("{name: state_name, region: region}");
-  pg.Add("refresh", T::kDuration).Default("5m").Describe("How often the table is re-read").Example("1h");
-  pg.Add("missing", T::kEnum).Allowed({"null", "reject"}).Default("'null'").Describe("When the key is not in the table: null leaves the fields null, reject sends the record to the DLQ").Example("reject");
-
-  auto& derive = steps.Variant("derive", "Compute a field from others with a fixed set of functions");
-  derive.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("grade");
-  derive.Add("field", T::kString).Required().Describe("Output field").Example("grade");
-  derive.Add("function", T::kEnum).Allowed({"substr", "concat", "installment", "date_part", "copy"}).Required().Describe("substr: from[start:start+length]; concat: fields joined by separator; installment: monthly payment of an amortized loan; date_part: part of a date; copy: the value of from").Example("substr");
-  derive.Add("from", T::kString).Describe("Input field (substr, date_part, copy)").Example("sub_grade");
-  derive.Add("start", T::kInt).Default("0").Min(0).Describe("substr: first character (0-based)").Example("0");
-  derive.Add("length", T::kInt).Default("1").Min(1).Describe("substr: number of characters").Example("1");
-  derive.Add("fields", T::kList).Default("[]").Describe("concat: input fields").Example("[addr_state, sub_grade]");
-  derive.Add("separator", T::kString).Default("''").Describe("concat: text between values").Example("'-'");
-  derive.Add("part", T::kEnum).Allowed({"year", "month", "day", "quarter", "year_month", "weekday"}).Describe("date_part: which part").Example("year_month");
-  derive.Add("principal", T::kString).Describe("installment: loan amount field").Example("funded_amnt");
-  derive.Add("rate", T::kString).Describe("installment: annual interest rate field, in percent").Example("int_rate");
-  derive.Add("term", T::kString).Describe("installment: number of monthly payments field").Example("term");
-  derive.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (!Lookup(eff, "function").IsScalar()) return;
-    std::string fn = Lookup(eff, "function").Scalar();
-    std::vector<std::string> needs;
-    if (fn == "substr" || fn == "date_part" || fn == "copy") needs.push_back("from");
-    if (fn == "date_part") needs.push_back("part");
-    if (fn == "installment") needs = {"principal", "rate", "term"};
-    for (const auto& k : needs) {
-      if (!IsSet(raw, k)) v.Error(raw, path, "function '" + fn + "' needs '" + k + "'");
-    }
-    if (fn == "concat" && (!Lookup(eff, "fields").IsSequence() || Lookup(eff, "fields").size() == 0)) {
-      v.Error(raw, path, "function 'concat' needs 'fields'");
-    }
-  });
-
-  auto& hl = steps.Variant("http_lookup", "Look a value up in a JSON HTTP API, cached, with a fallback");
-  hl.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("weather");
-  hl.Add("url", T::kString).Required().Describe("URL template; {field} is replaced by the URL-encoded field value").Example("http://127.0.0.1:8089/weather/{city}/{date}");
-  hl.Add("field", T::kString).Required().Describe("Output field").Example("temp_max");
-  hl.Add("json_path", T::kString).Default("''").Describe("JSON pointer to the value in the response").Example("/daily/temp_max");
-  hl.Add("cache_ttl", T::kDuration).Default("10m").Describe("How long an answer is reused").Example("1h");
-  hl.Add("cache_size", T::kInt).Default("10000").Min(1).Describe("Most answers cached").Example("50000");
-  hl.Add("timeout", T::kDuration).Default("2s").Describe("Request timeout").Example("500ms");
-  hl.Add("fallback", T::kString).DefaultDoc("null").Describe("Value used when the API fails or times out").Example("'unknown'");
-  hl.Add("token_env", T::kString).Describe("Environment variable holding a bearer token").Example("WEATHER_TOKEN");
+  stages::EnricherSteps().Declare(steps);
 }
 
 void DeclareSink(Section& root) {

@@ -12,6 +12,7 @@
 #include "sluice/core/error.hpp"
 #include "sluice/stages/cleaner.hpp"
 #include "sluice/stages/component.hpp"
+#include "sluice/stages/enricher.hpp"
 
 using namespace sluice;
 using namespace sluice::stages;
@@ -94,4 +95,15 @@ TEST_CASE("a rule list is validated against the declarations, every issue at onc
     CHECK_THAT(message, Catch::Contains("p.yaml: cleaner.rules[1].type: unknown type 'rangee' (did you mean 'range'?) (line 3)"));
     CHECK_THAT(message, Catch::Contains("p.yaml: cleaner.rules[2].window: expected a duration like '5s', got '10' (line 4)"));
   }
+}
+
+TEST_CASE("every enricher step type reads every option it declares") {
+  // No I/O: the table loader and the HTTP client are never called while building.
+  EnricherDeps deps;
+  deps.table_loader = [](const std::string&, const std::string&, const std::vector<std::string>&) {
+    return LookupTable::Loader([] { return std::vector<Row>{}; });
+  };
+  deps.http_fetch = [](const std::string&, core::Duration) { return std::optional<HttpResponse>{}; };
+  CHECK(UnreadOptions<steps::Step, const EnricherDeps&>(EnricherSteps(), deps).empty());
+  CHECK(EnricherSteps().Types().size() == 3);
 }
