@@ -6,6 +6,7 @@
 
 #include "sluice/config/stage_identity.hpp"
 #include "sluice/stages/cleaner.hpp"
+#include "sluice/stages/csv_source.hpp"
 #include "sluice/stages/enricher.hpp"
 
 namespace sluice::pipeline {
@@ -119,57 +120,14 @@ void DeclareSchemas(Section& root) {
   s.Add("raw", T::kString).Describe("Value schema of the raw topic").Example("schemas/loans.raw.v1.avsc");
   s.Add("clean", T::kString).DefaultDoc("same as raw").Describe("Value schema of the clean topic").Example("schemas/loans.clean.v1.avsc");
   s.Add("enriched", T::kString).DefaultDoc("same as clean").Describe("Value schema of the enriched topic").Example("schemas/loans.enriched.v1.avsc");
-  s.Add("key", T::kString).DefaultDoc("string keys").Describe("Key schema, when keys are Avro rather than strings").Example("schemas/loans.key.v1.avsc");
 }
 
 void DeclareProducer(Section& root) {
   auto& p = root.Add("producer", T::kSection).Describe("The producer daemon: sources to the raw topic").Fields();
   auto& sources = p.Add("sources", T::kVariantList).Required().Describe("Where records come from").Example("[{type: csv, path: sample/lending_club_sample.csv}]");
 
-  auto& csv = sources.Variant("csv", "RFC 4180 CSV files: one file, or a directory watched for new files");
-  csv.Add("name", T::kString).Describe("Source name in provenance headers; defaults to the type and index").Example("lending_club");
-  csv.Add("path", T::kString).Describe("One CSV file, relative to the pipeline file").Example("sample/lending_club_sample.csv");
-  csv.Add("dir", T::kString).Describe("A directory of CSV files, relative to the pipeline file").Example("/var/spool/loans");
-  csv.Add("glob", T::kString).Default("'*.csv'").Describe("File name pattern inside dir").Example("loans-*.csv");
-  csv.Add("watch", T::kBool).Default("false").Describe("Keep running and pick up new files in dir").Example("true");
-  csv.Add("poll_interval", T::kDuration).Default("1s").Describe("How often a watched dir is scanned").Example("500ms");
-  csv.Add("delimiter", T::kString).Default("','").Describe("Field separator (one character)").Example("';'");
-  csv.Add("header", T::kBool).Default("true").Describe("The first row names the columns").Example("true");
-  csv.Add("columns", T::kMap).Default("{}").Describe("CSV column -> schema field, for names that differ").Example("{Order ID: order_id}");
-  csv.Add("null_values", T::kList).Default("['']").Describe("Cell values read as null").Example("['', NA]");
-  csv.Check(OneOf({"path", "dir"}));
-  csv.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (Lookup(eff, "delimiter").IsScalar() && Lookup(eff, "delimiter").Scalar().size() != 1) {
-      v.Error(Lookup(raw, "delimiter"), JoinPath(path, "delimiter"),
-              "expected one character, got '" + Lookup(eff, "delimiter").Scalar() + "'");
-    }
-  });
-
-  auto& http = sources.Variant("http", "A JSON API polled on an interval, with a cursor so restarts resume");
-  http.Add("name", T::kString).Describe("Source name in provenance headers").Example("fx_rates");
-  http.Add("url", T::kString).Required().Describe("URL; {cursor} is replaced by the current cursor").Example("http://127.0.0.1:8080/rates?since={cursor}");
-  http.Add("interval", T::kDuration).Default("1m").Describe("Time between polls").Example("30s");
-  http.Add("timeout", T::kDuration).Default("10s").Describe("Request timeout").Example("5s");
-  http.Add("headers", T::kMap).Default("{}").Describe("Extra request headers (no secrets: see token_env)").Example("{Accept: application/json}");
-  http.Add("token_env", T::kString).Describe("Environment variable holding a bearer token").Example("FX_API_TOKEN");
-  http.Add("records", T::kString).Default("''").Describe("JSON pointer to the array of records in the response ('' = the body)").Example("/data/items");
-  http.Add("fields", T::kMap).Default("{}").Describe("Schema field -> JSON pointer inside a record, for names that differ").Example("{rate: /quote/value}");
-  auto& cursor = http.Add("cursor", T::kSection).Describe("Resume position carried between polls").Fields();
-  cursor.Add("field", T::kString).Required().Describe("Record field whose largest value becomes the next cursor").Example("updated_at");
-  cursor.Add("initial", T::kString).Default("''").Describe("Cursor before the first poll").Example("'2020-01-01'");
-
-  auto& pg = sources.Variant("postgres", "Rows of a PostgreSQL query, read incrementally by a watermark column");
-  pg.Add("name", T::kString).Describe("Source name in provenance headers").Example("orders");
-  pg.Add("query", T::kString).Required().Describe("SELECT with $1 bound to the last watermark").Example("SELECT * FROM orders WHERE updated_at > $1 ORDER BY updated_at");
-  pg.Add("watermark_column", T::kString).Required().Describe("Column whose largest value is the next $1").Example("updated_at");
-  pg.Add("initial_watermark", T::kString).Default("''").Describe("$1 for the first query").Example("'1970-01-01'");
-  pg.Add("interval", T::kDuration).Default("30s").Describe("Time between queries").Example("1m");
-  pg.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Rows fetched per round trip").Example("5000");
-
-  auto& kj = sources.Variant("kafka_json", "JSON messages from another Kafka topic");
-  kj.Add("name", T::kString).Describe("Source name in provenance headers").Example("telemetry");
-  kj.Add("topic", T::kString).Required().Describe("Topic with one JSON object per message").Example("fleet.telemetry.json");
-  kj.Add("fields", T::kMap).Default("{}").Describe("Schema field -> JSON pointer, for names that differ").Example("{unit_id: /unit/id}");
+  stages::SourceTypes().Declare(sources);
+  p.Removed("linger", "the producer never read it: it commits a batch when batch_size records are in or its sources pause");
 
   p.Add("key", T::kList).Required().Describe("Fields whose values, joined with '|', form the message key").Example("[loan_id]");
   auto& id = p.Add("id", T::kSection).Describe("Derive a stable id field for sources without one").Fields();
@@ -178,7 +136,6 @@ void DeclareProducer(Section& root) {
   id.Add("prefix", T::kString).Default("''").Describe("Prefix of the hex digest").Example("'LC-'");
   p.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Records per Kafka transaction").Example("5000");
   p.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest source record (a CSV line, an encoded row) in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
-  p.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
 }
 
 void DeclareCleaner(Section& root) {

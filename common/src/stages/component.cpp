@@ -34,7 +34,7 @@ std::vector<ComponentInput> ReadComponentItems(const YAML::Node& items, const co
   for (std::size_t i = 0; i < valid.size(); ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
     ComponentInput input{config::View::Tracked(valid[i], index), items[i], "",
-                         valid[i][list.discriminator].Scalar(), ""};
+                         valid[i][list.discriminator].Scalar(), "", i};
     input.name = input.options.OptionalString("name").value_or(input.type + "_" + std::to_string(i));
     input.where = origin + index + " (" + input.name + ")";
     if (!names.insert(input.name).second) input.Fail("name", "duplicate " + noun + " name '" + input.name + "'");

@@ -12,6 +12,7 @@
 #include "sluice/core/error.hpp"
 #include "sluice/stages/cleaner.hpp"
 #include "sluice/stages/component.hpp"
+#include "sluice/stages/csv_source.hpp"
 #include "sluice/stages/enricher.hpp"
 
 using namespace sluice;
@@ -106,4 +107,9 @@ TEST_CASE("every enricher step type reads every option it declares") {
   deps.http_fetch = [](const std::string&, core::Duration) { return std::optional<HttpResponse>{}; };
   CHECK(UnreadOptions<steps::Step, const EnricherDeps&>(EnricherSteps(), deps).empty());
   CHECK(EnricherSteps().Types().size() == 3);
+}
+
+TEST_CASE("every source type reads every option it declares") {
+  const RecordSpec raw{"t", {FieldSpec{"id", FieldType::kString, false, {}}, FieldSpec{"a", FieldType::kString, true, {}}}};
+  CHECK(UnreadOptions<SourceSettings, const RecordSpec&, const config::View&>(SourceTypes(), raw, config::View()).empty());
 }

@@ -26,6 +26,7 @@ struct ComponentInput {
   std::string where;     // "pipelines/loans/pipeline.yaml: cleaner.rules[3] (term)"
   std::string type;      // the item's type, e.g. "range"
   std::string name;      // the item's name: `name`, else "<type>_<index>"
+  std::size_t index = 0;  // position in the list
 
   // Throws core::ConfigError "<where>.<key>: <problem> (line N)" (key "" names the item).
   [[noreturn]] void Fail(const std::string& key, const std::string& problem) const;
