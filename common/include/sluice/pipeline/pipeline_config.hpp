@@ -51,7 +51,7 @@ class PipelineConfig {
 
   // A top-level section ("producer", "cleaner", "enricher", "sink", "http", "retry"...).
   config::View SectionView(const std::string& key) const;
-  // Absolute path of the schema for "raw", "clean", "enriched", "key" or "" if not set.
+  // Absolute path of the schema for "raw", "clean" or "enriched", or "" if not set.
   std::filesystem::path SchemaPath(const std::string& which) const;
   // The librdkafka properties for one stage: the shared map, then the stage's overrides
   // (librdkafka.<section>), then bootstrap.servers and SASL credentials from the environment.
