@@ -575,7 +575,16 @@ def build_summary(pdir, args):
         out["rows_in"] = rows_read_total(pipeline)
         out["read"] = {"rows": out["rows_in"]}
         out["throughput"] = None
-    out["accounting_ok"] = out["rows_in"] == snap["rows"] + snap["dlq"]
+    # Rows in = loaded + rejected. For a fed file: its rows against what this run added to the
+    # table and the DLQ (the totals when the pipeline was empty before, or when the file was
+    # known already and nothing was read).
+    acc = {"rows_in": out["rows_in"], "loaded": snap["rows"], "rejected": snap["dlq"], "this_file": False}
+    if report and not out["read"]["rerun"] and (out["baseline"]["loaded"] or out["baseline"]["rejected"]):
+        acc.update(loaded=snap["rows"] - out["baseline"]["loaded"],
+                   rejected=snap["dlq"] - out["baseline"]["rejected"], this_file=True)
+    acc["ok"] = acc["rows_in"] == acc["loaded"] + acc["rejected"]
+    out["accounting"] = acc
+    out["accounting_ok"] = acc["ok"]
     return out
 
 
@@ -603,9 +612,14 @@ def print_summary(s):
     rules = s["duplicate_rules"]
     how = "; ".join(f"the cleaner's rule '{r['rule']}': same {r['key']} within {r['window']}" for r in rules)
     row("duplicates", f"{s['duplicates']} ({'rejected by ' + how if rules else 'no dedupe rule'})")
+    a = s["accounting"]
     rows_in_what = "rows in" if s["file"] else "rows read"
-    row("accounting", f"{rows_in_what} {s['rows_in']} = loaded {s['loaded']} + rejected {s['rejected']}: "
-        f"{'yes' if s['accounting_ok'] else 'NO'}")
+    if a["this_file"]:
+        row("accounting", f"rows in {a['rows_in']} = loaded +{a['loaded']} + rejected +{a['rejected']} "
+            f"(added by this file): {'yes' if a['ok'] else 'NO'}")
+    else:
+        row("accounting", f"{rows_in_what} {a['rows_in']} = loaded {a['loaded']} + rejected {a['rejected']}: "
+            f"{'yes' if a['ok'] else 'NO'}")
     if s["duplicate_origins"]:
         row("", f"WARNING: {s['duplicate_origins']} DLQ origins appear more than once")
     print()
