@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -40,6 +41,9 @@ std::string Env(const char* name) {
 }
 
 int Spawn(const std::vector<std::string>& argv, int out_fd) {
+  // What this process printed so far comes before the child's output.
+  std::cout.flush();
+  std::cerr.flush();
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -8,6 +8,7 @@
 #   timestamp, text; NULL for an empty cell);
 #   a second file with a value the drafted rules refuse (a city not among the sample's) is
 #   rejected by the 'allowed' rule, seen by `sluice dlq show --reason`, and accounted for;
+#   with no fed file on record the summary's totals add up too (rows read from the positions);
 #   bad input to `new` exits 2 with one message.
 # The pipeline has a unique name and lives under the test's temp dir; `sluice pipeline down`
 # runs on exit whatever happens.
@@ -148,6 +149,18 @@ check_table "$CSV" <(head -2 "$MORE") || e2e_fail "the loaded values differ afte
 cat "$E2E_TMP/dlq.out"
 e2e_check "grep -q 'city_value' '$E2E_TMP/dlq.out' && grep -q 'more.csv:3' '$E2E_TMP/dlq.out' && ! grep -q 'duplicate' '$E2E_TMP/dlq.out'" \
   "dlq show --reason city lists the Berlin row with its origin (more.csv:3) and nothing else"
+
+# Without a fed file on record, the summary is the totals: rows read = every row the producer
+# read (its positions topic) = loaded + rejected.
+rm -f "$E2E_PDIR/last-feed.json" "$E2E_PDIR/last-report.json"
+"$SLUICE" pipeline summary "$P" --dir "$PIPES" --json >"$E2E_TMP/summary3.json" || e2e_fail "totals summary failed"
+python3 - "$E2E_TMP/summary3.json" <<'PY' || e2e_fail "the totals summary is wrong"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["file"] is None and s["rows_in"] == 9 and s["loaded"] == 7 and s["rejected"] == 2, s
+assert s["accounting_ok"] and s["duplicates"] == 1, s
+PY
+e2e_log "ok: totals: rows read 9 (both files) = loaded 7 + rejected 2"
 
 "$SLUICE" pipeline down "$P" --dir "$PIPES" || e2e_fail "sluice pipeline down failed"
 CLI_UP=0
