@@ -39,6 +39,13 @@ std::string CommonFormat(const std::vector<std::string_view>& values, const std:
   return "";
 }
 
+// "007", "-01.5": digits that keep their leading zero are codes (zip codes, account numbers),
+// which a number would lose.
+bool HasLeadingZero(std::string_view v) {
+  if (!v.empty() && (v.front() == '-' || v.front() == '+')) v.remove_prefix(1);
+  return v.size() > 1 && v[0] == '0' && std::isdigit(static_cast<unsigned char>(v[1]));
+}
+
 }  // namespace
 
 std::string_view ColumnTypeName(ColumnType type) {
@@ -128,6 +135,10 @@ ColumnGuess InferColumn(std::string_view header, const std::vector<std::string>&
   {
     bool all_int = true, all_number = true, fits_int = true;
     for (auto v : values) {
+      if (HasLeadingZero(v)) {
+        all_int = all_number = false;
+        break;
+      }
       if (auto i = stages::ParseInt64(v)) {
         if (*i < std::numeric_limits<std::int32_t>::min() || *i > std::numeric_limits<std::int32_t>::max()) {
           fits_int = false;

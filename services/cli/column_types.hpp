@@ -48,7 +48,7 @@ struct ColumnGuess {
 // "" becomes "column".
 std::string FieldNameOf(std::string_view header);
 
-// Infers one column from its cells. A cell is empty only when it is "" (the producer's
+// Infers one column from its cells. Numbers written with a leading zero ("02134") stay text. A cell is empty only when it is "" (the producer's
 // default null value); values are judged after trimming blanks, as coerce does.
 ColumnGuess InferColumn(std::string_view header, const std::vector<std::string>& cells,
                         const InferOptions& options = {});

@@ -27,6 +27,9 @@ TEST_CASE("decimals are double, and one decimal makes an integer column double")
   // Text that only looks numeric is not a number.
   CHECK(TypeOf({"1", "2", "3 apples"}) == ColumnType::kString);
   CHECK(TypeOf({"$1,200", "$5"}) == ColumnType::kString);
+  // Leading zeros are codes (zip codes, account numbers): a number would lose them.
+  CHECK(TypeOf({"02134", "10001"}) == ColumnType::kString);
+  CHECK(TypeOf({"0.5", "-0.25", "0"}) == ColumnType::kDouble);
 }
 
 TEST_CASE("booleans: yes/no and true/false in any case, and 0/1 when both appear") {
