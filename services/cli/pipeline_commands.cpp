@@ -72,10 +72,19 @@ int PipelineNew(const CliContext& ctx, NewOptions options) {
   std::cout << "key: ";
   for (std::size_t i = 0; i < draft.key.size(); ++i) std::cout << (i ? ", " : "") << draft.key[i];
   std::cout << (draft.id_field.empty() ? "" : " (a hash of every column)") << "\ninbox: " << s.inbox.string() << "\n";
-  if (!options.check) return 0;
-  const int rc = CheckPipelineFile(ctx, file.string());
-  if (rc != 0) std::cerr << "sluice: the drafted pipeline does not pass --check (see above): " << file.string() << "\n";
-  return rc;
+  if (options.check) {
+    const int rc = CheckPipelineFile(ctx, file.string());
+    if (rc != 0) {
+      std::cerr << "sluice: the drafted pipeline does not pass --check (see above): " << file.string() << "\n";
+      return rc;
+    }
+  }
+  const std::string where = s.dir == ctx.root / "pipelines" ? "" : " --dir " + s.dir.string();
+  std::cout << "next: review " << file.string() << ", then\n"
+            << "  sluice pipeline up " << s.name << where << "\n"
+            << "  sluice pipeline feed " << s.name << " " << s.csv.string() << where << "\n"
+            << "  sluice pipeline summary " << s.name << where << "\n";
+  return 0;
 }
 
 int PipelineSupervise(const CliContext& ctx, const std::string& verb, const std::string& name, const std::string& dir,
