@@ -649,6 +649,9 @@ def cmd_summary(args):
         print(json.dumps(s, indent=1))
     else:
         print_summary(s)
+    # Scripts and CI can rely on the exit code: rows in != loaded + rejected is a failure.
+    if s.get("accounting_ok") is False:
+        sys.exit(1)
 
 
 def main():
