@@ -368,14 +368,14 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     if (!decoded) return to_dlq(stages::Word(stages::DlqCode::kUndecodable), decoded.error);
     r.value = std::move(*decoded.value);
 
-    Outcome outcome = stage->Process(std::move(r));
-    if (auto* drop = std::get_if<Drop>(&outcome)) return to_dlq(stages::Word(stages::DlqCode::kDrop), drop->reason);
-    if (auto* rej = std::get_if<Reject>(&outcome)) return to_dlq(rej->rule, rej->reason);
+    StageResult result = stage->Process(std::move(r));
+    const stages::Outcome& outcome = result.outcome;
+    if (outcome.IsDeadLettered()) return to_dlq(outcome.DlqRule(), outcome.DlqReason());
+    SLUICE_ASSERT(outcome.IsEmit(), "a transform stage emits or dead-letters every record");
 
-    auto& emit = std::get<Emit>(outcome);
     // Encode all first: a record that cannot be written goes to the DLQ whole, never half.
     std::vector<kafka::Message> out;
-    for (auto& rec : emit.records) {
+    for (auto& rec : result.records) {
       kafka::Message m;
       m.topic = opt.output_topic;
       if (!rec.key.empty()) m.key = rec.key;

@@ -408,6 +408,9 @@ Enricher::Enricher(const YAML::Node& steps, RecordSpec output, const std::string
     YamlMap named(steps[i], origin + "[" + std::to_string(i) + "] (" + name + ")");
     named.label = name;
     if (!names.insert(name).second) named.Fail("name", "duplicate step name '" + name + "'");
+    if (IsReservedDlqWord(name)) {
+      named.Fail("name", "'" + name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
+    }
     if (type == "pg_lookup") steps_.push_back(std::make_unique<PgLookupStep>(named, deps));
     else if (type == "derive") steps_.push_back(std::make_unique<DeriveStep>(named));
     else if (type == "http_lookup") steps_.push_back(std::make_unique<HttpLookupStep>(named, deps));
@@ -431,18 +434,14 @@ EnrichResult Enricher::Process(const Row& clean, SteadyTime now) {
   for (auto& step : steps_) {
     std::string reason;
     if (!step->Apply(work, now, result, &reason)) {
-      result.verdict = EnrichVerdict::kReject;
-      result.rule = step->name();
-      result.reason = std::move(reason);
+      result.outcome = Outcome::RuleReject(step->name(), std::move(reason));
       return result;
     }
   }
   std::string why;
   auto typed = TypeInto(work, output_, &why);
   if (!typed) {
-    result.verdict = EnrichVerdict::kReject;
-    result.rule = "type";
-    result.reason = std::move(why);
+    result.outcome = Outcome::Reject(DlqCode::kType, std::move(why));
     return result;
   }
   result.row = std::move(*typed);

@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "sluice/stages/csv_reader.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
@@ -31,15 +32,12 @@ struct CsvSourceSettings {
 CsvSourceSettings CsvSourceSettingsFromYaml(const YAML::Node& source, const YAML::Node& id,
                                             const RecordSpec& raw, const std::string& origin);
 
-enum class SourceVerdict { kRecord, kHeader, kReject };
-
-// What one CSV item became.
+// What one CSV item became: the shared Outcome (emit a row; skip the header line; reject a
+// malformed row as csv, too_large or empty_line) and the source's own payload.
 struct SourceRecord {
-  SourceVerdict verdict = SourceVerdict::kRecord;
-  Row row;             // kRecord: raw row (strings/nulls) including the id field
-  std::string key;     // kRecord: the id (also in row), "" when no id field
-  std::string rule;    // kReject: "csv" (malformed row) or "empty_line"
-  std::string reason;  // kReject: what was wrong
+  Outcome outcome;     // emit, skip (the header line) or reject
+  Row row;             // emit: raw row (strings/nulls) including the id field
+  std::string key;     // emit: the id (also in row), "" when no id field
   std::string raw;     // the item's original bytes (for the DLQ)
   CsvPosition start;   // provenance: line and byte offset of the item
   CsvPosition next;    // the source position to commit after this item
