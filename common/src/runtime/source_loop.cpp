@@ -158,7 +158,7 @@ struct SourceLoop::Impl {
         }
       }
       if (item.outcome.IsDeadLettered()) {
-        session.DeadLetter(item.record, item.outcome.DlqRule(), item.outcome.DlqReason());
+        session.DeadLetter(item.record, item.outcome);
         ++dlq;
         continue;
       }
