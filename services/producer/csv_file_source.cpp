@@ -80,16 +80,16 @@ void CsvFileSource::Restore(const std::map<std::string, std::string>& committed)
 }
 
 void CsvFileSource::Scan() {
-  if (!opt_.path.empty()) {
-    if (!path_done_) queue_.push_back({opt_.path, 0, 0});
+  if (!opt_.settings.path.empty()) {
+    if (!path_done_) queue_.push_back({opt_.settings.path, 0, 0});
     return;
   }
   std::vector<FileStat> scan;
   try {
-    scan = ListDirectory(opt_.dir, opt_.glob);
+    scan = ListDirectory(opt_.settings.dir, opt_.settings.glob);
   } catch (const core::InfraError& e) {
     if (!Watching()) throw core::InfraError(e.what(), core::Retry::kNo);
-    log_.Warn("cannot list the watched directory; will retry", {{"dir", opt_.dir}, {"error", e.what()}});
+    log_.Warn("cannot list the watched directory; will retry", {{"dir", opt_.settings.dir}, {"error", e.what()}});
     return;
   }
   for (const FileStat& f : watcher_.Observe(scan)) queue_.push_back(f);
@@ -99,7 +99,7 @@ void CsvFileSource::Scan() {
 // scanned once and everything offered is read. A single file that cannot be read yet is tried
 // again at every poll interval, unless in once mode.
 bool CsvFileSource::NothingMore() const {
-  if (!opt_.path.empty()) return path_done_;
+  if (!opt_.settings.path.empty()) return path_done_;
   return !Watching() && scanned_;
 }
 
@@ -112,7 +112,7 @@ bool CsvFileSource::OpenNext() {
       // batch of another source): a watched file is taken once it was unchanged between two
       // scans, and that must span a poll interval.
       const auto now = std::chrono::steady_clock::now();
-      if (finished_ || (scanned_ && now - last_scan_ < opt_.poll_interval)) return false;
+      if (finished_ || (scanned_ && now - last_scan_ < opt_.settings.poll_interval)) return false;
       last_scan_ = now;
       Scan();
       scanned_ = true;
@@ -128,7 +128,7 @@ bool CsvFileSource::OpenNext() {
       identity = ComputeFileIdentity(f.path);
     } catch (const core::InfraError& e) {
       log_.Warn("source file unreadable; will look again", {{"file", f.path}, {"error", e.what()}});
-      if (!opt_.path.empty() && opt_.once) path_done_ = true;
+      if (!opt_.settings.path.empty() && opt_.once) path_done_ = true;
       continue;
     }
     auto it = positions_.find(identity);
@@ -141,7 +141,7 @@ bool CsvFileSource::OpenNext() {
       log_.Info("file already ingested (same content); nothing to do",
                 {{"file", f.path}, {"identity", identity}, {"first_read_as", it->second.file}});
       watcher_.MarkTaken(f);
-      if (!opt_.path.empty()) path_done_ = true;
+      if (!opt_.settings.path.empty()) path_done_ = true;
       continue;
     } else if (it->second.byte_offset > 0) {
       log_.Info("resuming file", {{"file", f.path}, {"identity", identity},
@@ -240,7 +240,7 @@ void CsvFileSource::Committed() {
   log_.Info("file ingested", {{"file", p.file}, {"identity", p.identity}, {"records", p.records},
                               {"rejected", p.rejected}, {"lines", p.line - 1}});
   watcher_.MarkTaken(open_->file);
-  if (!opt_.path.empty()) path_done_ = true;
+  if (!opt_.settings.path.empty()) path_done_ = true;
   open_.reset();
 }
 

@@ -26,12 +26,7 @@ namespace sluice::producer {
 
 // One csv entry of producer.sources, paths resolved against the pipeline file.
 struct CsvSourceOptions {
-  stages::CsvSourceSettings settings;  // name, CSV dialect, header mapping, id derivation
-  std::string path;                    // one file, or
-  std::string dir;                     // a directory of files matching glob
-  std::string glob = "*.csv";
-  bool watch = false;                  // keep scanning dir for new files
-  core::Duration poll_interval{1000};
+  stages::CsvSourceSettings settings;  // name, files, CSV dialect, header mapping, id derivation
   std::vector<std::string> key_fields;  // producer.key: values joined with '|'
   bool once = false;  // read what is there, then finish (even a watched dir)
 };
@@ -45,12 +40,12 @@ class CsvFileSource : public runtime::Source {
   void Restore(const std::map<std::string, std::string>& committed) override;
   runtime::PollStatus Poll(runtime::SourceBatch& batch, std::size_t max) override;
   void Committed() override;
-  core::Duration PollInterval() const override { return opt_.poll_interval; }
+  core::Duration PollInterval() const override { return opt_.settings.poll_interval; }
 
  private:
   struct Open;  // the file being read
 
-  bool Watching() const { return !opt_.once && opt_.watch && !opt_.dir.empty(); }
+  bool Watching() const { return !opt_.once && opt_.settings.watch && !opt_.settings.dir.empty(); }
   bool NothingMore() const;
   void Scan();
   bool OpenNext();

@@ -52,29 +52,17 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
   config::View section = config.SectionView("producer");
   if (!section.Exists()) throw core::ConfigError(config.File().string() + ": no producer section");
   const fs::path base = config.File().parent_path();
-  const YAML::Node id_node = section.Node()["id"];
-  auto items = section.Items("sources");
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const YAML::Node node = items[i].Node();
-    const std::string origin = config.File().string() + ": " + items[i].Path();
-    const std::string type = node["type"] ? node["type"].Scalar() : "";
-    if (type != "csv") {
-      throw core::ConfigError(origin + ": source type '" + type +
-                              "' is not supported by sluice-producer yet (csv only)");
-    }
+  const auto sources = stages::SourceTypes().Build(section.Node()["sources"],
+                                                   config.File().string() + ": producer.sources",
+                                                   raw_spec, section.Child("id"));
+  for (const auto& source : sources) {
+    // csv is the only source type so far; each new type adds its plug-in here.
+    const auto* csv = dynamic_cast<const stages::CsvSourceSettings*>(source.get());
+    SLUICE_ASSERT(csv != nullptr, "a source type without a plug-in");
     CsvSourceOptions s;
-    s.settings = stages::CsvSourceSettingsFromYaml(node, id_node, raw_spec, origin);
-    if (!node["name"]) s.settings.name = "csv" + std::to_string(i);
-    if (items[i].Has("path")) s.path = Resolve(base, items[i].String("path"));
-    if (items[i].Has("dir")) s.dir = Resolve(base, items[i].String("dir"));
-    if (items[i].Has("glob")) s.glob = items[i].String("glob");
-    if (items[i].Has("watch")) s.watch = items[i].Bool("watch");
-    if (items[i].Has("poll_interval")) s.poll_interval = items[i].Duration("poll_interval");
-    for (const auto& other : result.sources) {
-      if (other.settings.name == s.settings.name) {
-        throw core::ConfigError(origin + ": two sources are named '" + s.settings.name + "'");
-      }
-    }
+    s.settings = *csv;
+    if (!csv->path.empty()) s.settings.path = Resolve(base, csv->path);
+    if (!csv->dir.empty()) s.settings.dir = Resolve(base, csv->dir);
     result.sources.push_back(std::move(s));
   }
   const std::vector<std::string> key_fields = section.Strings("key");

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <regex>
 #include <set>
 
 #include "sluice/core/duration.hpp"
@@ -82,6 +83,38 @@ YAML::Node Lookup(const YAML::Node& map, const std::string& key) {
     }
   }
   return YAML::Node(YAML::NodeType::Undefined);
+}
+
+bool IsSet(const YAML::Node& map, const std::string& key) {
+  return map.IsMap() && Lookup(map, key).IsDefined() && !Lookup(map, key).IsNull();
+}
+
+SectionCheck OneOf(std::vector<std::string> keys, bool at_most_one) {
+  return [keys, at_most_one](const YAML::Node& raw, const YAML::Node&, const std::string& path,
+                             Validator& v) {
+    size_t count = std::count_if(keys.begin(), keys.end(),
+                                 [&](const std::string& k) { return IsSet(raw, k); });
+    std::string names;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      names += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + ("'" + keys[i] + "'");
+    }
+    if (count == 0) {
+      v.Error(raw, path, (at_most_one ? "set exactly one of " : "set at least one of ") + names);
+    } else if (at_most_one && count > 1) {
+      v.Error(raw, path, "set only one of " + names);
+    }
+  };
+}
+
+SectionCheck RegexCompiles(std::string key) {
+  return [key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
+    if (!IsSet(raw, key) || !Lookup(raw, key).IsScalar()) return;
+    try {
+      std::regex re(Lookup(raw, key).Scalar(), std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      v.Error(Lookup(raw, key), JoinPath(path, key), "invalid regular expression: " + std::string(e.what()));
+    }
+  };
 }
 
 std::string JoinPath(const std::string& parent, const std::string& key) {
@@ -189,6 +222,7 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
   }
   std::map<std::string, int> seen;  // key -> line, for duplicate keys
   std::map<std::string, YAML::Node> values;
+  std::set<std::string> unset;  // written as null
   if (node.IsMap()) {
     for (const auto& kv : node) {
       if (!kv.first.IsScalar()) {
@@ -214,6 +248,11 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
         Error(kv.first, key_path, "unknown key '" + key + "'" + Suggest(key, OptionNames(section)));
         continue;
       }
+      // An optional key written as null (`fallback: ~`) is not set: its default applies.
+      if (kv.second.IsNull() && !option->required) {
+        unset.insert(key);
+        continue;
+      }
       YAML::Node value = ValidateValue(kv.second, *option, key_path);
       if (value.IsDefined()) values[key] = value;
     }
@@ -224,7 +263,7 @@ YAML::Node Validator::ValidateSection(const YAML::Node& node, const Section& sec
       out[option.name] = it->second;
       continue;
     }
-    if (seen.count(option.name)) continue;  // present but invalid: already reported
+    if (seen.count(option.name) && !unset.count(option.name)) continue;  // present but invalid: already reported
     if (option.required) {
       Error(node, path, "missing required key '" + option.name + "'");
     } else if (option.default_yaml) {

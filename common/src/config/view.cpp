@@ -13,12 +13,29 @@ namespace {
 
 }  // namespace
 
+View View::Tracked(YAML::Node node, std::string path) {
+  View v(std::move(node), std::move(path));
+  v.reads_ = std::make_shared<std::set<std::string>>();
+  return v;
+}
+
+std::set<std::string> View::KeysRead() const { return reads_ ? *reads_ : std::set<std::string>{}; }
+
+View View::Derived(YAML::Node node, std::string path, std::string relative) const {
+  View v(std::move(node), std::move(path));
+  v.relative_ = std::move(relative);
+  v.reads_ = reads_;
+  return v;
+}
+
 YAML::Node View::Get(const std::string& key) const {
+  if (reads_) reads_->insert(JoinPath(relative_, key));
   if (!node_.IsDefined() || !node_.IsMap()) Misuse(path_, "is not a section");
   return Lookup(node_, key);
 }
 
 bool View::Has(const std::string& key) const {
+  if (reads_) reads_->insert(JoinPath(relative_, key));
   if (!node_.IsDefined() || !node_.IsMap()) return false;
   YAML::Node v = Get(key);
   return v.IsDefined() && !v.IsNull();
@@ -89,14 +106,17 @@ std::map<std::string, std::string> View::StringMap(const std::string& key) const
   return out;
 }
 
-View View::Child(const std::string& key) const { return View(Get(key), JoinPath(path_, key)); }
+View View::Child(const std::string& key) const {
+  return Derived(Get(key), JoinPath(path_, key), JoinPath(relative_, key));
+}
 
 std::vector<View> View::Items(const std::string& key) const {
   YAML::Node v = Get(key);
   if (!v.IsSequence()) Misuse(JoinPath(path_, key), "is not a list");
   std::vector<View> out;
   for (size_t i = 0; i < v.size(); ++i) {
-    out.emplace_back(v[i], JoinPath(path_, key) + "[" + std::to_string(i) + "]");
+    const std::string index = "[" + std::to_string(i) + "]";
+    out.push_back(Derived(v[i], JoinPath(path_, key) + index, JoinPath(relative_, key) + index));
   }
   return out;
 }

@@ -36,7 +36,7 @@ void CheckReferencedFiles(const YAML::Node& root, const fs::path& base, Validato
   if (!root.IsMap()) return;
   const YAML::Node schemas = Lookup(root, "schemas");
   if (schemas.IsMap()) {
-    for (const char* which : {"raw", "clean", "enriched", "key"}) {
+    for (const char* which : {"raw", "clean", "enriched"}) {
       if (Lookup(schemas, which).IsDefined()) {
         CheckFileExists(Lookup(schemas, which), std::string("schemas.") + which, base, v);
       }

@@ -98,10 +98,6 @@ class Checker {
         for (const auto& [column, field] : source.StringMap("columns")) {
           InSchema(raw, field, JoinPath(source.Path(), "columns." + column));
         }
-      } else if (type == "http" || type == "kafka_json") {
-        for (const auto& [field, pointer] : source.StringMap("fields")) {
-          InSchema(raw, field, JoinPath(source.Path(), "fields." + field));
-        }
       }
     }
   }

@@ -5,6 +5,9 @@
 #include <regex>
 
 #include "sluice/config/stage_identity.hpp"
+#include "sluice/stages/cleaner.hpp"
+#include "sluice/stages/csv_source.hpp"
+#include "sluice/stages/enricher.hpp"
 
 namespace sluice::pipeline {
 
@@ -39,40 +42,6 @@ const std::map<std::string, std::string> kFormerStageKeys = {
     {"registry", "sluice-registry reads no pipeline file; pass it librdkafka properties with -X key=value"},
     {"replay", "there is no replay daemon"},
 };
-
-bool Set(const YAML::Node& n, const std::string& key) {
-  return n.IsMap() && Lookup(n, key).IsDefined() && !Lookup(n, key).IsNull();
-}
-
-// "exactly one of a, b" (or "at least one of" when at_most_one is false).
-SectionCheck OneOf(std::vector<std::string> keys, bool at_most_one = true) {
-  return [keys, at_most_one](const YAML::Node& raw, const YAML::Node&, const std::string& path,
-                             Validator& v) {
-    size_t count = std::count_if(keys.begin(), keys.end(),
-                                 [&](const std::string& k) { return Set(raw, k); });
-    std::string names;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      names += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + ("'" + keys[i] + "'");
-    }
-    if (count == 0) {
-      v.Error(raw, path, (at_most_one ? "set exactly one of " : "set at least one of ") + names);
-    } else if (at_most_one && count > 1) {
-      v.Error(raw, path, "set only one of " + names);
-    }
-  };
-}
-
-// A regex option must compile: report std::regex's complaint at the option's line.
-SectionCheck RegexCompiles(std::string key) {
-  return [key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
-    if (!Set(raw, key) || !Lookup(raw, key).IsScalar()) return;
-    try {
-      std::regex re(Lookup(raw, key).Scalar(), std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      v.Error(Lookup(raw, key), JoinPath(path, key), "invalid regular expression: " + std::string(e.what()));
-    }
-  };
-}
 
 // Settings that carry endpoints or secrets must come from the environment.
 const std::map<std::string, std::string> kForbiddenKafkaKeys = {
@@ -135,12 +104,6 @@ YAML::Node KafkaScalarMap(const YAML::Node& node, const std::string& path, Valid
   return out;
 }
 
-void RuleCommon(Section& s, const std::string& default_action,
-                std::vector<std::string> actions = {"reject", "flag", "fix"}) {
-  s.Add("name", T::kString).Describe("Name used in DLQ headers and metrics; defaults to the type and index").Example("term_is_36_or_60");
-  s.Add("action", T::kEnum).Allowed(std::move(actions)).Default(default_action).Describe("reject: send to the DLQ; flag: keep and add a flag; fix: repair in place").Example(default_action);
-}
-
 void DeclareTopics(Section& root) {
   auto& t = root.Add("topics", T::kSection).Describe("Kafka topics of the pipeline").Fields();
   t.Add("raw", T::kString).Default("{pipeline}.raw").DefaultDoc("<pipeline>.raw").Describe("Producer output").Example("loans.raw");
@@ -157,57 +120,14 @@ void DeclareSchemas(Section& root) {
   s.Add("raw", T::kString).Describe("Value schema of the raw topic").Example("schemas/loans.raw.v1.avsc");
   s.Add("clean", T::kString).DefaultDoc("same as raw").Describe("Value schema of the clean topic").Example("schemas/loans.clean.v1.avsc");
   s.Add("enriched", T::kString).DefaultDoc("same as clean").Describe("Value schema of the enriched topic").Example("schemas/loans.enriched.v1.avsc");
-  s.Add("key", T::kString).DefaultDoc("string keys").Describe("Key schema, when keys are Avro rather than strings").Example("schemas/loans.key.v1.avsc");
 }
 
 void DeclareProducer(Section& root) {
   auto& p = root.Add("producer", T::kSection).Describe("The producer daemon: sources to the raw topic").Fields();
   auto& sources = p.Add("sources", T::kVariantList).Required().Describe("Where records come from").Example("[{type: csv, path: sample/lending_club_sample.csv}]");
 
-  auto& csv = sources.Variant("csv", "RFC 4180 CSV files: one file, or a directory watched for new files");
-  csv.Add("name", T::kString).Describe("Source name in provenance headers; defaults to the type and index").Example("lending_club");
-  csv.Add("path", T::kString).Describe("One CSV file, relative to the pipeline file").Example("sample/lending_club_sample.csv");
-  csv.Add("dir", T::kString).Describe("A directory of CSV files, relative to the pipeline file").Example("/var/spool/loans");
-  csv.Add("glob", T::kString).Default("'*.csv'").Describe("File name pattern inside dir").Example("loans-*.csv");
-  csv.Add("watch", T::kBool).Default("false").Describe("Keep running and pick up new files in dir").Example("true");
-  csv.Add("poll_interval", T::kDuration).Default("1s").Describe("How often a watched dir is scanned").Example("500ms");
-  csv.Add("delimiter", T::kString).Default("','").Describe("Field separator (one character)").Example("';'");
-  csv.Add("header", T::kBool).Default("true").Describe("The first row names the columns").Example("true");
-  csv.Add("columns", T::kMap).Default("{}").Describe("CSV column -> schema field, for names that differ").Example("{Order ID: order_id}");
-  csv.Add("null_values", T::kList).Default("['']").Describe("Cell values read as null").Example("['', NA]");
-  csv.Check(OneOf({"path", "dir"}));
-  csv.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (Lookup(eff, "delimiter").IsScalar() && Lookup(eff, "delimiter").Scalar().size() != 1) {
-      v.Error(Lookup(raw, "delimiter"), JoinPath(path, "delimiter"),
-              "expected one character, got '" + Lookup(eff, "delimiter").Scalar() + "'");
-    }
-  });
-
-  auto& http = sources.Variant("http", "A JSON API polled on an interval, with a cursor so restarts resume");
-  http.Add("name", T::kString).Describe("Source name in provenance headers").Example("fx_rates");
-  http.Add("url", T::kString).Required().Describe("URL; {cursor} is replaced by the current cursor").Example("http://127.0.0.1:8080/rates?since={cursor}");
-  http.Add("interval", T::kDuration).Default("1m").Describe("Time between polls").Example("30s");
-  http.Add("timeout", T::kDuration).Default("10s").Describe("Request timeout").Example("5s");
-  http.Add("headers", T::kMap).Default("{}").Describe("Extra request headers (no secrets: see token_env)").Example("{Accept: application/json}");
-  http.Add("token_env", T::kString).Describe("Environment variable holding a bearer token").Example("FX_API_TOKEN");
-  http.Add("records", T::kString).Default("''").Describe("JSON pointer to the array of records in the response ('' = the body)").Example("/data/items");
-  http.Add("fields", T::kMap).Default("{}").Describe("Schema field -> JSON pointer inside a record, for names that differ").Example("{rate: /quote/value}");
-  auto& cursor = http.Add("cursor", T::kSection).Describe("Resume position carried between polls").Fields();
-  cursor.Add("field", T::kString).Required().Describe("Record field whose largest value becomes the next cursor").Example("updated_at");
-  cursor.Add("initial", T::kString).Default("''").Describe("Cursor before the first poll").Example("'2020-01-01'");
-
-  auto& pg = sources.Variant("postgres", "Rows of a PostgreSQL query, read incrementally by a watermark column");
-  pg.Add("name", T::kString).Describe("Source name in provenance headers").Example("orders");
-  pg.Add("query", T::kString).Required().Describe("SELECT with $1 bound to the last watermark").Example("SELECT * FROM orders WHERE updated_at > $1 ORDER BY updated_at");
-  pg.Add("watermark_column", T::kString).Required().Describe("Column whose largest value is the next $1").Example("updated_at");
-  pg.Add("initial_watermark", T::kString).Default("''").Describe("$1 for the first query").Example("'1970-01-01'");
-  pg.Add("interval", T::kDuration).Default("30s").Describe("Time between queries").Example("1m");
-  pg.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Rows fetched per round trip").Example("5000");
-
-  auto& kj = sources.Variant("kafka_json", "JSON messages from another Kafka topic");
-  kj.Add("name", T::kString).Describe("Source name in provenance headers").Example("telemetry");
-  kj.Add("topic", T::kString).Required().Describe("Topic with one JSON object per message").Example("fleet.telemetry.json");
-  kj.Add("fields", T::kMap).Default("{}").Describe("Schema field -> JSON pointer, for names that differ").Example("{unit_id: /unit/id}");
+  stages::SourceTypes().Declare(sources);
+  p.Removed("linger", "the producer never read it: it commits a batch when batch_size records are in or its sources pause");
 
   p.Add("key", T::kList).Required().Describe("Fields whose values, joined with '|', form the message key").Example("[loan_id]");
   auto& id = p.Add("id", T::kSection).Describe("Derive a stable id field for sources without one").Fields();
@@ -216,7 +136,6 @@ void DeclareProducer(Section& root) {
   id.Add("prefix", T::kString).Default("''").Describe("Prefix of the hex digest").Example("'LC-'");
   p.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Records per Kafka transaction").Example("5000");
   p.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest source record (a CSV line, an encoded row) in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
-  p.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
 }
 
 void DeclareCleaner(Section& root) {
@@ -226,86 +145,7 @@ void DeclareCleaner(Section& root) {
   c.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& rules = c.Add("rules", T::kVariantList).Default("[]").Describe("Rules applied in order to each record").Example("[{type: required, fields: [loan_id]}]");
 
-  auto& required = rules.Variant("required", "Fields that must be present and non-empty");
-  RuleCommon(required, "reject", {"reject", "flag"});
-  required.Add("fields", T::kList).Required().Describe("Fields that must be set").Example("[loan_id, funded_amnt]");
-
-  auto& coerce = rules.Variant("coerce", "Convert a field's text to a type");
-  RuleCommon(coerce, "reject", {"reject", "flag"});
-  coerce.Add("field", T::kString).Required().Describe("Field to convert").Example("term");
-  coerce.Add("to", T::kEnum).Allowed({"int", "long", "double", "decimal", "string", "bool", "date", "timestamp"}).Required().Describe("Target type").Example("int");
-  coerce.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
-  coerce.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
-  coerce.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
-  coerce.Add("map", T::kMap).Default("{}").Describe("Exact input values replaced before parsing ('' maps to null)").Example("{emp_lt_1: '0', emp_ge_10: '10', emp_unk: ''}");
-  coerce.Check(RegexCompiles("extract"));
-
-  auto& range = rules.Variant("range", "Numeric bounds (inclusive)");
-  RuleCommon(range, "reject");
-  range.Add("field", T::kString).Required().Describe("Numeric field").Example("annual_inc");
-  range.Add("min", T::kDouble).Describe("Smallest allowed value").Example("0");
-  range.Add("max", T::kDouble).Describe("Largest allowed value").Example("100");
-  range.Check(OneOf({"min", "max"}, false));
-
-  auto& regex = rules.Variant("regex", "The field's text must match a regular expression (whole value)");
-  RuleCommon(regex, "reject", {"reject", "flag"});
-  regex.Add("field", T::kString).Required().Describe("Field to check").Example("sub_grade");
-  regex.Add("regex", T::kString).Required().Describe("ECMAScript regular expression").Example("'[A-G][1-5]'");
-  regex.Check(RegexCompiles("regex"));
-
-  auto& allowed = rules.Variant("allowed", "Allowed values, with a mapping that standardizes variants");
-  RuleCommon(allowed, "reject");
-  allowed.Add("field", T::kString).Required().Describe("Field to check").Example("addr_state");
-  allowed.Add("values", T::kList).Default("[]").Describe("Canonical allowed values").Example("[CA, NY, TX]");
-  allowed.Add("map", T::kMap).Default("{}").Describe("Variant -> canonical value, applied first").Example("{California: CA, 'N.Y.': NY}");
-  allowed.Add("case_sensitive", T::kBool).Default("false").Describe("Compare case-sensitively").Example("true");
-  allowed.Check(OneOf({"values", "map"}, false));
-
-  auto& impute = rules.Variant("impute", "Fill a missing value with a constant or a running statistic");
-  RuleCommon(impute, "fix", {"fix", "flag"});
-  impute.Add("field", T::kString).Required().Describe("Field to fill when null").Example("revol_util");
-  impute.Add("constant", T::kString).Describe("Value to use").Example("'0'");
-  impute.Add("statistic", T::kEnum).Allowed({"mean", "median"}).Describe("Running statistic of the values seen so far").Example("median");
-  impute.Add("by", T::kList).Default("[]").Describe("Fields that key the statistic (per group)").Example("[sub_grade]");
-  impute.Add("window", T::kInt).Default("1000").Min(1).Describe("Values kept per group for the statistic").Example("500");
-  impute.Check(OneOf({"constant", "statistic"}));
-
-  auto& dedupe = rules.Variant("dedupe", "Drop a record whose key was seen within the window");
-  RuleCommon(dedupe, "reject", {"reject", "flag"});
-  dedupe.Add("key", T::kList).Required().Describe("Fields that identify a duplicate").Example("[loan_id]");
-  dedupe.Add("window", T::kDuration).Default("24h").Describe("How long a key is remembered").Example("1h");
-  dedupe.Add("max_keys", T::kInt).Default("1000000").Min(1).Describe("Most keys remembered (oldest evicted first)").Example("100000");
-
-  auto& outlier = rules.Variant("outlier", "Flag unusual values by bounds or z-score");
-  RuleCommon(outlier, "flag", {"flag", "reject"});
-  outlier.Add("field", T::kString).Required().Describe("Numeric field").Example("revol_util");
-  outlier.Add("method", T::kEnum).Allowed({"bounds", "zscore"}).Required().Describe("bounds: outside [min, max]; zscore: |z| above threshold").Example("zscore");
-  outlier.Add("min", T::kDouble).Describe("Lower bound (method: bounds)").Example("0");
-  outlier.Add("max", T::kDouble).Describe("Upper bound (method: bounds)").Example("100");
-  outlier.Add("threshold", T::kDouble).Default("3").Min(0).Describe("|z| limit (method: zscore)").Example("3.5");
-  outlier.Add("by", T::kList).Default("[]").Describe("Fields that group the running mean and deviation").Example("[sub_grade]");
-  outlier.Add("warmup", T::kInt).Default("100").Min(2).Describe("Values seen before z-scores are judged").Example("50");
-  auto& synthetic = rules.Variant("synthetic_date", "A deterministic date from a hash of other fields, for sources without one (label it synthetic wherever shown)");
-  RuleCommon(synthetic, "fix", {"fix"});
-  synthetic.Add("field", T::kString).Required().Describe("Field that receives the date").Example("issue_date");
-  synthetic.Add("from", T::kList).Required().Describe("Fields hashed into the date").Example("[loan_id]");
-  synthetic.Add("start", T::kString).Required().Describe("First possible date (YYYY-MM-DD)").Example("'2014-01-01'");
-  synthetic.Add("end", T::kString).Required().Describe("Last possible date (YYYY-MM-DD)").Example("'2016-12-31'");
-  for (const char* key : {"start", "end"}) {
-    synthetic.Check([key](const YAML::Node& raw, const YAML::Node&, const std::string& path, Validator& v) {
-      static const std::regex kDate("[0-9]{4}-[0-9]{2}-[0-9]{2}");
-      YAML::Node value = Lookup(raw, key);
-      if (value.IsScalar() && !std::regex_match(value.Scalar(), kDate)) {
-        v.Error(value, JoinPath(path, key), "expected a date like '2014-01-01', got '" + value.Scalar() + "'");
-      }
-    });
-  }
-
-  outlier.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (Lookup(eff, "method").IsScalar() && Lookup(eff, "method").Scalar() == "bounds" && !Set(raw, "min") && !Set(raw, "max")) {
-      v.Error(raw, path, "method 'bounds' needs 'min' or 'max'");
-    }
-  });
+  stages::CleanerRules().Declare(rules);
 }
 
 void DeclareEnricher(Section& root) {
@@ -315,53 +155,7 @@ void DeclareEnricher(Section& root) {
   e.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
   auto& steps = e.Add("steps", T::kVariantList).Default("[]").Describe("Enrichment steps applied in order").Example("[{type: derive, field: grade, function: substr, from: sub_grade, length: 1}]");
 
-  auto& pg = steps.Variant("pg_lookup", "Join a PostgreSQL table, cached in memory and refreshed on an interval");
-  pg.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("states");
-  pg.Add("table", T::kString).Required().Describe("Table or view, optionally schema-qualified").Example("ref.us_states");
-  pg.Add("key", T::kString).Required().Describe("Record field used to look up").Example("addr_state");
-  pg.Add("column", T::kString).DefaultDoc("same as key").Describe("Table column matched against the key").Example("code");
-  pg.Add("fields", T::kMap).Required().Describe("Table column -> output field").Example("{name: state_name, region: region}");
-  pg.Add("refresh", T::kDuration).Default("5m").Describe("How often the table is re-read").Example("1h");
-  pg.Add("missing", T::kEnum).Allowed({"null", "reject"}).Default("'null'").Describe("When the key is not in the table: null leaves the fields null, reject sends the record to the DLQ").Example("reject");
-
-  auto& derive = steps.Variant("derive", "Compute a field from others with a fixed set of functions");
-  derive.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("grade");
-  derive.Add("field", T::kString).Required().Describe("Output field").Example("grade");
-  derive.Add("function", T::kEnum).Allowed({"substr", "concat", "installment", "date_part", "copy"}).Required().Describe("substr: from[start:start+length]; concat: fields joined by separator; installment: monthly payment of an amortized loan; date_part: part of a date; copy: the value of from").Example("substr");
-  derive.Add("from", T::kString).Describe("Input field (substr, date_part, copy)").Example("sub_grade");
-  derive.Add("start", T::kInt).Default("0").Min(0).Describe("substr: first character (0-based)").Example("0");
-  derive.Add("length", T::kInt).Default("1").Min(1).Describe("substr: number of characters").Example("1");
-  derive.Add("fields", T::kList).Default("[]").Describe("concat: input fields").Example("[addr_state, sub_grade]");
-  derive.Add("separator", T::kString).Default("''").Describe("concat: text between values").Example("'-'");
-  derive.Add("part", T::kEnum).Allowed({"year", "month", "day", "quarter", "year_month", "weekday"}).Describe("date_part: which part").Example("year_month");
-  derive.Add("principal", T::kString).Describe("installment: loan amount field").Example("funded_amnt");
-  derive.Add("rate", T::kString).Describe("installment: annual interest rate field, in percent").Example("int_rate");
-  derive.Add("term", T::kString).Describe("installment: number of monthly payments field").Example("term");
-  derive.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, Validator& v) {
-    if (!Lookup(eff, "function").IsScalar()) return;
-    std::string fn = Lookup(eff, "function").Scalar();
-    std::vector<std::string> needs;
-    if (fn == "substr" || fn == "date_part" || fn == "copy") needs.push_back("from");
-    if (fn == "date_part") needs.push_back("part");
-    if (fn == "installment") needs = {"principal", "rate", "term"};
-    for (const auto& k : needs) {
-      if (!Set(raw, k)) v.Error(raw, path, "function '" + fn + "' needs '" + k + "'");
-    }
-    if (fn == "concat" && (!Lookup(eff, "fields").IsSequence() || Lookup(eff, "fields").size() == 0)) {
-      v.Error(raw, path, "function 'concat' needs 'fields'");
-    }
-  });
-
-  auto& hl = steps.Variant("http_lookup", "Look a value up in a JSON HTTP API, cached, with a fallback");
-  hl.Add("name", T::kString).Describe("Step name in logs and DLQ headers").Example("weather");
-  hl.Add("url", T::kString).Required().Describe("URL template; {field} is replaced by the URL-encoded field value").Example("http://127.0.0.1:8089/weather/{city}/{date}");
-  hl.Add("field", T::kString).Required().Describe("Output field").Example("temp_max");
-  hl.Add("json_path", T::kString).Default("''").Describe("JSON pointer to the value in the response").Example("/daily/temp_max");
-  hl.Add("cache_ttl", T::kDuration).Default("10m").Describe("How long an answer is reused").Example("1h");
-  hl.Add("cache_size", T::kInt).Default("10000").Min(1).Describe("Most answers cached").Example("50000");
-  hl.Add("timeout", T::kDuration).Default("2s").Describe("Request timeout").Example("500ms");
-  hl.Add("fallback", T::kString).DefaultDoc("null").Describe("Value used when the API fails or times out").Example("'unknown'");
-  hl.Add("token_env", T::kString).Describe("Environment variable holding a bearer token").Example("WEATHER_TOKEN");
+  stages::EnricherSteps().Declare(steps);
 }
 
 void DeclareSink(Section& root) {

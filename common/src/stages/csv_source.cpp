@@ -3,50 +3,90 @@
 #include <algorithm>
 
 #include "sluice/core/error.hpp"
-#include "sluice/stages/yaml_util.hpp"
 #include "sluice/stages/dlq_code.hpp"
 
 namespace sluice::stages {
 
 using core::ConfigError;
 
-CsvSourceSettings CsvSourceSettingsFromYaml(const YAML::Node& source, const YAML::Node& id,
-                                            const RecordSpec& raw, const std::string& origin) {
-  CsvSourceSettings s;
-  YamlMap m(source, origin);
-  m.AllowOnly({"type", "name", "path", "dir", "glob", "watch", "poll_interval", "delimiter",
-               "header", "columns", "null_values"});
-  s.name = m.String("name", "csv");
-  const std::string delim = m.String("delimiter", ",");
-  if (delim.size() != 1) m.Fail("delimiter", "expected one character");
-  s.csv.delimiter = delim[0];
-  s.header = m.Bool("header", true);
-  if (m.Has("columns")) {
-    const auto node = m.Get("columns");
-    if (!node.IsMap()) m.Fail("columns", "expected a map of CSV column: field");
-    for (auto it = node.begin(); it != node.end(); ++it) s.columns[it->first.Scalar()] = it->second.Scalar();
-  }
-  if (m.Has("null_values")) {
-    s.null_values.clear();
-    for (const auto& v : m.Get("null_values")) s.null_values.push_back(v.Scalar());
-  }
-  if (id && id.IsMap()) {
-    YamlMap im(id, origin + " id");
-    im.AllowOnly({"field", "from", "prefix"});
-    s.id_field = im.String("field");
-    if (im.Has("from") && im.Get("from").size() > 0) s.id_from = im.StringList("from");
-    s.id_prefix = im.String("prefix", "");
-    if (!raw.Find(s.id_field)) im.Fail("field", "'" + s.id_field + "' is not a field of the raw schema");
+namespace {
+
+// The csv source type: RFC 4180 files, one or a watched directory.
+void DeclareCsv(config::Section& csv) {
+  using T = config::OptionType;
+  csv.Add("name", T::kString).Describe("Source name in provenance headers and positions; defaults to the type and index (csv0)").Example("lending_club");
+  csv.Add("path", T::kString).Describe("One CSV file, relative to the pipeline file").Example("sample/lending_club_sample.csv");
+  csv.Add("dir", T::kString).Describe("A directory of CSV files, relative to the pipeline file").Example("/var/spool/loans");
+  csv.Add("glob", T::kString).Default("'*.csv'").Describe("File name pattern inside dir").Example("loans-*.csv");
+  csv.Add("watch", T::kBool).Default("false").Describe("Keep running and pick up new files in dir").Example("true");
+  csv.Add("poll_interval", T::kDuration).Default("1s").Describe("How often a watched dir is scanned").Example("500ms");
+  csv.Add("delimiter", T::kString).Default("','").Describe("Field separator (one character)").Example("';'");
+  csv.Add("header", T::kBool).Default("true").Describe("The first row names the columns").Example("true");
+  csv.Add("columns", T::kMap).Default("{}").Describe("CSV column -> schema field, for names that differ").Example("{Order ID: order_id}");
+  csv.Add("null_values", T::kList).Default("['']").Describe("Cell values read as null").Example("['', NA]");
+  csv.Check(config::OneOf({"path", "dir"}));
+  csv.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, config::Validator& v) {
+    const YAML::Node delimiter = config::Lookup(eff, "delimiter");
+    if (delimiter.IsScalar() && delimiter.Scalar().size() != 1) {
+      v.Error(config::Lookup(raw, "delimiter"), config::JoinPath(path, "delimiter"),
+              "expected one character, got '" + delimiter.Scalar() + "'");
+    }
+  });
+}
+
+std::shared_ptr<SourceSettings> MakeCsv(const ComponentInput& in, const RecordSpec& raw, const config::View& id) {
+  auto s = std::make_shared<CsvSourceSettings>();
+  const config::View& o = in.options;
+  s->name = o.OptionalString("name").value_or("csv" + std::to_string(in.index));
+  s->path = o.OptionalString("path").value_or("");
+  s->dir = o.OptionalString("dir").value_or("");
+  s->glob = o.String("glob");
+  s->watch = o.Bool("watch");
+  s->poll_interval = o.Duration("poll_interval");
+  s->csv.delimiter = o.String("delimiter")[0];
+  s->header = o.Bool("header");
+  s->columns = o.StringMap("columns");
+  s->null_values = o.Strings("null_values");
+  if (id.Exists()) {
+    s->id_field = id.String("field");
+    // producer.id is declared with the producer; a raw (unvalidated) section may lack the
+    // defaulted keys.
+    if (id.Has("from")) s->id_from = id.Strings("from");
+    s->id_prefix = id.OptionalString("prefix").value_or("");
+    if (!raw.Find(s->id_field)) {
+      throw ConfigError(in.where + ": producer.id.field: '" + s->id_field + "' is not a field of the raw schema");
+    }
   }
   for (const auto& f : raw.fields) {
-    if (f.name != s.id_field) s.fields.push_back(f.name);
+    if (f.name != s->id_field) s->fields.push_back(f.name);
   }
-  for (const auto& f : s.id_from) {
-    if (std::find(s.fields.begin(), s.fields.end(), f) == s.fields.end()) {
-      throw ConfigError(origin + " id.from: '" + f + "' is not a CSV-fed field of the raw schema");
+  for (const auto& f : s->id_from) {
+    if (std::find(s->fields.begin(), s->fields.end(), f) == s->fields.end()) {
+      throw ConfigError(in.where + ": producer.id.from: '" + f + "' is not a CSV-fed field of the raw schema");
     }
   }
   return s;
+}
+
+}  // namespace
+
+const SourceList& SourceTypes() {
+  static const SourceList list(
+      "source", {{"csv", "RFC 4180 CSV files: one file, or a directory watched for new files", DeclareCsv,
+                  {"{name: loans, path: loans.csv, delimiter: ';', header: false, columns: {ID: id}, null_values: ['', NA]}",
+                   "{dir: inbox, glob: '*.txt', watch: true, poll_interval: 200ms}"},
+                  MakeCsv}});
+  return list;
+}
+
+CsvSourceSettings CsvSourceSettingsFromYaml(const YAML::Node& source, const YAML::Node& id,
+                                            const RecordSpec& raw, const std::string& origin) {
+  YAML::Node items(YAML::NodeType::Sequence);
+  items.push_back(source);
+  auto built = SourceTypes().Build(items, origin, raw, config::View(id, "producer.id"));
+  const auto* csv = dynamic_cast<const CsvSourceSettings*>(built.at(0).get());
+  if (!csv) throw ConfigError(origin + ": not a csv source");
+  return *csv;
 }
 
 CsvSource::CsvSource(CsvSourceSettings settings, std::string file)

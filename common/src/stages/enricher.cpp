@@ -1,12 +1,11 @@
 #include "sluice/stages/enricher.hpp"
 
 #include <cmath>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/error.hpp"
-#include "sluice/stages/yaml_util.hpp"
+#include "steps/step.hpp"
 
 namespace sluice::stages {
 
@@ -156,265 +155,21 @@ double MonthlyInstallment(double principal, double annual_rate_pct, std::int64_t
   return std::round(payment * 100) / 100;
 }
 
-// ---- steps ----
-
-class EnrichStep {
- public:
-  explicit EnrichStep(std::string name) : name_(std::move(name)) {}
-  virtual ~EnrichStep() = default;
-  // false + *reason: reject the record.
-  virtual bool Apply(Row& row, SteadyTime now, EnrichResult& result, std::string* reason) = 0;
-  virtual std::vector<FieldUse> Fields() const = 0;
-  const std::string& name() const { return name_; }
-
- protected:
-  std::string name_;
-};
-
-namespace {
-
-class PgLookupStep final : public EnrichStep {
- public:
-  PgLookupStep(const YamlMap& m, const EnricherDeps& deps) : EnrichStep(m.label) {
-    m.AllowOnly({"name", "type", "table", "key", "column", "fields", "refresh", "missing"});
-    table_ = m.String("table");
-    key_ = m.String("key");
-    column_ = m.String("column", key_);
-    const auto fields = m.Get("fields");
-    if (!fields.IsMap() || fields.size() == 0) m.Fail("fields", "expected a map of table column: output field");
-    std::vector<std::string> columns;
-    for (auto it = fields.begin(); it != fields.end(); ++it) {
-      fields_.emplace_back(it->first.Scalar(), it->second.Scalar());
-      columns.push_back(it->first.Scalar());
-    }
-    // `missing: null` unquoted is a YAML null: it means the same as 'null'.
-    const std::string missing = !m.Has("missing") || m.Get("missing").IsNull() ? "null" : m.String("missing");
-    if (missing != "null" && missing != "reject") m.Fail("missing", "expected null or reject");
-    reject_missing_ = missing == "reject";
-    const core::Duration refresh = m.Has("refresh") ? m.Duration("refresh") : std::chrono::minutes(5);
-    if (!deps.table_loader) m.Fail("", "no table loader available for pg_lookup");
-    table_cache_ = std::make_unique<LookupTable>(column_, refresh, deps.table_loader(table_, column_, columns));
-  }
-
-  bool Apply(Row& row, SteadyTime now, EnrichResult&, std::string* reason) override {
-    const Value& k = row.Get(key_);
-    const Row* hit = IsNull(k) ? nullptr : table_cache_->Find(AsText(k), now);
-    if (!hit && reject_missing_) {
-      *reason = key_ + ": " + Describe(k) + " not found in " + table_;
-      return false;
-    }
-    for (const auto& [column, field] : fields_) row.Set(field, hit ? hit->Get(column) : Value{Null{}});
-    return true;
-  }
-  std::vector<FieldUse> Fields() const override {
-    std::vector<FieldUse> uses{{key_, "key", FieldAccess::kRead}};
-    for (const auto& [column, field] : fields_) uses.push_back({field, "fields." + column, FieldAccess::kWrite});
-    return uses;
-  }
-
- private:
-  std::string table_, key_, column_;
-  std::vector<std::pair<std::string, std::string>> fields_;
-  bool reject_missing_ = false;
-  std::unique_ptr<LookupTable> table_cache_;
-};
-
-class DeriveStep final : public EnrichStep {
- public:
-  explicit DeriveStep(const YamlMap& m) : EnrichStep(m.label) {
-    m.AllowOnly({"name", "type", "field", "function", "from", "start", "length", "fields", "separator",
-                 "part", "principal", "rate", "term"});
-    field_ = m.String("field");
-    function_ = m.String("function");
-    static const std::set<std::string> kFunctions = {"substr", "concat", "installment", "date_part", "copy"};
-    if (!kFunctions.count(function_)) m.Fail("function", "expected substr, concat, installment, date_part or copy");
-    auto need = [&](const char* key) {
-      if (!m.Has(key)) m.Fail("", "function '" + function_ + "' needs '" + key + "'");
-      return m.String(key);
-    };
-    if (function_ == "substr" || function_ == "date_part" || function_ == "copy") from_ = need("from");
-    if (function_ == "substr") {
-      start_ = m.Integer("start", 0);
-      length_ = m.Integer("length", 1);
-      if (start_ < 0) m.Fail("start", "must be >= 0");
-      if (length_ < 1) m.Fail("length", "must be >= 1");
-    }
-    if (function_ == "concat") {
-      fields_ = m.StringList("fields");
-      separator_ = m.String("separator", "");
-    }
-    if (function_ == "date_part") {
-      part_ = need("part");
-      static const std::set<std::string> kParts = {"year", "month", "day", "quarter", "year_month", "weekday"};
-      if (!kParts.count(part_)) m.Fail("part", "expected year, month, day, quarter, year_month or weekday");
-    }
-    if (function_ == "installment") {
-      principal_ = need("principal");
-      rate_ = need("rate");
-      term_ = need("term");
-    }
-  }
-
-  bool Apply(Row& row, SteadyTime, EnrichResult&, std::string* reason) override {
-    if (function_ == "copy") {
-      row.Set(field_, row.Get(from_));
-    } else if (function_ == "substr") {
-      const Value& v = row.Get(from_);
-      if (IsNull(v)) {
-        row.Set(field_, Null{});
-      } else {
-        const std::string s = AsText(v);
-        const auto start = static_cast<std::size_t>(start_);
-        row.Set(field_, start >= s.size() ? std::string() : s.substr(start, static_cast<std::size_t>(length_)));
-      }
-    } else if (function_ == "concat") {
-      std::string out;
-      bool any_null = false;
-      for (std::size_t i = 0; i < fields_.size(); ++i) {
-        const Value& v = row.Get(fields_[i]);
-        any_null = any_null || IsNull(v);
-        out += (i ? separator_ : "") + AsText(v);
-      }
-      row.Set(field_, any_null ? Value{Null{}} : Value{out});
-    } else if (function_ == "date_part") {
-      const Value& v = row.Get(from_);
-      if (IsNull(v)) {
-        row.Set(field_, Null{});
-        return true;
-      }
-      std::int64_t days = 0;
-      if (auto* i = std::get_if<std::int64_t>(&v)) {
-        days = *i;
-      } else if (auto d = ParseDate(Trim(AsText(v)), "%Y-%m-%d")) {
-        days = *d;
-      } else {
-        *reason = from_ + ": " + Describe(v) + " is not a date";
-        return false;
-      }
-      int y;
-      unsigned mo, d;
-      CivilFromDays(days, &y, &mo, &d);
-      if (part_ == "year") row.Set(field_, std::int64_t{y});
-      else if (part_ == "month") row.Set(field_, std::int64_t{mo});
-      else if (part_ == "day") row.Set(field_, std::int64_t{d});
-      else if (part_ == "quarter") row.Set(field_, std::int64_t{(mo - 1) / 3 + 1});
-      else if (part_ == "weekday") row.Set(field_, std::int64_t{((days % 7 + 7) % 7 + 3) % 7 + 1});  // ISO: Monday 1
-      else row.Set(field_, FormatDate(days).substr(0, 7));
-    } else {  // installment
-      const auto p = AsNumber(row.Get(principal_));
-      const auto r = AsNumber(row.Get(rate_));
-      const auto n = AsNumber(row.Get(term_));
-      if (!p || !r || !n) {
-        row.Set(field_, Null{});
-        return true;
-      }
-      if (*n < 1 || std::trunc(*n) != *n || *r < 0) {
-        *reason = "installment needs a whole number of months >= 1 and a rate >= 0, got term " +
-                  Describe(row.Get(term_)) + " and rate " + Describe(row.Get(rate_));
-        return false;
-      }
-      row.Set(field_, MonthlyInstallment(*p, *r, static_cast<std::int64_t>(*n)));
-    }
-    return true;
-  }
-  std::vector<FieldUse> Fields() const override {
-    std::vector<FieldUse> uses;
-    if (!from_.empty()) uses.push_back({from_, "from", FieldAccess::kRead});
-    for (std::size_t i = 0; i < fields_.size(); ++i) {
-      uses.push_back({fields_[i], "fields[" + std::to_string(i) + "]", FieldAccess::kRead});
-    }
-    if (function_ == "installment") {
-      uses.push_back({principal_, "principal", FieldAccess::kRead});
-      uses.push_back({rate_, "rate", FieldAccess::kRead});
-      uses.push_back({term_, "term", FieldAccess::kRead});
-    }
-    uses.push_back({field_, "field", FieldAccess::kWrite});
-    return uses;
-  }
-
- private:
-  std::string field_, function_, from_, separator_, part_, principal_, rate_, term_;
-  std::int64_t start_ = 0, length_ = 1;
-  std::vector<std::string> fields_;
-};
-
-class HttpLookupStep final : public EnrichStep {
- public:
-  HttpLookupStep(const YamlMap& m, const EnricherDeps& deps)
-      : EnrichStep(m.label), lookup_(SettingsOf(m), FetchOf(m, deps)) {
-    field_ = m.String("field");
-    // The {field} placeholders; SettingsOf checked that the braces balance.
-    const std::string url = m.String("url");
-    for (std::size_t open = url.find('{'); open != std::string::npos; open = url.find('{', open + 1)) {
-      url_fields_.push_back(url.substr(open + 1, url.find('}', open) - open - 1));
-    }
-  }
-
-  bool Apply(Row& row, SteadyTime now, EnrichResult& result, std::string*) override {
-    HttpLookup::Result r = lookup_.Lookup(row, now);
-    if (r.fallback) result.fallbacks.push_back(name_);
-    row.Set(field_, std::move(r.value));
-    return true;
-  }
-  std::vector<FieldUse> Fields() const override {
-    std::vector<FieldUse> uses;
-    for (const auto& f : url_fields_) uses.push_back({f, "url", FieldAccess::kRead});
-    uses.push_back({field_, "field", FieldAccess::kWrite});
-    return uses;
-  }
-
- private:
-  static HttpLookup::Settings SettingsOf(const YamlMap& m) {
-    m.AllowOnly({"name", "type", "url", "field", "json_path", "cache_ttl", "cache_size", "timeout", "fallback",
-                 "token_env"});
-    HttpLookup::Settings s;
-    s.url = m.String("url");
-    int depth = 0;
-    for (char c : s.url) {
-      depth += c == '{' ? 1 : c == '}' ? -1 : 0;
-      if (depth < 0 || depth > 1) m.Fail("url", "unbalanced { } in the URL template");
-    }
-    if (depth != 0) m.Fail("url", "unbalanced { } in the URL template");
-    s.json_pointer = m.String("json_path", "");
-    if (!s.json_pointer.empty() && s.json_pointer[0] != '/') m.Fail("json_path", "a JSON pointer starts with '/'");
-    if (m.Has("cache_ttl")) s.ttl = m.Duration("cache_ttl");
-    s.cache_size = static_cast<std::size_t>(m.Integer("cache_size", 10000));
-    if (s.cache_size < 1) m.Fail("cache_size", "must be >= 1");
-    if (m.Has("timeout")) s.timeout = m.Duration("timeout");
-    if (m.Has("fallback")) s.fallback = m.Scalar("fallback");
-    return s;
-  }
-  static HttpFetch FetchOf(const YamlMap& m, const EnricherDeps& deps) {
-    if (!deps.http_fetch) m.Fail("", "no HTTP client available for http_lookup");
-    return deps.http_fetch;
-  }
-
-  std::string field_;
-  std::vector<std::string> url_fields_;
-  HttpLookup lookup_;
-};
-
-}  // namespace
+const ComponentList<steps::Step, const EnricherDeps&>& EnricherSteps() {
+  static const ComponentList<steps::Step, const EnricherDeps&> list(
+      "step", {steps::PgLookupStep(), steps::DeriveStep(), steps::HttpLookupStep()});
+  return list;
+}
 
 Enricher::Enricher(const YAML::Node& steps, RecordSpec output, const std::string& origin, EnricherDeps deps)
     : output_(std::move(output)) {
-  if (!steps.IsDefined() || steps.IsNull()) return;
-  if (!steps.IsSequence()) throw ConfigError(origin + ": expected a list of steps" + Location(steps));
-  std::set<std::string> names;
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    YamlMap m(steps[i], origin + "[" + std::to_string(i) + "]");
-    const std::string type = m.String("type");
-    const std::string name = m.String("name", type + "_" + std::to_string(i));
-    YamlMap named(steps[i], origin + "[" + std::to_string(i) + "] (" + name + ")");
-    named.label = name;
-    if (!names.insert(name).second) named.Fail("name", "duplicate step name '" + name + "'");
-    if (IsReservedDlqWord(name)) {
-      named.Fail("name", "'" + name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
+  // As EnricherSteps().Build, and a step's name may not be a fixed DLQ word: its rejects are
+  // dead-lettered under its name.
+  for (const auto& in : ReadComponentItems(steps, EnricherSteps().Option(), EnricherSteps().Noun(), origin)) {
+    if (IsReservedDlqWord(in.name)) {
+      in.Fail("name", "'" + in.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
     }
-    if (type == "pg_lookup") steps_.push_back(std::make_unique<PgLookupStep>(named, deps));
-    else if (type == "derive") steps_.push_back(std::make_unique<DeriveStep>(named));
-    else if (type == "http_lookup") steps_.push_back(std::make_unique<HttpLookupStep>(named, deps));
-    else named.Fail("type", "unknown step type '" + type + "' (known: pg_lookup, derive, http_lookup)");
+    steps_.push_back(EnricherSteps().Find(in.type)->make(in, deps));
   }
 }
 

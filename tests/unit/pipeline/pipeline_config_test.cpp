@@ -23,7 +23,7 @@ std::string Formatted(const std::vector<sluice::config::Issue>& issues) {
 }  // namespace
 
 TEST_CASE("good pipeline files validate") {
-  for (const char* name : {"loans.yaml", "minimal.yaml", "other_sources.yaml"}) {
+  for (const char* name : {"loans.yaml", "minimal.yaml", "watched_dir.yaml"}) {
     INFO(name);
     PipelineConfig config;
     auto issues = PipelineConfig::Check(Good(name), Environment(), &config);
@@ -43,7 +43,7 @@ TEST_CASE("defaults are filled and topic names derive from the pipeline name") {
 
   auto producer = config.SectionView("producer");
   CHECK(producer.Int("batch_size") == 2000);
-  CHECK(producer.Duration("linger") == std::chrono::milliseconds(250));
+  CHECK(config.SectionView("cleaner").Duration("linger") == std::chrono::milliseconds(200));
   auto sources = producer.Items("sources");
   REQUIRE(sources.size() == 1);
   CHECK(sources[0].String("type") == "csv");

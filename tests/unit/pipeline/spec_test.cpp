@@ -46,7 +46,7 @@ TEST_CASE("the docs table lists every option with its default and example") {
   std::string md = PipelineDocsMarkdown();
   CHECK(md.find("# Pipeline file reference") == 0);
   CHECK(md.find("### `cleaner.rules[] type: regex`") != std::string::npos);
-  CHECK(md.find("| `regex` | string | required | ECMAScript regular expression | `'[A-G][1-5]'` |") !=
+  CHECK(md.find("| `regex` | string | required | ECMAScript regular expression; fix sets a non-matching value to null | `'[A-G][1-5]'` |") !=
         std::string::npos);
   CHECK(md.find("| `raw` | string | `<pipeline>.raw` |") != std::string::npos);
   CHECK(md.find("| `action` | enum: reject \\| flag \\| fix | `reject` |") != std::string::npos);

@@ -151,6 +151,13 @@ std::string Describe(const YAML::Node& node);
 // The closest candidate within a small edit distance, or "" (for "did you mean").
 std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
 
+// The key is present and not null in a map node.
+bool IsSet(const YAML::Node& map, const std::string& key);
+// Cross-option check: exactly one of `keys` is set (at least one when at_most_one is false).
+SectionCheck OneOf(std::vector<std::string> keys, bool at_most_one = true);
+// Cross-option check: the option `key`, when set, is a valid ECMAScript regular expression.
+SectionCheck RegexCompiles(std::string key);
+
 // Every option as Markdown tables, one per section, with the full key path of each option.
 std::string RenderDocsMarkdown(const Section& root, const std::string& title);
 

@@ -6,7 +6,9 @@
 // into the stage's own settings struct; yaml-cpp gives no thread-safety promise.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@ class View {
  public:
   View() = default;
   View(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+  // A view that records every key read through it and through the views derived from it
+  // (Child, Items), so a test can prove a component reads every option it declares.
+  static View Tracked(YAML::Node node, std::string path);
 
   bool Has(const std::string& key) const;
   bool Exists() const { return node_.IsDefined() && !node_.IsNull(); }
@@ -39,12 +44,19 @@ class View {
 
   const YAML::Node& Node() const { return node_; }
   const std::string& Path() const { return path_; }
+  // Tracked views: the keys read so far (by Get, Has or any typed getter), relative to the
+  // tracked root, e.g. "cursor.field" or "items[0].name". Empty for an untracked view.
+  std::set<std::string> KeysRead() const;
 
  private:
   YAML::Node Get(const std::string& key) const;
 
+  View Derived(YAML::Node node, std::string path, std::string relative) const;
+
   YAML::Node node_;
   std::string path_;
+  std::string relative_;                            // path from the tracked root
+  std::shared_ptr<std::set<std::string>> reads_;   // null: not tracked
 };
 
 }  // namespace sluice::config

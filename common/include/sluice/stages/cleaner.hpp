@@ -3,8 +3,9 @@
 // (nullable strings) into a typed row of the clean schema, or reject it with the rule's
 // name and a reason, or drop it.
 //
-// Rule types (YAML shape in common/src/stages/README.md): required, coerce, range, regex,
-// allowed, impute, dedupe, outlier, synthetic_date. Each rule has an action:
+// Rule types (options in docs/pipeline-file.md, one file each in common/src/stages/rules/):
+// required, coerce, range, regex, allowed, impute, dedupe, outlier, synthetic_date. Each
+// rule has an action:
 //   reject - the record goes to the DLQ naming the rule and the reason;
 //   flag   - the record goes on, with the rule's name added to the flags field;
 //   fix    - the value is repaired (set to a default, clamped, imputed) and the record goes on;
@@ -25,6 +26,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "sluice/stages/component.hpp"
 #include "sluice/stages/field_use.hpp"
 #include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
@@ -44,7 +46,13 @@ struct CleanerSettings {
   std::string flags_field = "flags";
 };
 
+namespace rules {
 class Rule;
+}
+
+// The rule types (common/src/stages/rules/, one file each): their declarations, factories
+// and examples.
+const ComponentList<rules::Rule>& CleanerRules();
 
 // One cleaner instance per consumer (not thread-safe); owns the running state.
 class Cleaner {
@@ -69,7 +77,7 @@ class Cleaner {
   const RecordSpec& output() const { return output_; }
 
  private:
-  std::vector<std::unique_ptr<Rule>> rules_;
+  std::vector<std::shared_ptr<rules::Rule>> rules_;
   RecordSpec output_;
   CleanerSettings settings_;
 };

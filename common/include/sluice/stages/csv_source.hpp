@@ -8,15 +8,28 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "sluice/core/duration.hpp"
+#include "sluice/stages/component.hpp"
 #include "sluice/stages/csv_reader.hpp"
 #include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
 
+// What a source type's factory makes: the settings of one source of producer.sources, read
+// from the pipeline file. The producer turns each into its plug-in (a runtime::Source).
+struct SourceSettings {
+  virtual ~SourceSettings() = default;
+  std::string name;  // provenance: the source's name (`name`, else "<type><index>")
+};
+
 // Options of one csv source (the pipeline file's producer.sources[i] and producer.id).
-struct CsvSourceSettings {
-  std::string name = "csv";                       // provenance: the source's name
+struct CsvSourceSettings : SourceSettings {
+  std::string path;                               // one file, or
+  std::string dir;                                // a directory of files matching glob
+  std::string glob = "*.csv";
+  bool watch = false;                             // keep scanning dir for new files
+  core::Duration poll_interval{1000};
   CsvOptions csv;                                 // delimiter, quote, record cap
   bool header = true;                             // false: columns are the fields in order
   std::map<std::string, std::string> columns;     // CSV column -> field, where names differ
@@ -27,8 +40,13 @@ struct CsvSourceSettings {
   std::string id_prefix;
 };
 
-// Reads producer.sources[i] (type csv) and producer.id into settings; `raw` gives the field
-// list (every raw-schema field except the id field). Throws core::ConfigError.
+// The source types: a factory gets the raw schema and the producer's id section.
+using SourceList = ComponentList<SourceSettings, const RecordSpec&, const config::View&>;
+const SourceList& SourceTypes();
+
+// Reads one csv item of producer.sources and producer.id (`id` may be undefined) into
+// settings; path and dir stay as written (relative to the pipeline file). Throws
+// core::ConfigError.
 CsvSourceSettings CsvSourceSettingsFromYaml(const YAML::Node& source, const YAML::Node& id,
                                             const RecordSpec& raw, const std::string& origin);
 

@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "sluice/core/duration.hpp"
+#include "sluice/stages/component.hpp"
 #include "sluice/stages/field_use.hpp"
 #include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
@@ -128,7 +129,12 @@ struct EnrichResult {
   std::vector<std::string> fallbacks;  // http_lookup steps that used their fallback
 };
 
-class EnrichStep;
+namespace steps {
+class Step;
+}
+
+// The step types (common/src/stages/steps/, one file each): declarations, factories, examples.
+const ComponentList<steps::Step, const EnricherDeps&>& EnricherSteps();
 
 // One per consumer; not thread-safe. Throws core::ConfigError from the constructor.
 class Enricher {
@@ -145,7 +151,7 @@ class Enricher {
   std::vector<std::vector<FieldUse>> FieldUses() const;
 
  private:
-  std::vector<std::unique_ptr<EnrichStep>> steps_;
+  std::vector<std::shared_ptr<steps::Step>> steps_;
   RecordSpec output_;
 };
 

@@ -1,0 +1,82 @@
+// http_lookup: a value from a JSON HTTP API, cached, with a fallback when the API fails.
+#include "sluice/stages/yaml_util.hpp"
+#include "step.hpp"
+
+namespace sluice::stages::steps {
+namespace {
+
+class HttpLookupFill final : public Step {
+ public:
+  HttpLookupFill(const ComponentInput& in, const EnricherDeps& deps)
+      : Step(in), field_(in.options.String("field")), lookup_(SettingsOf(in), FetchOf(in, deps)) {
+    // The {field} placeholders; SettingsOf checked that the braces balance.
+    const std::string url = in.options.String("url");
+    for (std::size_t open = url.find('{'); open != std::string::npos; open = url.find('{', open + 1)) {
+      url_fields_.push_back(url.substr(open + 1, url.find('}', open) - open - 1));
+    }
+  }
+
+  bool Apply(Row& row, SteadyTime now, EnrichResult& result, std::string*) override {
+    HttpLookup::Result r = lookup_.Lookup(row, now);
+    if (r.fallback) result.fallbacks.push_back(name_);
+    row.Set(field_, std::move(r.value));
+    return true;
+  }
+  std::vector<FieldUse> Fields() const override {
+    std::vector<FieldUse> uses;
+    for (const auto& f : url_fields_) uses.push_back({f, "url", FieldAccess::kRead});
+    uses.push_back({field_, "field", FieldAccess::kWrite});
+    return uses;
+  }
+
+ private:
+  static HttpLookup::Settings SettingsOf(const ComponentInput& in) {
+    const config::View& o = in.options;
+    HttpLookup::Settings s;
+    s.url = o.String("url");
+    int depth = 0;
+    for (char c : s.url) {
+      depth += c == '{' ? 1 : c == '}' ? -1 : 0;
+      if (depth < 0 || depth > 1) in.Fail("url", "unbalanced { } in the URL template");
+    }
+    if (depth != 0) in.Fail("url", "unbalanced { } in the URL template");
+    s.json_pointer = o.String("json_path");
+    if (!s.json_pointer.empty() && s.json_pointer[0] != '/') in.Fail("json_path", "a JSON pointer starts with '/'");
+    s.ttl = o.Duration("cache_ttl");
+    s.cache_size = static_cast<std::size_t>(o.Int("cache_size"));
+    s.timeout = o.Duration("timeout");
+    // The fallback as written (a quoted '0' stays text; the enriched schema types it).
+    if (o.Has("fallback")) s.fallback = ScalarValue(config::Lookup(in.raw, "fallback"));
+    return s;
+  }
+  static HttpFetch FetchOf(const ComponentInput& in, const EnricherDeps& deps) {
+    if (!deps.http_fetch) in.Fail("", "no HTTP client available for http_lookup");
+    return deps.http_fetch;
+  }
+
+  std::string field_;
+  std::vector<std::string> url_fields_;
+  HttpLookup lookup_;
+};
+
+void Declare(config::Section& s) {
+  using T = config::OptionType;
+  DeclareStepName(s, "weather");
+  s.Add("url", T::kString).Required().Describe("URL template; {field} is replaced by the URL-encoded field value").Example("http://127.0.0.1:8089/weather/{city}/{date}");
+  s.Add("field", T::kString).Required().Describe("Output field").Example("temp_max");
+  s.Add("json_path", T::kString).Default("''").Describe("JSON pointer to the value in the response").Example("/daily/temp_max");
+  s.Add("cache_ttl", T::kDuration).Default("10m").Describe("How long an answer is reused").Example("1h");
+  s.Add("cache_size", T::kInt).Default("10000").Min(1).Describe("Most answers cached").Example("50000");
+  s.Add("timeout", T::kDuration).Default("2s").Describe("Request timeout").Example("500ms");
+  s.Add("fallback", T::kString).DefaultDoc("null").Describe("Value used when the API fails or times out").Example("'unknown'");
+}
+
+}  // namespace
+
+StepType HttpLookupStep() {
+  return {"http_lookup", "Look a value up in a JSON HTTP API, cached, with a fallback", Declare,
+          {"{name: weather, url: 'http://127.0.0.1:1/w/{city}', field: temp, json_path: /t, cache_ttl: 1h, cache_size: 10, timeout: 1s, fallback: 'unknown'}"},
+          [](const ComponentInput& in, const EnricherDeps& deps) { return std::make_shared<HttpLookupFill>(in, deps); }};
+}
+
+}  // namespace sluice::stages::steps
