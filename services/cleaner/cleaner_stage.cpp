@@ -6,7 +6,7 @@ namespace sluice::cleaner {
 namespace {
 
 stages::Cleaner Build(const pipeline::PipelineConfig& config) {
-  return stages::Cleaner(config.SectionView("cleaner").Node()["rules"],
+  return stages::Cleaner(config.SectionView("cleaner").Child("rules").Node(),
                          stages::LoadRecordSpec(config.SchemaPath("clean").string()),
                          config.File().string() + ": cleaner.rules");
 }

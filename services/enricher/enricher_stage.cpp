@@ -85,7 +85,7 @@ EnricherStage::EnricherStage(const pipeline::PipelineConfig& config)
   deps.http_fetch = [http = http_](const std::string& url, core::Duration timeout) {
     return http->Fetch(url, timeout);
   };
-  enricher_.emplace(config.SectionView("enricher").Node()["steps"],
+  enricher_.emplace(config.SectionView("enricher").Child("steps").Node(),
                     stages::LoadRecordSpec(config.SchemaPath("enriched").string()),
                     config.File().string() + ": enricher.steps", std::move(deps));
 }

@@ -52,7 +52,7 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
   config::View section = config.SectionView("producer");
   if (!section.Exists()) throw core::ConfigError(config.File().string() + ": no producer section");
   const fs::path base = config.File().parent_path();
-  const auto sources = stages::SourceTypes().Build(section.Node()["sources"],
+  const auto sources = stages::SourceTypes().Build(section.Child("sources").Node(),
                                                    config.File().string() + ": producer.sources",
                                                    raw_spec, section.Child("id"));
   for (const auto& source : sources) {

@@ -151,14 +151,8 @@ std::vector<Issue> PipelineConfig::CheckText(const std::string& yaml,
   c.raw_ = raw;
   c.effective_ = effective;
   c.env_ = env;
-  View topics(Lookup(effective, "topics"), "topics");
-  c.topics_.raw = topics.String("raw");
-  c.topics_.clean = topics.String("clean");
-  c.topics_.enriched = topics.String("enriched");
-  c.topics_.dlq = topics.String("dlq");
-  c.topics_.partitions = static_cast<int>(topics.Int("partitions"));
-  c.topics_.replication = static_cast<int>(topics.Int("replication"));
-  c.topics_.configs = topics.StringMap("configs");
+  c.root_ = View(effective, "");
+  c.ReadTopics();
   c.endpoints_.kafka_brokers = env.Get("SLUICE_KAFKA_BROKERS").value_or("");
   c.endpoints_.registry_url = env.Get("SLUICE_REGISTRY_URL").value_or("");
   while (!c.endpoints_.registry_url.empty() && c.endpoints_.registry_url.back() == '/') {
@@ -196,9 +190,24 @@ PipelineConfig PipelineConfig::Load(const fs::path& file, const Environment& env
   return config;
 }
 
-View PipelineConfig::SectionView(const std::string& key) const {
-  return View(Lookup(effective_, key), key);
+void PipelineConfig::ReadTopics() {
+  View topics = root_.Child("topics");
+  topics_.raw = topics.String("raw");
+  topics_.clean = topics.String("clean");
+  topics_.enriched = topics.String("enriched");
+  topics_.dlq = topics.String("dlq");
+  topics_.partitions = static_cast<int>(topics.Int("partitions"));
+  topics_.replication = static_cast<int>(topics.Int("replication"));
+  topics_.configs = topics.StringMap("configs");
 }
+
+void PipelineConfig::TrackReads() {
+  root_ = View::Tracked(effective_, "");
+  root_.String("pipeline");  // the name, read at load
+  ReadTopics();              // read at load: read again, now tracked
+}
+
+View PipelineConfig::SectionView(const std::string& key) const { return root_.Child(key); }
 
 fs::path PipelineConfig::SchemaPath(const std::string& which) const {
   View schemas = SectionView("schemas");
@@ -218,8 +227,7 @@ fs::path PipelineConfig::SchemaPath(const std::string& which) const {
 
 std::map<std::string, std::string> PipelineConfig::Librdkafka(Stage stage) const {
   std::map<std::string, std::string> props;
-  const YAML::Node& root = effective_;
-  const YAML::Node all = Lookup(root, "librdkafka");
+  const YAML::Node all = SectionView("librdkafka").Node();
   const std::string key(IdentityOf(stage).section);
   if (all.IsMap()) {
     for (const auto& kv : all) {

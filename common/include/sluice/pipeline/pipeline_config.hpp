@@ -5,6 +5,7 @@
 // it from one thread at start-up (the YAML tree inside gives no thread-safety promise).
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,7 @@ class PipelineConfig {
 
   // A top-level section ("producer", "cleaner", "enricher", "sink", "http", "retry"...).
   config::View SectionView(const std::string& key) const;
-  // Absolute path of the schema for "raw", "clean", "enriched", "key" or "" if not set.
+  // Absolute path of the schema for "raw", "clean" or "enriched", or "" if not set.
   std::filesystem::path SchemaPath(const std::string& which) const;
   // The librdkafka properties for one stage: the shared map, then the stage's overrides
   // (librdkafka.<section>), then bootstrap.servers and SASL credentials from the environment.
@@ -70,6 +71,12 @@ class PipelineConfig {
   // at its nearest written ancestor when the option was left to its default.
   config::Issue IssueAt(const std::string& path, std::string message) const;
 
+  // From now on, records every option read through this config (SectionView, SchemaPath,
+  // TopicNames, Librdkafka), so a test can prove each declared option is read by a daemon.
+  void TrackReads();
+  // Option paths read since TrackReads, e.g. "sink.batch_size", "cleaner.rules[0].field".
+  std::set<std::string> KeysRead() const { return root_.KeysRead(); }
+
   // The effective configuration as YAML: defaults filled, environment shown, secrets masked.
   std::string ToYaml() const;
 
@@ -79,11 +86,14 @@ class PipelineConfig {
   void RequirePg() const;
 
  private:
+  void ReadTopics();
+
   std::filesystem::path file_;
   std::string display_name_;  // the file as named by the user, for issues
   std::string name_;
   YAML::Node raw_;  // as written, with line marks
   YAML::Node effective_;
+  config::View root_;  // the effective tree; tracked after TrackReads
   Topics topics_;
   Endpoints endpoints_;
   config::Environment env_;
