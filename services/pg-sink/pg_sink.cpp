@@ -1,15 +1,14 @@
 #include "pg_sink.hpp"
 
 #include <atomic>
-#include <fstream>
 #include <functional>
 #include <limits>
-#include <sstream>
 #include <utility>
 
 #include <pqxx/pqxx>
 
 #include "sluice/core/error.hpp"
+#include "sluice/core/file.hpp"
 #include "sluice/pg/batch_writer.hpp"
 #include "sluice/pg/flat_row_text.hpp"
 #include "sluice/pg/offset_store.hpp"
@@ -27,13 +26,6 @@ namespace {
 const std::string kStageName(config::IdentityOf(config::Stage::kPgSink).dlq_stage);
 constexpr const char* kHeaderSqlState = "sluice-dlq-sqlstate";
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw core::ConfigError("sink.views: cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 }  // namespace
 
@@ -50,13 +42,7 @@ PgSinkOptions SinkOptionsFromConfig(const pipeline::PipelineConfig& config) {
   o.table.schema = sink.String("schema");
   o.table.name = sink.String("table");
   o.key = sink.Strings("key");
-  const std::filesystem::path schema_path = config.SchemaPath("enriched");
-  if (schema_path.empty()) throw core::ConfigError("schemas.enriched: the sink needs a schema");
-  try {
-    o.table_schema = avro::ParseSchema(ReadFile(schema_path));
-  } catch (const core::DataError& e) {
-    throw core::ConfigError(schema_path.string() + ": " + e.what());
-  }
+  o.table_schema = config.LoadSchema("enriched");
   o.batch_size = static_cast<std::size_t>(sink.Int("batch_size"));
   o.max_record_bytes = static_cast<std::size_t>(sink.Int("max_record_bytes"));
   o.linger = sink.Duration("batch_linger");
@@ -247,7 +233,7 @@ class PgWriter final : public runtime::SinkWriter {
       tx.commit();
     });
     for (const auto& path : options.views) {
-      const std::string sql = ReadFile(path);
+      const std::string sql = core::ReadTextFile(path, "sink.views file");
       conn.Run([&](pqxx::connection& c) {
         pqxx::work tx(c);
         tx.exec(sql);

@@ -2,8 +2,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "sluice/config/stage_identity.hpp"
@@ -16,14 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kStageName(config::IdentityOf(config::Stage::kProducer).dlq_stage);
-
-std::string ReadText(const fs::path& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw core::ConfigError("cannot read " + what + " " + path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string Resolve(const fs::path& base, const std::string& p) {
   fs::path path(p);
@@ -40,14 +30,8 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
   o.output_topic = topics.raw;
   o.dlq_topic = topics.dlq;
   o.positions_topic = config.Name() + ".positions";
-  const fs::path raw_path = config.SchemaPath("raw");
-  if (raw_path.empty()) throw core::ConfigError("schemas.raw is not set in the pipeline file");
-  try {
-    o.output_schema = avro::ParseSchema(ReadText(raw_path, "schema file"));
-  } catch (const avro::SchemaParseError& e) {
-    throw core::ConfigError(raw_path.string() + ": " + e.what());
-  }
-  const stages::RecordSpec raw_spec = stages::LoadRecordSpec(raw_path.string());
+  o.output_schema = config.LoadSchema("raw");
+  const stages::RecordSpec raw_spec = stages::LoadRecordSpec(config.SchemaPath("raw").string());
 
   config::View section = config.SectionView("producer");
   if (!section.Exists()) throw core::ConfigError(config.File().string() + ": no producer section");

@@ -11,6 +11,7 @@
 #include "sluice/pipeline/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
 #include "sluice/core/error.hpp"
+#include "sluice/core/file.hpp"
 
 namespace sluice::pipeline {
 
@@ -223,6 +224,16 @@ fs::path PipelineConfig::SchemaPath(const std::string& which) const {
     }
   }
   return (file_.parent_path() / schemas.String(chosen)).lexically_normal();
+}
+
+avro::Schema PipelineConfig::LoadSchema(const std::string& which) const {
+  const fs::path path = SchemaPath(which);
+  if (path.empty()) throw core::ConfigError("schemas." + which + " is not set in the pipeline file");
+  try {
+    return avro::ParseSchema(core::ReadTextFile(path, "schema file"));
+  } catch (const avro::SchemaParseError& e) {
+    throw core::ConfigError(path.string() + ": " + e.what());
+  }
 }
 
 std::map<std::string, std::string> PipelineConfig::Librdkafka(Stage stage) const {

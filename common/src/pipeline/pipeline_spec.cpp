@@ -122,6 +122,11 @@ void DeclareSchemas(Section& root) {
   s.Add("enriched", T::kString).DefaultDoc("same as clean").Describe("Value schema of the enriched topic").Example("schemas/loans.enriched.v1.avsc");
 }
 
+// max_record_bytes: `what` names a record of the stage's input.
+void DeclareMaxRecordBytes(Section& s, const std::string& what) {
+  s.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest " + what + " in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
+}
+
 void DeclareProducer(Section& root) {
   auto& p = root.Add("producer", T::kSection).Describe("The producer daemon: sources to the raw topic").Fields();
   auto& sources = p.Add("sources", T::kVariantList).Required().Describe("Where records come from").Example("[{type: csv, path: sample/lending_club_sample.csv}]");
@@ -135,26 +140,28 @@ void DeclareProducer(Section& root) {
   id.Add("from", T::kList).Default("[]").Describe("Fields hashed into the id ([] = every source column plus the source name and row)").Example("[funded_amnt, sub_grade, addr_state]");
   id.Add("prefix", T::kString).Default("''").Describe("Prefix of the hex digest").Example("'LC-'");
   p.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Records per Kafka transaction").Example("5000");
-  p.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest source record (a CSV line, an encoded row) in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
+  DeclareMaxRecordBytes(p, "source record (a CSV line, an encoded row)");
+}
+
+// A stage run by runtime::TransformLoop: its section with the loop's options
+// (runtime::OptionsFromConfig reads them).
+Section& DeclareTransformStage(Section& root, const std::string& key, const std::string& description) {
+  auto& s = root.Add(key, T::kSection).Describe(description).Fields();
+  s.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
+  DeclareMaxRecordBytes(s, "input record");
+  s.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
+  return s;
 }
 
 void DeclareCleaner(Section& root) {
-  auto& c = root.Add("cleaner", T::kSection).Describe("The cleaner daemon: raw topic to clean topic").Fields();
-  c.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
-  c.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest input record in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
-  c.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
+  auto& c = DeclareTransformStage(root, "cleaner", "The cleaner daemon: raw topic to clean topic");
   auto& rules = c.Add("rules", T::kVariantList).Default("[]").Describe("Rules applied in order to each record").Example("[{type: required, fields: [loan_id]}]");
-
   stages::CleanerRules().Declare(rules);
 }
 
 void DeclareEnricher(Section& root) {
-  auto& e = root.Add("enricher", T::kSection).Describe("The enricher daemon: clean topic to enriched topic").Fields();
-  e.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
-  e.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest input record in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
-  e.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
+  auto& e = DeclareTransformStage(root, "enricher", "The enricher daemon: clean topic to enriched topic");
   auto& steps = e.Add("steps", T::kVariantList).Default("[]").Describe("Enrichment steps applied in order").Example("[{type: derive, field: grade, function: substr, from: sub_grade, length: 1}]");
-
   stages::EnricherSteps().Declare(steps);
 }
 
@@ -164,7 +171,7 @@ void DeclareSink(Section& root) {
   s.Add("schema", T::kString).Default("public").Describe("PostgreSQL schema of the table").Example("analytics");
   s.Add("key", T::kList).Required().Describe("Primary key columns; rows are upserted by them").Example("[loan_id]");
   s.Add("batch_size", T::kInt).Default("10000").Min(1).Describe("Most records per PostgreSQL transaction").Example("20000");
-  s.Add("max_record_bytes", T::kInt).Default("921600").Min(1024).Describe("Largest input record in bytes; a larger one goes to the DLQ as too_large, undecoded (keep it under the DLQ topic's max.message.bytes so its copy fits whole)").Example("2097152");
+  DeclareMaxRecordBytes(s, "input record");
   s.Add("batch_linger", T::kDuration).Default("500ms").Describe("Longest wait before a partial batch is written").Example("1s");
   s.Add("create_table", T::kBool).Default("true").Describe("Create the table from the Avro schema if missing").Example("true");
   s.Add("add_columns", T::kBool).Default("true").Describe("Add new schema fields as nullable columns").Example("true");

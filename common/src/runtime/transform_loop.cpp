@@ -2,8 +2,6 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -45,18 +43,6 @@ bool HasHeader(const Headers& headers, const char* name) {
   return false;
 }
 
-avro::Schema LoadSchema(const std::filesystem::path& path, const std::string& which) {
-  if (path.empty()) throw core::ConfigError("schemas." + which + " is not set in the pipeline file");
-  std::ifstream in(path);
-  if (!in) throw core::ConfigError("cannot read schema file " + path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return avro::ParseSchema(text.str());
-  } catch (const avro::SchemaParseError& e) {
-    throw core::ConfigError(path.string() + ": " + e.what());
-  }
-}
 
 }  // namespace
 
@@ -80,8 +66,8 @@ TransformLoopOptions OptionsFromConfig(const pipeline::PipelineConfig& config, c
     throw core::ConfigError("the transform loop runs the cleaner or the enricher only");
   }
   o.dlq_topic = topics.dlq;
-  o.input_schema = LoadSchema(config.SchemaPath(in_schema), in_schema);
-  o.output_schema = LoadSchema(config.SchemaPath(out_schema), out_schema);
+  o.input_schema = config.LoadSchema(in_schema);
+  o.output_schema = config.LoadSchema(out_schema);
   o.group_id = config.ConsumerGroup(stage);
   o.transactional_id = config.TransactionalId(stage);
   o.group_instance_id = config.GroupInstanceId(stage);

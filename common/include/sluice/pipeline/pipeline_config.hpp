@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/avro/schema.hpp"
 #include "sluice/config/environment.hpp"
 #include "sluice/config/issue.hpp"
 #include "sluice/config/stage_identity.hpp"
@@ -53,6 +54,9 @@ class PipelineConfig {
   config::View SectionView(const std::string& key) const;
   // Absolute path of the schema for "raw", "clean" or "enriched", or "" if not set.
   std::filesystem::path SchemaPath(const std::string& which) const;
+  // The parsed schema of SchemaPath(which). Throws core::ConfigError when it is not set, not
+  // readable or not a valid Avro schema, naming the file.
+  avro::Schema LoadSchema(const std::string& which) const;
   // The librdkafka properties for one stage: the shared map, then the stage's overrides
   // (librdkafka.<section>), then bootstrap.servers and SASL credentials from the environment.
   std::map<std::string, std::string> Librdkafka(config::Stage stage) const;
