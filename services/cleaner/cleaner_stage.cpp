@@ -26,19 +26,12 @@ void CleanerStage::Warm(const runtime::Record& emitted) {
   if (emitted.IsDecoded()) cleaner_.Warm(emitted.Row(), TimestampMs(emitted));
 }
 
-runtime::Outcome CleanerStage::Process(runtime::Record record) {
+runtime::StageResult CleanerStage::Process(runtime::Record record) {
   // The record's own time drives time windows (dedupe), so a replay decides as the first run.
   stages::CleanResult result = cleaner_.Process(record.Row(), TimestampMs(record));
-  switch (result.verdict) {
-    case stages::Verdict::kEmit:
-      record.value = std::move(result.row);
-      return runtime::EmitOne(std::move(record));
-    case stages::Verdict::kDrop:
-      return runtime::DropWith(result.rule + ": " + result.reason);
-    case stages::Verdict::kReject:
-      break;
-  }
-  return runtime::RejectWith(result.rule, result.reason);
+  if (!result.outcome.IsEmit()) return std::move(result.outcome);
+  record.value = std::move(result.row);
+  return runtime::EmitOne(std::move(record));
 }
 
 }  // namespace sluice::cleaner

@@ -15,7 +15,7 @@ class CleanerStage : public runtime::TransformStage {
   // Throws core::ConfigError (bad rules or schema).
   explicit CleanerStage(const pipeline::PipelineConfig& config);
   explicit CleanerStage(stages::Cleaner cleaner) : cleaner_(std::move(cleaner)) {}
-  runtime::Outcome Process(runtime::Record record) override;
+  runtime::StageResult Process(runtime::Record record) override;
   // Dedupe windows, imputation and z-score statistics are rebuilt from the clean topic.
   bool WantsWarm() const override { return true; }
   void Warm(const runtime::Record& emitted) override;

@@ -90,11 +90,9 @@ EnricherStage::EnricherStage(const pipeline::PipelineConfig& config)
                     config.File().string() + ": enricher.steps", std::move(deps));
 }
 
-runtime::Outcome EnricherStage::Process(runtime::Record record) {
+runtime::StageResult EnricherStage::Process(runtime::Record record) {
   stages::EnrichResult result = enricher_->Process(record.Row(), std::chrono::steady_clock::now());
-  if (result.verdict == stages::EnrichVerdict::kReject) {
-    return runtime::RejectWith(result.rule, result.reason);
-  }
+  if (!result.outcome.IsEmit()) return std::move(result.outcome);
   record.value = std::move(result.row);
   return runtime::EmitOne(std::move(record));
 }

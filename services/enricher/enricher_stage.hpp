@@ -45,7 +45,7 @@ class EnricherStage : public runtime::TransformStage {
   explicit EnricherStage(const pipeline::PipelineConfig& config);
   // For tests: explicit steps, output spec and dependencies.
   EnricherStage(stages::Enricher enricher) : enricher_(std::move(enricher)) {}
-  runtime::Outcome Process(runtime::Record record) override;
+  runtime::StageResult Process(runtime::Record record) override;
 
  private:
   std::shared_ptr<pg::Connection> pg_;

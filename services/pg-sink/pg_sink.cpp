@@ -113,14 +113,14 @@ RecordRouter::RecordRouter(SinkColumns& columns, runtime::SchemaSource& schemas,
     : columns_(columns), schemas_(schemas), serde_(schemas),
       max_record_bytes_(max_record_bytes), add_columns_(add_columns) {}
 
-RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
+RecordRouter::Routed RecordRouter::Route(std::string_view bytes) {
   routed_ = nullptr;
-  Verdict v;
+  Routed v;
   if (bytes.size() > max_record_bytes_) {
-    v.rule = stages::Word(stages::DlqCode::kTooLarge);
-    v.reason = "record of " + std::to_string(bytes.size()) +
-               " bytes is larger than max_record_bytes (" + std::to_string(max_record_bytes_) +
-               "); not decoded";
+    v.outcome = stages::Outcome::Reject(
+        stages::DlqCode::kTooLarge, "record of " + std::to_string(bytes.size()) +
+                                        " bytes is larger than max_record_bytes (" +
+                                        std::to_string(max_record_bytes_) + "); not decoded");
     return v;
   }
   runtime::SerdeResult<std::int32_t> id = serde_.DecodeFlat(bytes, flat_);
@@ -129,11 +129,10 @@ RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
     if (const KnownWriter* w = Known(*id.value, &why)) {
       v.writer_id = *id.value;
       if (!w->adopted) {
-        v.kind = Verdict::Kind::kNewColumns;
+        v.new_columns = true;
         return v;
       }
       routed_ = w;
-      v.kind = Verdict::Kind::kRow;
       return v;
     }
   } else if (auto frame = registry::ParseFrame(bytes)) {
@@ -142,11 +141,11 @@ RecordRouter::Verdict RecordRouter::Route(std::string_view bytes) {
     Known(frame->id.value, &why);
   }
   if (!why.empty()) {
-    v.rule = stages::Word(stages::DlqCode::kUnwritable);
-    v.reason = std::move(why);
+    v.outcome = stages::Outcome::Reject(stages::DlqCode::kUnwritable, std::move(why));
   } else {
-    v.rule = stages::Word(stages::DlqCode::kUndecodable);
-    v.reason = id ? "writer schema " + std::to_string(*id.value) + " is unknown" : id.error;
+    v.outcome = stages::Outcome::Reject(
+        stages::DlqCode::kUndecodable,
+        id ? "writer schema " + std::to_string(*id.value) + " is unknown" : id.error);
   }
   return v;
 }
@@ -263,10 +262,9 @@ class PgWriter final : public runtime::SinkWriter {
 
   // A writer that brings new fields evolves the table first, after the open batch is written
   // with the old columns.
-  runtime::SinkVerdict Judge(std::string_view bytes,
-                             const std::function<void()>& flush) override {
-    RecordRouter::Verdict v = router.Route(bytes);
-    while (v.kind == RecordRouter::Verdict::Kind::kNewColumns) {
+  stages::Outcome Judge(std::string_view bytes, const std::function<void()>& flush) override {
+    RecordRouter::Routed v = router.Route(bytes);
+    while (v.new_columns) {
       const SinkColumns::Writer& w = router.WriterOf(v.writer_id);
       flush();
       pg::TableChanges ch = conn.Run([&](pqxx::connection& c) {
@@ -282,8 +280,7 @@ class PgWriter final : public runtime::SinkWriter {
                 {"relaxed_not_null", ch.relaxed_not_null}, {"type_mismatches", ch.type_mismatches}});
       v = router.Route(bytes);
     }
-    if (v.kind == RecordRouter::Verdict::Kind::kRow) return {true, "", ""};
-    return {false, std::move(v.rule), std::move(v.reason)};
+    return std::move(v.outcome);
   }
 
   void AppendJudged(runtime::SinkRows& rows) override {
@@ -301,8 +298,9 @@ class PgWriter final : public runtime::SinkWriter {
       pg::WriteResult r = writer.Write(tx, batch);
       std::vector<runtime::SinkRejection> refused;
       for (const pg::RejectedRow& bad : r.rejected) {
-        refused.push_back({bad.index, stages::Word(stages::DlqCode::kPgRejected),
-                           "SQLSTATE " + bad.sqlstate + ": " + bad.message,
+        refused.push_back({bad.index,
+                           stages::Outcome::Reject(stages::DlqCode::kPgRejected,
+                                                   "SQLSTATE " + bad.sqlstate + ": " + bad.message),
                            {{kHeaderSqlState, bad.sqlstate}}});
       }
       dead_letter(refused);  // before the commit that advances the offsets

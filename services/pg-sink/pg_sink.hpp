@@ -30,6 +30,7 @@
 #include "sluice/pg/avro_to_pg.hpp"
 #include "sluice/pg/row_batch.hpp"
 #include "sluice/pg/connection.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/pg/table_name.hpp"
 #include "sluice/runtime/retry.hpp"
 #include "sluice/runtime/serde.hpp"
@@ -106,29 +107,30 @@ class SinkColumns {
 };
 
 // What the sink does with one consumed record's bytes: decode it straight from the wire into
-// its writer schema's flat layout and say where it goes (a row, the DLQ with a rule and a
-// reason, or "its writer brings new columns": evolve the table, AdoptColumns, route again).
+// its writer schema's flat layout and say where it goes (emit: a row; reject: the DLQ with a
+// rule and a reason), or that its writer brings new columns first (evolve the table,
+// AdoptColumns, route again).
 // Pure apart from schema look-ups through the SchemaSource (which may throw
 // core::InfraError: the caller retries). The consuming thread's; not thread-safe.
 class RecordRouter {
  public:
-  struct Verdict {
-    enum class Kind { kRow, kDlq, kNewColumns };
-    Kind kind = Kind::kDlq;
-    std::int32_t writer_id = -1;  // kRow, kNewColumns
-    std::string rule;             // kDlq
-    std::string reason;           // kDlq
+  // The shared verdict, and what only the sink needs to act on it.
+  struct Routed {
+    stages::Outcome outcome;      // emit: a row (AppendRoutedRow); reject: the DLQ
+    bool new_columns = false;     // emit, but the writer's new columns must exist first
+    std::int32_t writer_id = -1;  // emit: the record's writer schema
   };
 
   RecordRouter(SinkColumns& columns, runtime::SchemaSource& schemas,
                std::size_t max_record_bytes, bool add_columns);
 
-  Verdict Route(std::string_view bytes);
-  // After a kNewColumns verdict, once the table has the writer's new columns.
+  Routed Route(std::string_view bytes);
+  // After a new_columns route, once the table has the writer's new columns.
   void AdoptColumns(std::int32_t writer_id);
-  // The writer schema that brought new columns (kNewColumns), for pg::AddMissingColumns.
+  // The writer schema that brought new columns (new_columns), for pg::AddMissingColumns.
   const SinkColumns::Writer& WriterOf(std::int32_t writer_id) const;
-  // Appends the record just routed (kRow) to `rows`, in the table's current columns.
+  // Appends the record just routed (an emit without new_columns) to `rows`, in the table's
+  // current columns.
   void AppendRoutedRow(pg::RowBatch& rows) const;
 
  private:

@@ -182,12 +182,10 @@ void CsvFileSource::Read(runtime::SourceBatch& batch, std::size_t max) {
                  {kHeaderSourceOffset, std::to_string(at.offset)}};
     return item;
   };
-  auto reject = [&](runtime::SourceItem item, const std::string& raw, std::string rule,
-                    std::string reason) {
+  auto reject = [&](runtime::SourceItem item, const std::string& raw, stages::Outcome outcome) {
     item.record.value = raw;
     item.record.original = raw;
-    item.rule = std::move(rule);
-    item.reason = std::move(reason);
+    item.outcome = std::move(outcome);
     ++next.rejected;
     batch.items.push_back(std::move(item));
   };
@@ -209,7 +207,7 @@ void CsvFileSource::Read(runtime::SourceBatch& batch, std::size_t max) {
       log_.Error("file header does not match the raw schema; file skipped",
                  {{"file", o.file.path}, {"error", e.what()}});
       item.counted = false;
-      reject(std::move(item), csv->raw, stages::Word(stages::DlqCode::kHeader), e.what());
+      reject(std::move(item), csv->raw, stages::Outcome::Reject(stages::DlqCode::kHeader, e.what()));
       next.byte_offset = csv->next.offset;
       next.line = csv->next.line;
       eof = true;
@@ -217,9 +215,9 @@ void CsvFileSource::Read(runtime::SourceBatch& batch, std::size_t max) {
     }
     next.byte_offset = r.next.offset;
     next.line = r.next.line;
-    if (r.verdict == stages::SourceVerdict::kHeader) continue;
-    if (r.verdict == stages::SourceVerdict::kReject) {
-      reject(std::move(item), r.raw, r.rule, r.reason);
+    if (r.outcome.IsSkip()) continue;
+    if (!r.outcome.IsEmit()) {
+      reject(std::move(item), r.raw, std::move(r.outcome));
       continue;
     }
     item.record.key = KeyOf(r.row, opt_.key_fields);

@@ -90,17 +90,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const int frame = control & 3;
     if (frame > 0) bytes.insert(0, Frame(fixture->ids[frame - 1]));
 
-    pg_sink::RecordRouter::Verdict v = router.Route(bytes);
-    if (v.kind == pg_sink::RecordRouter::Verdict::Kind::kNewColumns) {
+    pg_sink::RecordRouter::Routed v = router.Route(bytes);
+    if (v.new_columns) {
       // As the sink does: the open batch is written, the table gains the columns.
       router.AdoptColumns(v.writer_id);
       rows = std::make_unique<pg::RowBatch>(columns.Columns());
       rows->HashKeys(key);
       v = router.Route(bytes);
-      Require(v.kind != pg_sink::RecordRouter::Verdict::Kind::kNewColumns,
-              "a writer still brings new columns after AdoptColumns");
+      Require(!v.new_columns, "a writer still brings new columns after AdoptColumns");
     }
-    if (v.kind == pg_sink::RecordRouter::Verdict::Kind::kRow) {
+    if (v.outcome.IsEmit()) {
       const std::size_t before = rows->size();
       router.AppendRoutedRow(*rows);
       Require(rows->size() == before + 1, "a routed row did not add one row");
@@ -111,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               "a row's COPY text has the wrong number of cells");
       continue;
     }
-    Require(!v.rule.empty(), "a DLQ verdict without a rule");
+    Require(v.outcome.IsReject() && !v.outcome.rule().empty(), "a DLQ verdict without a rule");
     kafka::Message consumed;
     consumed.topic = "f.enriched";
     consumed.partition = control >> 4;
@@ -122,9 +121,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     consumed.headers.push_back({runtime::kHeaderOrigin, "f.raw/0@" + std::to_string(len)});
     const std::size_t limit = kLimits[(control >> 2) & 3];
     const kafka::Message dlq =
-        runtime::ConsumedDlqMessage(consumed, "f.dlq", "pg_sink", v.rule, v.reason, {}, limit);
+        runtime::ConsumedDlqMessage(consumed, "f.dlq", "pg_sink", v.outcome.DlqRule(),
+                                    v.outcome.DlqReason(), {}, limit);
     const kafka::Header* rule = kafka::FindLastHeader(dlq.headers, runtime::kHeaderRule);
-    Require(rule && rule->value == v.rule, "the DLQ record lost its rule header");
+    Require(rule && rule->value == v.outcome.DlqRule(), "the DLQ record lost its rule header");
     Require(kafka::FindLastHeader(dlq.headers, runtime::kHeaderStage) != nullptr,
             "the DLQ record lost its stage header");
     if (limit >= runtime::kMinDlqLimit) {

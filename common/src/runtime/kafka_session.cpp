@@ -59,10 +59,10 @@ void KafkaSession::Commit() {
   CommitTransactionWithRetry(*producer_, KafkaTimeout(), options_.retry.budget, log_);
 }
 
-void KafkaSession::DeadLetter(const Record& record, const std::string& rule,
-                              const std::string& reason) {
+void KafkaSession::DeadLetter(const Record& record, const stages::Outcome& outcome) {
+  const std::string rule = outcome.DlqRule();
   producer_->Produce(MakeDlqMessage(options_.dlq_topic, record,
-                                    {options_.stage_name, rule, reason}, dlq_limit_));
+                                    {options_.stage_name, rule, outcome.DlqReason()}, dlq_limit_));
   if (metrics_) metrics_->records_rejected.With({rule}).Inc();
 }
 

@@ -52,13 +52,12 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
   // One consumed record waiting for the batch's commit.
   struct Pending {
     kafka::ReceivedMessage message;
-    bool in_batch = false;  // false: dead-lettered by the writing thread, for dlq_rule
+    bool in_batch = false;  // false: dead-lettered by the writing thread, for `judged`
     std::optional<std::int64_t> source_ts_ms;  // the sluice-source-ts header
     // Set when the consuming thread judged the record unfit. The DLQ record is produced by the
     // writing thread with the rest of its batch, so every DLQ write, its delivery check and the
     // offsets that pass it belong to one batch.
-    std::string dlq_rule;
-    std::string dlq_reason;
+    stages::Outcome judged;
   };
   // The records consumed since the last hand-off, and the rows of those that are in_batch.
   struct Batch {
@@ -226,7 +225,7 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
   void Accept(kafka::ReceivedMessage m) {
     ++stats.records_in;
     if (metrics) metrics->records_in.Inc();
-    SinkVerdict v = Judge(m.value().value_or(std::string_view()));
+    stages::Outcome v = Judge(m.value().value_or(std::string_view()));
     // Judge may have written the open batch (a new shape): the clock starts with this record,
     // and the rows take the new shape.
     if (open.pending.empty()) {
@@ -235,19 +234,19 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
     }
     Pending p{std::move(m)};
     if (metrics) p.source_ts_ms = SourceTsMs(p.message);
-    if (v.row) {
+    SLUICE_ASSERT(v.IsEmit() || v.IsDeadLettered(), "a sink writer emits or dead-letters a record");
+    if (v.IsEmit()) {
       writer.AppendJudged(*open.rows);
       p.in_batch = true;
     } else {
-      p.dlq_rule = std::move(v.rule);
-      p.dlq_reason = std::move(v.reason);
+      p.judged = std::move(v);
     }
     open.pending.push_back(std::move(p));
   }
 
   // The writer's verdict, retrying what it needs from outside (the schema registry) for as
   // long as that takes: not ready meanwhile, and nothing is written.
-  SinkVerdict Judge(std::string_view bytes) {
+  stages::Outcome Judge(std::string_view bytes) {
     // A failed flush is not retried with the judgement: the batch it wrote is gone from this
     // thread, so its failure ends Run, as it does from any other hand-off.
     const auto flush = [this] {
@@ -257,7 +256,7 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
         throw core::InfraError(e.what(), core::Retry::kNo);
       }
     };
-    SinkVerdict v;
+    stages::Outcome v;
     if (!RetryUntilShutdown(options.retry, shutdown, log, "judge a record",
                             [&] { v = writer.Judge(bytes, flush); })) {
       throw core::InfraError("shutdown requested while judging a record", core::Retry::kNo);
@@ -265,10 +264,10 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
     return v;
   }
 
-  kafka::Message DlqMessageFor(const kafka::ReceivedMessage& received, const std::string& rule,
-                               const std::string& reason, kafka::Headers extra = {}) const {
-    return ConsumedDlqMessage(received.ToMessage(), options.dlq_topic, options.stage_name, rule,
-                              reason, std::move(extra), dlq_limit);
+  kafka::Message DlqMessageFor(const kafka::ReceivedMessage& received, const stages::Outcome& outcome,
+                               kafka::Headers extra = {}) const {
+    return ConsumedDlqMessage(received.ToMessage(), options.dlq_topic, options.stage_name,
+                              outcome.DlqRule(), outcome.DlqReason(), std::move(extra), dlq_limit);
   }
 
   // Produces `records` to the DLQ and waits until each is acknowledged. A refused delivery is
@@ -379,7 +378,7 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
     // Records judged while consuming: dead-lettered once, before the transaction.
     std::vector<kafka::Message> judged;
     for (const Pending& p : pending) {
-      if (!p.in_batch) judged.push_back(DlqMessageFor(p.message, p.dlq_rule, p.dlq_reason));
+      if (!p.in_batch) judged.push_back(DlqMessageFor(p.message, p.judged));
     }
     DeliverToDlq(judged);
     std::set<std::size_t> dlq_sent;  // survives re-runs of the writer's unit of work
@@ -389,7 +388,7 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
           for (const SinkRejection& bad : rejected) {
             if (!dlq_sent.insert(bad.row).second) continue;
             refused.push_back(DlqMessageFor(pending[row_to_pending.at(bad.row)].message,
-                                            bad.rule, bad.reason, bad.headers));
+                                            bad.outcome, bad.headers));
           }
           // Before the commit that advances the offsets: a DLQ record is never lost (a crash
           // between this delivery and the commit re-sends it, once, keyed by origin).

@@ -144,23 +144,21 @@ struct SourceLoop::Impl {
     std::uint64_t in = 0, out = 0, dlq = 0;
     for (SourceItem& item : batch.items) {
       if (item.counted) ++in;
-      if (!item.rule.empty()) {
-        session.DeadLetter(item.record, item.rule, item.reason);
-        ++dlq;
-        continue;
+      SLUICE_ASSERT(!item.outcome.IsSkip(), "a source leaves what is not a record out of its batch");
+      SerdeResult<std::string> bytes;
+      if (item.outcome.IsEmit()) {
+        bytes = serde.Encode(opt.output_topic, item.record.Row());
+        if (!bytes) {
+          item.outcome = stages::Outcome::Reject(stages::DlqCode::kUnencodable, bytes.error);
+        } else if (bytes.value->size() > opt.max_record_bytes) {
+          item.outcome = stages::Outcome::Reject(
+              stages::DlqCode::kTooLarge,
+              "encoded row of " + std::to_string(bytes.value->size()) +
+                  " bytes is larger than max_record_bytes (" + std::to_string(opt.max_record_bytes) + ")");
+        }
       }
-      auto bytes = serde.Encode(opt.output_topic, item.record.Row());
-      std::string rule, reason;
-      if (!bytes) {
-        rule = stages::Word(stages::DlqCode::kUnencodable);
-        reason = bytes.error;
-      } else if (bytes.value->size() > opt.max_record_bytes) {
-        rule = stages::Word(stages::DlqCode::kTooLarge);
-        reason = "encoded row of " + std::to_string(bytes.value->size()) +
-                 " bytes is larger than max_record_bytes (" + std::to_string(opt.max_record_bytes) + ")";
-      }
-      if (!rule.empty()) {
-        session.DeadLetter(item.record, rule, reason);
+      if (item.outcome.IsDeadLettered()) {
+        session.DeadLetter(item.record, item.outcome);
         ++dlq;
         continue;
       }

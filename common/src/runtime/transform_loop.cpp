@@ -335,39 +335,43 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     if (!r.source_time && msg.timestamp.ms > 0) {
       r.source_time = SourceTime(std::chrono::milliseconds(msg.timestamp.ms));
     }
-    auto to_dlq = [&](const std::string& rule, const std::string& reason) {
+    auto to_dlq = [&](const stages::Outcome& why) {
       Record view;
       view.key = msg.key.value_or(std::string());
       view.headers = FromKafkaHeaders(msg.headers);
       view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
       view.original = msg.value.value_or(std::string());
-      session.DeadLetter(view, rule, reason);
+      session.DeadLetter(view, why);
       return std::pair<int, int>{0, 1};
     };
 
     if (r.original.size() > opt.max_record_bytes) {
-      return to_dlq(stages::Word(stages::DlqCode::kTooLarge), "record of " + std::to_string(r.original.size()) +
-                                       " bytes is larger than max_record_bytes (" +
-                                       std::to_string(opt.max_record_bytes) + "); not decoded");
+      return to_dlq(stages::Outcome::Reject(stages::DlqCode::kTooLarge,
+                                            "record of " + std::to_string(r.original.size()) +
+                                                " bytes is larger than max_record_bytes (" +
+                                                std::to_string(opt.max_record_bytes) + "); not decoded"));
     }
     auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
-    if (!decoded) return to_dlq(stages::Word(stages::DlqCode::kUndecodable), decoded.error);
+    if (!decoded) return to_dlq(stages::Outcome::Reject(stages::DlqCode::kUndecodable, decoded.error));
     r.value = std::move(*decoded.value);
 
-    Outcome outcome = stage->Process(std::move(r));
-    if (auto* drop = std::get_if<Drop>(&outcome)) return to_dlq(stages::Word(stages::DlqCode::kDrop), drop->reason);
-    if (auto* rej = std::get_if<Reject>(&outcome)) return to_dlq(rej->rule, rej->reason);
+    StageResult result = stage->Process(std::move(r));
+    const stages::Outcome& outcome = result.outcome;
+    if (outcome.IsDeadLettered()) return to_dlq(outcome);
+    SLUICE_ASSERT(outcome.IsEmit(), "a transform stage emits or dead-letters every record");
 
-    auto& emit = std::get<Emit>(outcome);
     // Encode all first: a record that cannot be written goes to the DLQ whole, never half.
     std::vector<kafka::Message> out;
-    for (auto& rec : emit.records) {
+    for (auto& rec : result.records) {
       kafka::Message m;
       m.topic = opt.output_topic;
       if (!rec.key.empty()) m.key = rec.key;
       if (rec.IsDecoded()) {
         auto bytes = serde.Encode(opt.output_topic, rec.Row());
-        if (!bytes) return to_dlq(stages::Word(stages::DlqCode::kUnencodable), bytes.error.substr(bytes.error.find(':') + 2));
+        if (!bytes) {
+          return to_dlq(stages::Outcome::Reject(stages::DlqCode::kUnencodable,
+                                                bytes.error.substr(bytes.error.find(':') + 2)));
+        }
         m.value = std::move(*bytes.value);
       } else {
         m.value = rec.RawBytes();

@@ -29,7 +29,9 @@ Cleaner::Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& 
                  CleanerSettings settings)
     : output_(std::move(output)), settings_(std::move(settings)) {
   for (auto& in : ReadComponentItems(rules, CleanerRules().Option(), "rule", origin)) {
-    if (in.name == "type") in.Fail("name", "'type' is reserved for the implicit typing rule");
+    if (IsReservedDlqWord(in.name)) {
+      in.Fail("name", "'" + in.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
+    }
     rules_.push_back(CleanerRules().Find(in.type)->make(in));
     // A flag is kept only in the flags field: without one in the clean schema the flags would
     // vanish at run time, silently.
@@ -63,9 +65,8 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
     std::string reason;
     const Step step = rule->Apply(work, ctx, &reason);
     if (step != Step::kContinue) {
-      result.verdict = step == Step::kDrop ? Verdict::kDrop : Verdict::kReject;
-      result.rule = rule->name();
-      result.reason = std::move(reason);
+      result.outcome = step == Step::kDrop ? Outcome::Drop(rule->name(), std::move(reason))
+                                           : Outcome::RuleReject(rule->name(), std::move(reason));
       result.flags.clear();
       for (auto& r : rules_) r->Abandon();
       return result;
@@ -80,9 +81,7 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
   std::string why;
   std::optional<Row> typed = TypeInto(work, output_, &why);
   if (!typed) {
-    result.verdict = Verdict::kReject;
-    result.rule = "type";
-    result.reason = std::move(why);
+    result.outcome = Outcome::Reject(DlqCode::kType, std::move(why));
     result.flags.clear();
     for (auto& r : rules_) r->Abandon();
     return result;
@@ -92,7 +91,7 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
   // typed values.
   for (const auto& [name, value] : out.cells()) work.Set(name, value);
   for (auto& rule : rules_) rule->Commit(work, timestamp_ms);
-  result.verdict = Verdict::kEmit;
+  result.outcome = Outcome::Emit();
   result.row = std::move(out);
   return result;
 }

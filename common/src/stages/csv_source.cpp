@@ -107,27 +107,21 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
   out.next = item.next;
   out.raw = item.raw;
   if (item.kind == CsvItemKind::kEmptyLine) {
-    out.verdict = SourceVerdict::kReject;
-    out.rule = Word(DlqCode::kEmptyLine);
-    out.reason = "empty line";
+    out.outcome = Outcome::Reject(DlqCode::kEmptyLine, "empty line");
     return out;
   }
   if (item.kind == CsvItemKind::kError) {
-    out.verdict = SourceVerdict::kReject;
-    out.rule = Word(item.too_large ? DlqCode::kTooLarge : DlqCode::kCsv);
-    out.reason = item.reason;
+    out.outcome = Outcome::Reject(item.too_large ? DlqCode::kTooLarge : DlqCode::kCsv, item.reason);
     return out;
   }
   if (!mapping_) {
     UseHeader(item.cells);  // throws ConfigError for a header that does not fit the schema
-    out.verdict = SourceVerdict::kHeader;
+    out.outcome = Outcome::Skip();
     return out;
   }
   if (item.cells.size() != mapping_->columns()) {
-    out.verdict = SourceVerdict::kReject;
-    out.rule = Word(DlqCode::kCsv);
-    out.reason = "expected " + std::to_string(mapping_->columns()) + " columns, found " +
-                 std::to_string(item.cells.size());
+    out.outcome = Outcome::Reject(DlqCode::kCsv, "expected " + std::to_string(mapping_->columns()) +
+                                                     " columns, found " + std::to_string(item.cells.size()));
     return out;
   }
   out.row = mapping_->ToRow(item.cells, settings_.null_values);
@@ -151,7 +145,7 @@ SourceRecord CsvSource::Accept(const CsvItem& item) {
     for (const auto& [name, value] : out.row.cells()) with_id.Append(name, value);
     out.row = std::move(with_id);
   }
-  out.verdict = SourceVerdict::kRecord;
+  out.outcome = Outcome::Emit();
   return out;
 }
 

@@ -162,7 +162,16 @@ const ComponentList<steps::Step, const EnricherDeps&>& EnricherSteps() {
 }
 
 Enricher::Enricher(const YAML::Node& steps, RecordSpec output, const std::string& origin, EnricherDeps deps)
-    : steps_(EnricherSteps().Build(steps, origin, deps)), output_(std::move(output)) {}
+    : output_(std::move(output)) {
+  // As EnricherSteps().Build, and a step's name may not be a fixed DLQ word: its rejects are
+  // dead-lettered under its name.
+  for (const auto& in : ReadComponentItems(steps, EnricherSteps().Option(), EnricherSteps().Noun(), origin)) {
+    if (IsReservedDlqWord(in.name)) {
+      in.Fail("name", "'" + in.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
+    }
+    steps_.push_back(EnricherSteps().Find(in.type)->make(in, deps));
+  }
+}
 
 std::vector<std::vector<FieldUse>> Enricher::FieldUses() const {
   std::vector<std::vector<FieldUse>> uses;
@@ -180,18 +189,14 @@ EnrichResult Enricher::Process(const Row& clean, SteadyTime now) {
   for (auto& step : steps_) {
     std::string reason;
     if (!step->Apply(work, now, result, &reason)) {
-      result.verdict = EnrichVerdict::kReject;
-      result.rule = step->name();
-      result.reason = std::move(reason);
+      result.outcome = Outcome::RuleReject(step->name(), std::move(reason));
       return result;
     }
   }
   std::string why;
   auto typed = TypeInto(work, output_, &why);
   if (!typed) {
-    result.verdict = EnrichVerdict::kReject;
-    result.rule = "type";
-    result.reason = std::move(why);
+    result.outcome = Outcome::Reject(DlqCode::kType, std::move(why));
     return result;
   }
   result.row = std::move(*typed);

@@ -40,9 +40,9 @@ bool SameValue(const Value& got, const Value& want) {
   return got == want;
 }
 
-std::string Show(const Outcome& o, const std::string& marks_key) {
-  std::string s = o.verdict == Outcome::Verdict::kEmit ? "emit" : o.verdict == Outcome::Verdict::kDrop ? "drop" : "reject";
-  if (!o.rule.empty()) s += " by " + o.rule + ": " + o.reason;
+std::string Show(const CaseResult& o, const std::string& marks_key) {
+  std::string s(stages::KindName(o.outcome.kind()));
+  if (!o.outcome.rule().empty()) s += " by " + o.outcome.rule() + ": " + o.outcome.reason();
   if (!o.marks.empty()) {
     s += ", " + marks_key + ":";
     for (const auto& m : o.marks) s += " " + m;
@@ -186,10 +186,10 @@ std::size_t RunCases(const CaseFile& file, const StageCases& stage, Report& repo
         continue;
       }
       const std::string expect = c["expect"].as<std::string>();
-      const Outcome got = stage.process(c);
+      const CaseResult got = stage.process(c);
       const std::string shown = Show(got, stage.marks_key);
       if (expect == "emit" || expect == stage.marked) {
-        if (got.verdict != Outcome::Verdict::kEmit) {
+        if (!got.outcome.IsEmit()) {
           report.Fail(c["expect"], label + ": expected " + expect + ", got " + shown);
           continue;
         }
@@ -213,10 +213,9 @@ std::size_t RunCases(const CaseFile& file, const StageCases& stage, Report& repo
         }
         if (!same_shape) report.Fail(c, label + ": the output row does not have the output schema's fields in order");
       } else if (expect == "reject" || (expect == "drop" && stage.can_drop)) {
-        const auto want = expect == "reject" ? Outcome::Verdict::kReject : Outcome::Verdict::kDrop;
         if (!c["rule"]) report.Fail(c, label + ": expect: " + expect + " needs rule (and reason)");
-        if (got.verdict != want || got.rule != c["rule"].as<std::string>("") ||
-            got.reason.find(c["reason"].as<std::string>("")) == std::string::npos) {
+        if (stages::KindName(got.outcome.kind()) != expect || got.outcome.rule() != c["rule"].as<std::string>("") ||
+            got.outcome.reason().find(c["reason"].as<std::string>("")) == std::string::npos) {
           report.Fail(c["expect"], label + ": expected " + expect + " by " + c["rule"].as<std::string>("?") +
                                        ": ..." + c["reason"].as<std::string>("") + "..., got " + shown);
         }

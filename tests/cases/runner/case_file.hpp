@@ -3,7 +3,7 @@
 // file and the pipeline file it names, schemas, input rows, times, the loop over `cases:`
 // comparing each outcome with its expectation, and `config_errors:`. A stage runner
 // (cleaner_cases.cpp, enricher_cases.cpp) only builds its stage and turns one input into an
-// Outcome. Single-threaded; one CaseFile and one Report per file.
+// result. Single-threaded; one CaseFile and one Report per file.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "sluice/pipeline/pipeline_config.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::cases {
@@ -62,13 +63,11 @@ stages::Row InputOf(const YAML::Node& input);
 // `at:` as milliseconds: a plain integer, or a duration like 25h. 0 when absent.
 std::int64_t MillisOf(const YAML::Node& at);
 
-// What a stage did with one case's input.
-struct Outcome {
-  enum class Verdict { kEmit, kReject, kDrop };
-  Verdict verdict = Verdict::kEmit;
-  stages::Row row;                 // kEmit: the output row, typed into the output schema
-  std::vector<std::string> marks;  // kEmit: the cleaner's flags, the enricher's fallbacks
-  std::string rule, reason;        // kReject, kDrop
+// What a stage did with one case's input: the stage's own Outcome, and its payload.
+struct CaseResult {
+  stages::Outcome outcome;
+  stages::Row row;                 // emit: the output row, typed into the output schema
+  std::vector<std::string> marks;  // emit: the cleaner's flags, the enricher's fallbacks
 };
 
 // How one stage's cases read: the name of its marks, and the stage itself.
@@ -78,7 +77,7 @@ struct StageCases {
   bool can_drop = false;     // expect: drop is meaningful
   const stages::RecordSpec* output = nullptr;  // the output schema
   // Runs one case (its node: input, at, ...). May throw; the case then fails.
-  std::function<Outcome(const YAML::Node& c)> process;
+  std::function<CaseResult(const YAML::Node& c)> process;
 };
 
 // Runs every entry of `cases:` in order through `stage` and checks each expectation. Returns

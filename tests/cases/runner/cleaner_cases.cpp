@@ -21,10 +21,7 @@ std::size_t RunCleanerCases(const CaseFile& file, Report& report) {
   stages::Cleaner cleaner(file.ListOf("cleaner", "rules"), *schema, path + ": rules");
   StageCases stage{"flags", "flag", true, &cleaner.output(), [&](const YAML::Node& c) {
                      stages::CleanResult r = cleaner.Process(InputOf(c["input"]), MillisOf(c["at"]));
-                     const auto verdict = r.verdict == stages::Verdict::kEmit   ? Outcome::Verdict::kEmit
-                                          : r.verdict == stages::Verdict::kDrop ? Outcome::Verdict::kDrop
-                                                                                : Outcome::Verdict::kReject;
-                     return Outcome{verdict, std::move(r.row), std::move(r.flags), std::move(r.rule), std::move(r.reason)};
+                     return CaseResult{std::move(r.outcome), std::move(r.row), std::move(r.flags)};
                    }};
   return checked + RunCases(file, stage, report);
 }

@@ -108,10 +108,7 @@ std::size_t RunEnricherCases(const CaseFile& file, Report& report) {
   StageCases stage{"fallbacks", "fallback", false, &enricher.output(), [&](const YAML::Node& c) {
                      const auto now = stages::SteadyTime{} + std::chrono::milliseconds(MillisOf(c["at"]));
                      stages::EnrichResult r = enricher.Process(TypedInput(c["input"], input_schema), now);
-                     const auto verdict = r.verdict == stages::EnrichVerdict::kEmit ? Outcome::Verdict::kEmit
-                                                                                    : Outcome::Verdict::kReject;
-                     return Outcome{verdict, std::move(r.row), std::move(r.fallbacks), std::move(r.rule),
-                                    std::move(r.reason)};
+                     return CaseResult{std::move(r.outcome), std::move(r.row), std::move(r.fallbacks)};
                    }};
   return checked + RunCases(file, stage, report);
 }

@@ -62,7 +62,7 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
     const bool first = fed == 0;
     while (auto item = reader.Next()) {
       stages::SourceRecord rec = source.Accept(*item);
-      if (rec.verdict != stages::SourceVerdict::kRecord) continue;
+      if (!rec.outcome.IsEmit()) continue;
       auto bytes = serde.Encode(options.input_topic, rec.row);
       REQUIRE(bytes);
       kafka::Message m;
@@ -73,7 +73,7 @@ TEST_CASE("cleaner loop: the loans file, every record once in clean or DLQ, as t
       producer.Produce(m);
       if (first) {
         auto r = reference.Process(rec.row, 0);
-        expected_rules[r.verdict == stages::Verdict::kEmit ? "" : r.rule]++;
+        expected_rules[r.outcome.IsEmit() ? "" : r.outcome.DlqRule()]++;
         ++fed;
       }
     }

@@ -78,9 +78,9 @@ double RateOf(enricher::EnricherStage& stage, const std::string& currency) {
   runtime::Record r;
   r.key = currency;
   r.value = stages::Row{{"currency", currency}};
-  auto outcome = stage.Process(std::move(r));
-  REQUIRE(std::holds_alternative<runtime::Emit>(outcome));
-  const auto& row = std::get<runtime::Emit>(outcome).records.at(0).Row();
+  runtime::StageResult result = stage.Process(std::move(r));
+  REQUIRE(result.outcome.IsEmit());
+  const auto& row = result.records.at(0).Row();
   return std::get<double>(row.Get("rate"));
 }
 

@@ -62,10 +62,10 @@ class MemoryWriter final : public runtime::SinkWriter {
   }
   std::unique_ptr<runtime::SinkRows> NewRows() override { return std::make_unique<MemoryRows>(); }
   bool Fits(const runtime::SinkRows&) const override { return true; }
-  runtime::SinkVerdict Judge(std::string_view bytes, const std::function<void()>&) override {
+  stages::Outcome Judge(std::string_view bytes, const std::function<void()>&) override {
     judged_ = std::string(bytes);
-    if (judged_.rfind("bad", 0) == 0) return {false, "bad_bytes", "starts with bad: " + judged_};
-    return {true, "", ""};
+    if (judged_.rfind("bad", 0) == 0) return stages::Outcome::RuleReject("bad_bytes", "starts with bad: " + judged_);
+    return stages::Outcome::Emit();
   }
   void AppendJudged(runtime::SinkRows& rows) override {
     static_cast<MemoryRows&>(rows).rows.push_back(judged_);
@@ -80,7 +80,8 @@ class MemoryWriter final : public runtime::SinkWriter {
     std::vector<std::string> kept;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].rfind("refuse", 0) == 0) {
-        refused.push_back({i, "refused", "the target refuses " + batch[i], {{"x-target", "mem"}}});
+        refused.push_back({i, stages::Outcome::RuleReject("refused", "the target refuses " + batch[i]),
+                           {{"x-target", "mem"}}});
       } else {
         kept.push_back(batch[i]);
       }

@@ -38,12 +38,12 @@ const char* kOutSchema = R"({"type":"record","name":"ItemOut","fields":[
 class TestStage : public runtime::TransformStage {
  public:
   TestStage(std::atomic<int>& processed, int fail_after) : processed_(processed), fail_after_(fail_after) {}
-  runtime::Outcome Process(runtime::Record r) override {
+  runtime::StageResult Process(runtime::Record r) override {
     int seen = ++processed_;
     if (fail_after_ >= 0 && seen > fail_after_) throw std::runtime_error("stage crashed on purpose");
     std::int64_t n = std::get<std::int64_t>(r.Row().Get("n"));
-    if (n % 10 == 3) return runtime::RejectWith("odd3", "n ends in 3: " + std::to_string(n));
-    if (n % 10 == 7) return runtime::DropWith("n ends in 7");
+    if (n % 10 == 3) return stages::Outcome::RuleReject("odd3", "n ends in 3: " + std::to_string(n));
+    if (n % 10 == 7) return stages::Outcome::Drop("odd7", "n ends in 7");
     r.Row().Set("doubled", n * 2);
     return runtime::EmitOne(std::move(r));
   }
@@ -314,7 +314,7 @@ namespace {
 class BlockingStage : public runtime::TransformStage {
  public:
   explicit BlockingStage(std::atomic<bool>& release) : release_(release) {}
-  runtime::Outcome Process(runtime::Record r) override {
+  runtime::StageResult Process(runtime::Record r) override {
     if (std::get<std::int64_t>(r.Row().Get("n")) == 0) {
       while (!release_) std::this_thread::sleep_for(50ms);
     }

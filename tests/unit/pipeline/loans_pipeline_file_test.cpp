@@ -35,13 +35,13 @@ TEST_CASE("stages: the effective loans pipeline file configures producer, cleane
                  {"annual_inc", std::string("0.0")},    {"emp_length", std::string("emp_ge_10")},
                  {"revol_util", std::string("67.4")},   {"loan_class", std::string("good")}};
   auto r = cleaner.Process(loan, 0);
-  INFO(r.rule << ": " << r.reason);
-  REQUIRE(r.verdict == Verdict::kEmit);
+  INFO(r.outcome.rule() << ": " << r.outcome.reason());
+  REQUIRE(r.outcome.IsEmit());
   CHECK(r.row.Get("addr_state") == Value{std::string("CT")});
   CHECK(r.row.Get("term") == Value{std::int64_t{36}});
   CHECK(r.row.Get("emp_length") == Value{std::int64_t{10}});
   CHECK(r.flags == std::vector<std::string>{"annual_inc_zero"});
-  CHECK(cleaner.Process(loan, 1000).rule == "duplicate");
+  CHECK(cleaner.Process(loan, 1000).outcome.rule() == "duplicate");
 
   EnricherDeps deps;
   deps.table_loader = [](const std::string&, const std::string&, const std::vector<std::string>&) {
@@ -49,8 +49,8 @@ TEST_CASE("stages: the effective loans pipeline file configures producer, cleane
   };
   Enricher enricher(config.SectionView("enricher").Node()["steps"], enriched, "enricher.steps", deps);
   auto e = enricher.Process(r.row, SteadyTime{});
-  INFO(e.rule << ": " << e.reason);
-  REQUIRE(e.verdict == EnrichVerdict::kEmit);
+  INFO(e.outcome.rule() << ": " << e.outcome.reason());
+  REQUIRE(e.outcome.IsEmit());
   CHECK(e.row.Get("region") == Value{std::string("Northeast")});
   CHECK(e.row.Get("grade") == Value{std::string("C")});
 }

@@ -5,6 +5,8 @@
 #include "sluice/runtime/stage.hpp"
 
 using namespace sluice::runtime;
+using sluice::stages::DlqCode;
+using sluice::stages::Outcome;
 using sluice::core::InfraError;
 using sluice::core::Retry;
 
@@ -23,14 +25,40 @@ TEST_CASE("outcomes are values a test can inspect") {
   CHECK(*r.FindHeader("sluice-origin") == "b");  // the last one wins, as in Kafka tooling
   CHECK(r.FindHeader("nope") == nullptr);
 
-  Outcome emit = EmitOne(r);
-  REQUIRE(std::holds_alternative<Emit>(emit));
-  CHECK(std::get<Emit>(emit).records.at(0).key == "LC-1");
-  Outcome reject = RejectWith("range", "annual_inc 0 below min 1");
-  REQUIRE(std::holds_alternative<Reject>(reject));
-  CHECK(std::get<Reject>(reject).rule == "range");
-  Outcome drop = DropWith("filtered");
-  CHECK(std::get<Drop>(drop).reason == "filtered");
+  StageResult emit = EmitOne(r);
+  REQUIRE(emit.outcome.IsEmit());
+  CHECK(emit.records.at(0).key == "LC-1");
+  StageResult reject = Outcome::RuleReject("range", "annual_inc 0 below min 1");
+  REQUIRE(reject.outcome.IsReject());
+  CHECK(reject.outcome.rule() == "range");
+  CHECK(reject.records.empty());
+  StageResult drop = Outcome::Drop("filter", "filtered");
+  CHECK(drop.outcome.reason() == "filtered");
+}
+
+TEST_CASE("an outcome names its DLQ headers: the rule's name, a fixed word, or drop") {
+  const Outcome by_rule = Outcome::RuleReject("annual_inc_range", "annual_inc: 0 is outside [1, 1e9]");
+  CHECK(by_rule.code() == DlqCode::kRule);
+  CHECK(by_rule.DlqRule() == "annual_inc_range");
+  CHECK(by_rule.DlqReason() == "annual_inc: 0 is outside [1, 1e9]");
+
+  const Outcome typed = Outcome::Reject(DlqCode::kType, "term: not an int");
+  CHECK(typed.IsReject());
+  CHECK(typed.rule() == "type");
+  CHECK(typed.DlqRule() == Word(DlqCode::kType));
+  CHECK(typed.DlqReason() == "term: not an int");
+
+  // A drop is dead-lettered under the fixed word; the rule that dropped leads the reason.
+  const Outcome dropped = Outcome::Drop("dup", "duplicate key");
+  CHECK(dropped.IsDeadLettered());
+  CHECK(dropped.rule() == "dup");
+  CHECK(dropped.DlqRule() == "drop");
+  CHECK(dropped.DlqReason() == "dup: duplicate key");
+
+  CHECK(Outcome().IsEmit());
+  CHECK(!Outcome::Emit().IsDeadLettered());
+  CHECK(!Outcome::Skip().IsDeadLettered());
+  CHECK(KindName(Outcome::Skip().kind()) == "skip");
 }
 
 TEST_CASE("WithRetry retries retryable errors and gives up when the budget is spent") {

@@ -48,11 +48,11 @@ TEST_CASE("cleaner: the same input sequence gives the same outputs") {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto ra = a.Process(rows[i], static_cast<std::int64_t>(i) * 1000);
     const auto rb = b.Process(rows[i], static_cast<std::int64_t>(i) * 1000);
-    REQUIRE(ra.verdict == rb.verdict);
+    REQUIRE(ra.outcome == rb.outcome);
     REQUIRE(ra.row == rb.row);
     REQUIRE(ra.flags == rb.flags);
-    emitted += ra.verdict == Verdict::kEmit;
-    dropped += ra.verdict != Verdict::kEmit;
+    emitted += ra.outcome.IsEmit();
+    dropped += !ra.outcome.IsEmit();
     flagged += !ra.flags.empty();
   }
   // The sequence exercises every path.
@@ -67,30 +67,29 @@ TEST_CASE("cleaner: Warm rebuilds the dedupe window after a restart") {
   std::vector<Row> emitted;
   for (int i = 0; i < 10; ++i) {
     auto r = before.Process(Row{{"id", "k" + std::to_string(i)}, {"v", std::string("1")}}, i);
-    REQUIRE(r.verdict == Verdict::kEmit);
+    REQUIRE(r.outcome.IsEmit());
     emitted.push_back(r.row);
   }
   // A restarted cleaner without warm-up lets a duplicate through (the sink's upsert absorbs it)...
   Cleaner cold(rules, Spec(), "t");
-  CHECK(cold.Process(Row{{"id", std::string("k3")}}, 20).verdict == Verdict::kEmit);
+  CHECK(cold.Process(Row{{"id", std::string("k3")}}, 20).outcome.IsEmit());
   // ...one warmed from the clean topic's tail rejects it, as the first instance would.
   Cleaner warm(rules, Spec(), "t");
   for (std::size_t i = 0; i < emitted.size(); ++i) warm.Warm(emitted[i], static_cast<std::int64_t>(i));
   const auto r = warm.Process(Row{{"id", std::string("k3")}}, 20);
-  CHECK(r.verdict == Verdict::kReject);
-  CHECK(r.rule == "dup");
-  CHECK(before.Process(Row{{"id", std::string("k3")}}, 20).rule == "dup");
+  CHECK(r.outcome == Outcome::RuleReject("dup", r.outcome.reason()));
+  CHECK(before.Process(Row{{"id", std::string("k3")}}, 20).outcome.rule() == "dup");
 }
 
 TEST_CASE("cleaner: dedupe state is bounded by max_keys") {
   Cleaner c(YAML::Load(kRules), Spec(), "t");
   for (int i = 0; i < 5000; ++i) {
-    REQUIRE(c.Process(Row{{"id", "k" + std::to_string(i)}}, 0).verdict == Verdict::kEmit);
+    REQUIRE(c.Process(Row{{"id", "k" + std::to_string(i)}}, 0).outcome.IsEmit());
   }
   // Only the last 1000 keys are remembered.
-  CHECK(c.Process(Row{{"id", std::string("k4999")}}, 0).verdict == Verdict::kReject);
-  CHECK(c.Process(Row{{"id", std::string("k4000")}}, 0).verdict == Verdict::kReject);
-  CHECK(c.Process(Row{{"id", std::string("k3999")}}, 0).verdict == Verdict::kEmit);
+  CHECK(c.Process(Row{{"id", std::string("k4999")}}, 0).outcome.IsReject());
+  CHECK(c.Process(Row{{"id", std::string("k4000")}}, 0).outcome.IsReject());
+  CHECK(c.Process(Row{{"id", std::string("k3999")}}, 0).outcome.IsEmit());
 }
 
 TEST_CASE("cleaner: synthetic dates stay in range and cover every month") {
@@ -121,4 +120,26 @@ TEST_CASE("dates: formats and calendar arithmetic") {
   CHECK(ParseDate("1969-12-31", "%Y-%m-%d") == -1);
   CHECK(!ParseDate("2016-01-01x", "%Y-%m-%d"));
   CHECK(ParseDateTime("2016-01-01 00:00:01", "%Y-%m-%d %H:%M:%S") == DaysFromCivil(2016, 1, 1) * 86400000 + 1000);
+}
+
+TEST_CASE("cleaner: a rule may not be named after a fixed DLQ word") {
+  // The sluice-dlq-rule header of a rule's reject is its name: a rule called "type" or
+  // "too_large" would be indistinguishable from the stage's own reasons (docs/dlq-codes.md).
+  for (const std::string word : {"type", "drop", "too_large", "undecodable"}) {
+    INFO(word);
+    const YAML::Node rules = YAML::Load("- {name: " + word + ", type: required, fields: [id]}");
+    CHECK_THROWS_WITH(Cleaner(rules, Spec(), "p.yaml: cleaner.rules"),
+                      Catch::Equals("p.yaml: cleaner.rules[0] (" + word + ").name: '" + word +
+                                        "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md) (line 1)"));
+  }
+  CHECK_NOTHROW(Cleaner(YAML::Load("- {name: type_check, type: required, fields: [id]}"), Spec(), "t"));
+}
+
+TEST_CASE("cleaner: the implicit typing rule rejects under DlqCode::kType") {
+  Cleaner c(YAML::Node(), Spec(), "t");
+  const CleanResult r = c.Process(Row{{"id", std::string("k1")}, {"v", std::string("not a number")}}, 0);
+  CHECK(r.outcome.IsReject());
+  CHECK(r.outcome.code() == DlqCode::kType);
+  CHECK(r.outcome.DlqRule() == "type");
+  CHECK(r.flags.empty());
 }

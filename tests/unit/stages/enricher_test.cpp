@@ -139,3 +139,14 @@ TEST_CASE("http lookup: URL template, JSON pointer, cache with TTL and LRU, fall
   CHECK(null_field.fallback);
   CHECK_THAT(null_field.error, Catch::Contains("field 'date' of the URL is null"));
 }
+
+TEST_CASE("enricher: a step may not be named after a fixed DLQ word") {
+  for (const std::string word : {"type", "drop", "pg_rejected"}) {
+    INFO(word);
+    const YAML::Node steps =
+        YAML::Load("- {name: " + word + ", type: derive, field: q, function: date_part, from: d, part: quarter}");
+    CHECK_THROWS_WITH(Enricher(steps, RecordSpec{"t", {}}, "p.yaml: enricher.steps", EnricherDeps{}),
+                      Catch::Equals("p.yaml: enricher.steps[0] (" + word + ").name: '" + word +
+                                        "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md) (line 1)"));
+  }
+}

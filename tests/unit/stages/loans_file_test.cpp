@@ -22,7 +22,7 @@ namespace {
 
 const std::string kSource = SLUICE_SOURCE_DIR;
 
-struct Outcome {
+struct LineResult {
   std::string stage;  // producer | cleaner
   std::string rule, reason;
   bool loaded = false;
@@ -32,7 +32,7 @@ struct Outcome {
 
 // Runs a CSV file through CsvSource + Cleaner as the loans pipeline configures them.
 // Returns the outcome of each item by its line number.
-std::map<std::uint64_t, Outcome> RunPipeline(const std::string& csv_path, CsvPosition start = {},
+std::map<std::uint64_t, LineResult> RunPipeline(const std::string& csv_path, CsvPosition start = {},
                                              const std::vector<std::string>* header = nullptr) {
   const YAML::Node pipeline = YAML::LoadFile(kSource + "/pipelines/loans/pipeline.yaml");
   const RecordSpec raw = LoadRecordSpec(kSource + "/pipelines/loans/schemas/loans.raw.v1.avsc");
@@ -43,26 +43,26 @@ std::map<std::uint64_t, Outcome> RunPipeline(const std::string& csv_path, CsvPos
   if (header) source.UseHeader(*header);
   Cleaner cleaner(pipeline["cleaner"]["rules"], clean, "loans.yaml cleaner.rules");
   CsvFileReader reader(csv_path, {}, start);
-  std::map<std::uint64_t, Outcome> out;
+  std::map<std::uint64_t, LineResult> out;
   while (auto item = reader.Next()) {
     SourceRecord rec = source.Accept(*item);
-    if (rec.verdict == SourceVerdict::kHeader) continue;
-    Outcome& o = out[rec.start.line];
-    if (rec.verdict == SourceVerdict::kReject) {
+    if (rec.outcome.IsSkip()) continue;
+    LineResult& o = out[rec.start.line];
+    if (rec.outcome.IsReject()) {
       o.stage = "producer";
-      o.rule = rec.rule;
-      o.reason = rec.reason;
+      o.rule = rec.outcome.rule();
+      o.reason = rec.outcome.reason();
       continue;
     }
     CleanResult r = cleaner.Process(rec.row, 0);
     o.stage = "cleaner";
-    if (r.verdict == Verdict::kEmit) {
+    if (r.outcome.IsEmit()) {
       o.loaded = true;
       o.row = std::move(r.row);
       o.flags = std::move(r.flags);
     } else {
-      o.rule = r.rule;
-      o.reason = r.reason;
+      o.rule = r.outcome.rule();
+      o.reason = r.outcome.reason();
     }
   }
   return out;

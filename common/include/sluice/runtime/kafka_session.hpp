@@ -68,8 +68,9 @@ class KafkaSession {
   void Commit();
 
   // One dead-letter record in the open transaction: `record`'s original bytes, key, headers
-  // and origin, with this stage's name, the rule and the reason (cut to fit the DLQ).
-  void DeadLetter(const Record& record, const std::string& rule, const std::string& reason);
+  // and origin, with this stage's name and the outcome's DLQ rule and reason (cut to fit the
+  // DLQ). Precondition: outcome.IsDeadLettered().
+  void DeadLetter(const Record& record, const stages::Outcome& outcome);
 
   kafka::Config ClientConfig() const { return kafka::Config(options_.librdkafka); }
   std::chrono::milliseconds KafkaTimeout() const;

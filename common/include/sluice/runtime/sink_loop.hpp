@@ -40,6 +40,7 @@
 #include "sluice/obs/log.hpp"
 #include "sluice/obs/metrics.hpp"
 #include "sluice/runtime/retry.hpp"
+#include "sluice/stages/outcome.hpp"
 
 namespace sluice::runtime {
 
@@ -53,18 +54,11 @@ class SinkRows {
   virtual void Keep(const std::vector<std::size_t>& rows) = 0;
 };
 
-// What the writer made of one consumed record.
-struct SinkVerdict {
-  bool row = false;    // true: AppendJudged adds it to the batch
-  std::string rule;    // else: dead-lettered with this rule and reason
-  std::string reason;
-};
-
 // A row the target refused inside its transaction: the DLQ gets the consumed record.
 struct SinkRejection {
-  std::size_t row = 0;  // index in the batch's rows
-  std::string rule, reason;
-  kafka::Headers headers;  // extra DLQ headers (e.g. the SQLSTATE)
+  std::size_t row = 0;      // index in the batch's rows
+  stages::Outcome outcome;  // a reject (e.g. DlqCode::kPgRejected)
+  kafka::Headers headers;   // extra DLQ headers (e.g. the SQLSTATE)
 };
 
 struct SinkOffset {
@@ -92,7 +86,8 @@ class SinkWriter {
   // Judges one record (consuming thread). A writer that must change the target's shape before
   // the record can be a row (new columns) calls `flush` first: the open batch is written with
   // the old shape, and the loop starts the next one with NewRows().
-  virtual SinkVerdict Judge(std::string_view bytes, const std::function<void()>& flush) = 0;
+  // The verdict: emit (AppendJudged adds it to the batch) or reject (dead-lettered).
+  virtual stages::Outcome Judge(std::string_view bytes, const std::function<void()>& flush) = 0;
   // Appends the record just judged a row.
   virtual void AppendJudged(SinkRows& rows) = 0;
   // Writing thread: writes `rows` and saves `offsets` in ONE target transaction; rows the

@@ -38,16 +38,16 @@
 
 namespace sluice::runtime {
 
-// One item a source read: a row for the output topic, or (rule set) an item for the DLQ.
+// One item a source read: a row for the output topic (outcome emit), or an item for the DLQ
+// (outcome reject or drop).
 struct SourceItem {
   // Provenance: origin, source time and headers go with the row or the DLQ record. For a row,
   // value holds the decoded row (the output schema's fields) and key the record key. original
   // holds the item's bytes as read: the DLQ record's value, for a row too (one the loop cannot
   // encode, or too large).
   Record record;
-  std::string rule;    // non-empty: dead-lettered with this rule and reason
-  std::string reason;
-  bool counted = true; // counted in "rows in" (false for a file's header line)
+  stages::Outcome outcome;  // emit, or dead-lettered with its DlqRule() and DlqReason()
+  bool counted = true;      // counted in "rows in" (false for a file's header line)
 };
 
 // What one Poll read. Positions are written in the same transaction as the items; the loop

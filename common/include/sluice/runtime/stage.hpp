@@ -1,9 +1,10 @@
 #pragma once
 // The stage contract (docs/architecture.md, "Stage contract"): a stage is pure, records in,
 // outcomes out.
-// Per-record outcomes are VALUES: emit one or more output records, drop with a reason (e.g. a
-// filtered record that is accounted for but not forwarded), or reject with the rule and the
-// reason (the runtime routes the original bytes and headers to <p>.dlq). Exceptions are only
+// Per-record outcomes are VALUES (stages::Outcome, shared by every stage): emit one or more
+// output records, drop with the rule and a reason (accounted for, not forwarded: the runtime
+// dead-letters it under `drop`), or reject with the rule and the reason (the runtime routes
+// the original bytes and headers to <p>.dlq). Exceptions are only
 // for infrastructure failures (core::InfraError) and configuration (core::ConfigError).
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::runtime {
@@ -78,29 +80,20 @@ struct Record {
   const std::string* FindHeader(const std::string& name) const;
 };
 
-// Outcome alternatives.
-struct Emit {
-  std::vector<Record> records;  // one or more
-};
-struct Drop {
-  std::string reason;
-};
-struct Reject {
-  std::string rule;
-  std::string reason;
+// What a transform stage made of one input record: the shared verdict (stages::Outcome) and,
+// for an emit, the records to write. Built from an Outcome for anything but an emit, and by
+// EmitOne for the common emit. A transform stage never skips: every record it takes in is
+// emitted or dead-lettered (rows in = rows loaded + DLQ).
+struct StageResult {
+  StageResult(stages::Outcome o) : outcome(std::move(o)) {}  // NOLINT: implicit by design
+  stages::Outcome outcome;
+  std::vector<Record> records;  // emit: one or more
 };
 
-// What a stage decided for one input record.
-using Outcome = std::variant<Emit, Drop, Reject>;
-
-inline Outcome EmitOne(Record r) {
-  Emit e;
-  e.records.push_back(std::move(r));
-  return e;
-}
-inline Outcome DropWith(std::string reason) { return Drop{std::move(reason)}; }
-inline Outcome RejectWith(std::string rule, std::string reason) {
-  return Reject{std::move(rule), std::move(reason)};
+inline StageResult EmitOne(Record r) {
+  StageResult result(stages::Outcome::Emit());
+  result.records.push_back(std::move(r));
+  return result;
 }
 
 // Header names used on every topic (docs/architecture.md, "Errors"; "Operations").
@@ -114,12 +107,12 @@ inline constexpr const char* kHeaderReason = "sluice-dlq-reason";      // DLQ: r
 // integer.
 std::optional<std::int64_t> ParseSourceTsMs(std::string_view value);
 
-// A stage that turns one input record into an outcome (cleaner, enricher). Called from one
+// A stage that turns one input record into a StageResult (cleaner, enricher). Called from one
 // thread (the runtime's loop); it may keep state (dedupe windows, running statistics).
 class TransformStage {
  public:
   virtual ~TransformStage() = default;
-  virtual Outcome Process(Record record) = 0;
+  virtual StageResult Process(Record record) = 0;
   // Running state across restarts: when WantsWarm(), the transform loop replays the
   // committed records of the stage's output topic (decoded, in order per partition) through
   // Warm before processing, at start and after an aborted transaction, so that dedupe windows

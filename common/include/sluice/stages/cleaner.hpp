@@ -11,7 +11,8 @@
 //   fix    - the value is repaired (set to a default, clamped, imputed) and the record goes on;
 //   drop   - (dedupe only) the record is discarded and counted.
 // Rules run in the order written; after the last rule every clean-schema field is converted
-// to its Avro type (failures are rejected by the implicit rule "type").
+// to its Avro type (failures are rejected by the implicit rule "type", DlqCode::kType). A rule
+// may not be named after a fixed DLQ word (IsReservedDlqWord).
 //
 // Running state (dedupe window, imputation and z-score statistics) lives in the Cleaner and
 // is updated only by emitted records, in input order, so the output is a pure function of
@@ -27,18 +28,17 @@
 
 #include "sluice/stages/component.hpp"
 #include "sluice/stages/field_use.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
 
-enum class Verdict { kEmit, kDrop, kReject };
-
+// The verdict (emit, drop or reject, with the deciding rule and reason) is the shared Outcome;
+// the row and the flags are the cleaner's own.
 struct CleanResult {
-  Verdict verdict = Verdict::kEmit;
-  Row row;                         // kEmit: the typed clean row, in clean-schema field order
-  std::vector<std::string> flags;  // names of the rules that flagged the record
-  std::string rule;                // kReject / kDrop: the deciding rule
-  std::string reason;              // kReject / kDrop: what was wrong
+  Outcome outcome;                 // emit, drop (a dedupe rule), or reject
+  Row row;                         // emit: the typed clean row, in clean-schema field order
+  std::vector<std::string> flags;  // emit: names of the rules that flagged the record
 };
 
 struct CleanerSettings {

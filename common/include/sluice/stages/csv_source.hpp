@@ -11,6 +11,7 @@
 #include "sluice/core/duration.hpp"
 #include "sluice/stages/component.hpp"
 #include "sluice/stages/csv_reader.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
@@ -49,15 +50,12 @@ const SourceList& SourceTypes();
 CsvSourceSettings CsvSourceSettingsFromYaml(const YAML::Node& source, const YAML::Node& id,
                                             const RecordSpec& raw, const std::string& origin);
 
-enum class SourceVerdict { kRecord, kHeader, kReject };
-
-// What one CSV item became.
+// What one CSV item became: the shared Outcome (emit a row; skip the header line; reject a
+// malformed row as csv, too_large or empty_line) and the source's own payload.
 struct SourceRecord {
-  SourceVerdict verdict = SourceVerdict::kRecord;
-  Row row;             // kRecord: raw row (strings/nulls) including the id field
-  std::string key;     // kRecord: the id (also in row), "" when no id field
-  std::string rule;    // kReject: "csv" (malformed row) or "empty_line"
-  std::string reason;  // kReject: what was wrong
+  Outcome outcome;     // emit, skip (the header line) or reject
+  Row row;             // emit: raw row (strings/nulls) including the id field
+  std::string key;     // emit: the id (also in row), "" when no id field
   std::string raw;     // the item's original bytes (for the DLQ)
   CsvPosition start;   // provenance: line and byte offset of the item
   CsvPosition next;    // the source position to commit after this item

@@ -24,6 +24,7 @@
 #include "sluice/core/duration.hpp"
 #include "sluice/stages/component.hpp"
 #include "sluice/stages/field_use.hpp"
+#include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
 namespace sluice::stages {
@@ -120,12 +121,11 @@ struct EnricherDeps {
   HttpFetch http_fetch;
 };
 
-enum class EnrichVerdict { kEmit, kReject };
-
+// The verdict (emit or reject, with the deciding step and reason) is the shared Outcome; the
+// row and the fallbacks are the enricher's own.
 struct EnrichResult {
-  EnrichVerdict verdict = EnrichVerdict::kEmit;
-  Row row;                            // kEmit: typed into the enriched schema
-  std::string rule, reason;           // kReject
+  Outcome outcome;                     // emit or reject
+  Row row;                             // emit: typed into the enriched schema
   std::vector<std::string> fallbacks;  // http_lookup steps that used their fallback
 };
 
