@@ -16,7 +16,8 @@ const ComponentList<rules::Rule>& CleanerRules() {
   static const ComponentList<rules::Rule> list(
       "rule", {rules::RequiredRule(), rules::CoerceRule(), rules::RangeRule(), rules::RegexRule(),
                rules::AllowedRule(), rules::ImputeRule(), rules::DedupeRule(), rules::OutlierRule(),
-               rules::SyntheticDateRule()});
+               rules::SyntheticDateRule()},
+      /*names_in_dlq=*/true);
   return list;
 }
 
@@ -28,11 +29,8 @@ std::int64_t SyntheticDate(std::string_view seed_text, std::int64_t first_day, s
 Cleaner::Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& origin,
                  CleanerSettings settings)
     : output_(std::move(output)), settings_(std::move(settings)) {
-  for (auto& in : ReadComponentItems(rules, CleanerRules().Option(), "rule", origin)) {
-    if (IsReservedDlqWord(in.name)) {
-      in.Fail("name", "'" + in.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
-    }
-    rules_.push_back(CleanerRules().Find(in.type)->make(in));
+  for (const auto& in : CleanerRules().Read(rules, origin)) {
+    rules_.push_back(CleanerRules().Make(in));
     // A flag is kept only in the flags field: without one in the clean schema the flags would
     // vanish at run time, silently.
     if (rules_.back()->action() == rules::Action::kFlag && !output_.Find(settings_.flags_field)) {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "sluice/core/error.hpp"
+#include "sluice/stages/dlq_code.hpp"
 #include "sluice/stages/yaml_util.hpp"
 
 namespace sluice::stages {
@@ -14,7 +15,8 @@ void ComponentInput::Fail(const std::string& key, const std::string& problem) co
 }
 
 std::vector<ComponentInput> ReadComponentItems(const YAML::Node& items, const config::Option& list,
-                                               const std::string& noun, const std::string& origin) {
+                                               const std::string& noun, const std::string& origin,
+                                               bool names_in_dlq) {
   if (!items.IsDefined() || items.IsNull()) return {};
   if (!items.IsSequence()) {
     throw core::ConfigError(origin + ": expected a list of " + noun + "s" + Location(items));
@@ -38,6 +40,9 @@ std::vector<ComponentInput> ReadComponentItems(const YAML::Node& items, const co
     input.name = input.options.OptionalString("name").value_or(input.type + "_" + std::to_string(i));
     input.where = origin + index + " (" + input.name + ")";
     if (!names.insert(input.name).second) input.Fail("name", "duplicate " + noun + " name '" + input.name + "'");
+    if (names_in_dlq && IsReservedDlqWord(input.name)) {
+      input.Fail("name", "'" + input.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
+    }
     out.push_back(std::move(input));
   }
   return out;

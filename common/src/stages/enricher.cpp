@@ -157,21 +157,13 @@ double MonthlyInstallment(double principal, double annual_rate_pct, std::int64_t
 
 const ComponentList<steps::Step, const EnricherDeps&>& EnricherSteps() {
   static const ComponentList<steps::Step, const EnricherDeps&> list(
-      "step", {steps::PgLookupStep(), steps::DeriveStep(), steps::HttpLookupStep()});
+      "step", {steps::PgLookupStep(), steps::DeriveStep(), steps::HttpLookupStep()},
+      /*names_in_dlq=*/true);
   return list;
 }
 
 Enricher::Enricher(const YAML::Node& steps, RecordSpec output, const std::string& origin, EnricherDeps deps)
-    : output_(std::move(output)) {
-  // As EnricherSteps().Build, and a step's name may not be a fixed DLQ word: its rejects are
-  // dead-lettered under its name.
-  for (const auto& in : ReadComponentItems(steps, EnricherSteps().Option(), EnricherSteps().Noun(), origin)) {
-    if (IsReservedDlqWord(in.name)) {
-      in.Fail("name", "'" + in.name + "' is reserved: it is a fixed DLQ rule code (docs/dlq-codes.md)");
-    }
-    steps_.push_back(EnricherSteps().Find(in.type)->make(in, deps));
-  }
-}
+    : steps_(EnricherSteps().Build(steps, origin, deps)), output_(std::move(output)) {}
 
 std::vector<std::vector<FieldUse>> Enricher::FieldUses() const {
   std::vector<std::vector<FieldUse>> uses;

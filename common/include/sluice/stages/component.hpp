@@ -45,9 +45,11 @@ struct ComponentType {
 // Reads a component list: validates every item against its type's declaration (collecting
 // every issue, thrown as one core::ConfigError, one issue per line), then names each item
 // and refuses duplicate names. `list` is the kVariantList option the types are declared in;
-// `noun` names an item in messages ("rule", "step", "source").
+// `noun` names an item in messages ("rule", "step", "source"). With `names_in_dlq` (an item's
+// rejects are dead-lettered under its name) a name that is a fixed DLQ word is refused too.
 std::vector<ComponentInput> ReadComponentItems(const YAML::Node& items, const config::Option& list,
-                                               const std::string& noun, const std::string& origin);
+                                               const std::string& noun, const std::string& origin,
+                                               bool names_in_dlq = false);
 
 // The types of one kind of component, in the order the docs list them.
 template <typename Product, typename... Context>
@@ -55,8 +57,9 @@ class ComponentList {
  public:
   using Type = ComponentType<Product, Context...>;
 
-  ComponentList(std::string noun, std::vector<Type> types)
-      : noun_(std::move(noun)), types_(std::move(types)) {
+  // names_in_dlq: the items' names are DLQ rule names (cleaner rules, enricher steps).
+  ComponentList(std::string noun, std::vector<Type> types, bool names_in_dlq = false)
+      : noun_(std::move(noun)), types_(std::move(types)), names_in_dlq_(names_in_dlq) {
     Declare(spec_.Add("items", config::OptionType::kVariantList));
   }
 
@@ -65,14 +68,20 @@ class ComponentList {
     for (const auto& t : types_) t.declare(list.Variant(t.name, t.description));
   }
 
-  // Validates and builds the items of `items` (a YAML list) in order; throws
+  // Validates the items of `items` (a YAML list) and names them (ReadComponentItems); throws
   // core::ConfigError. `origin` prefixes messages, e.g. "pipeline.yaml: cleaner.rules".
+  std::vector<ComponentInput> Read(const YAML::Node& items, const std::string& origin) const {
+    return ReadComponentItems(items, Option(), noun_, origin, names_in_dlq_);
+  }
+  // Builds one read item with its type's factory.
+  std::shared_ptr<Product> Make(const ComponentInput& input, Context... context) const {
+    return Find(input.type)->make(input, context...);
+  }
+  // Read, then Make each item in order.
   std::vector<std::shared_ptr<Product>> Build(const YAML::Node& items, const std::string& origin,
                                               Context... context) const {
     std::vector<std::shared_ptr<Product>> out;
-    for (const auto& input : ReadComponentItems(items, Option(), noun_, origin)) {
-      out.push_back(Find(input.type)->make(input, context...));
-    }
+    for (const auto& input : Read(items, origin)) out.push_back(Make(input, context...));
     return out;
   }
 
@@ -90,6 +99,7 @@ class ComponentList {
  private:
   std::string noun_;
   std::vector<Type> types_;
+  bool names_in_dlq_ = false;
   config::Section spec_;
 };
 
