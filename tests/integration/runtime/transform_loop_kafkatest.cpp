@@ -336,12 +336,14 @@ TEST_CASE("transform loop: a loop blocked inside a batch says not ready, then re
   server.Start();
   http::Client client;
   const std::string readyz = "http://127.0.0.1:" + std::to_string(server.Port()) + "/readyz";
-  // Waits until /readyz answers `status` (the bound fails the test); returns the body.
-  auto await = [&](int status, std::chrono::seconds bound) {
+  // Waits until /readyz answers `status` with a body containing `says` (the bound fails the
+  // test); returns the body. Another not-ready reason on the way (a rebalance right after the
+  // first assignment: "no partitions assigned yet") is not the one asked for.
+  auto await = [&](int status, std::chrono::seconds bound, const std::string& says = "") {
     const auto deadline = std::chrono::steady_clock::now() + bound;
     while (true) {
       auto r = client.Get(readyz);
-      if (static_cast<int>(r.status) == status) return r.body;
+      if (static_cast<int>(r.status) == status && r.body.find(says) != std::string::npos) return r.body;
       if (std::chrono::steady_clock::now() > deadline) {
         FAIL("/readyz never answered " << status << " within " << bound.count() << " s; last: "
                                        << r.status << " " << r.body);
@@ -378,7 +380,7 @@ TEST_CASE("transform loop: a loop blocked inside a batch says not ready, then re
   await(200, 90s);  // assigned, lag known
   f.Feed(n, 0);
   // The loop is blocked on record 0: only the pulse rule can say so.
-  const std::string body = await(503, 60s);
+  const std::string body = await(503, 60s, "has not come round");
   CHECK(body.find("has not come round") != std::string::npos);
   release = true;
   await(200, 60s);
