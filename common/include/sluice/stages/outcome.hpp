@@ -18,7 +18,7 @@
 // loop's output records); a stage with no payload (the sink's judgement) returns an Outcome
 // alone. The factories keep the invariants: a fixed code's rule is always Word(code), so no
 // stage spells a DLQ word as a string literal, and a configured rule's name is never a fixed
-// word (the cleaner and enricher refuse such names, IsReservedDlqWord).
+// word (ReadComponentItems refuses such names for rules and steps, IsReservedDlqWord).
 //
 // A value type: copyable, comparable, no shared state.
 #include <string>
