@@ -89,6 +89,17 @@ TEST_CASE("fields: a cleaner rule updating an unknown field is reported at its f
             "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
 }
 
+TEST_CASE("fields: each field of a rule's fields list is checked, at its index") {
+  // The range rule on a list: the misspelt second name is reported at fields[1].
+  const std::string yaml = Edited("      field: funded_amnt\n      min: 500",
+                                  "      fields: [funded_amnt, intrate]\n      min: 500");
+  const auto [line, column] = Position(yaml, "intrate");
+  CHECK(OneIssue(yaml) ==
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": cleaner.rules[3].fields[1]: unknown field 'intrate': not in the raw schema "
+            "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
+}
+
 TEST_CASE("fields: a cleaner rule reading a field that only a later rule writes is told the order") {
   // issue_date is not in the raw schema; the last rule (synthetic_date) writes it.
   const std::string issue = OneIssue(Edited("      key: [loan_id]\n      window: 24h",

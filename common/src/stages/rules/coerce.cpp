@@ -12,7 +12,7 @@ namespace {
 class Coerce final : public Rule {
  public:
   explicit Coerce(const ComponentInput& in)
-      : Rule(in), field_(in.options.String("field")), to_(in.options.String("to")) {
+      : Rule(in), fields_(in), to_(in.options.String("to")) {
     const config::View& o = in.options;
     remove_ = o.Strings("remove");
     for (const auto& [from, to] : o.StringMap("map")) {
@@ -40,22 +40,29 @@ class Coerce final : public Rule {
   }
 
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value in = row.Get(field_);
+    for (const auto& field : fields_.names()) {
+      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
+    }
+    return Step::kContinue;
+  }
+  std::vector<FieldUse> Fields() const override { return fields_.Uses(); }
+
+ private:
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+    const Value in = row.Get(field);
     if (IsNull(in)) return Step::kContinue;
     std::string why;
     auto out = Convert(in, &why);
     if (out) {
-      row.Set(field_, std::move(*out));
+      row.Set(field, std::move(*out));
       return Step::kContinue;
     }
-    const Step step = Violation(ctx, field_ + ": " + why, reason, [&] { row.Set(field_, Null{}); });
+    const Step step = Violation(ctx, field + ": " + why, reason, [&] { row.Set(field, Null{}); });
     // A flagged value that cannot be converted must not reach the typing step as text.
-    if (action_ == Action::kFlag) row.Set(field_, Null{});
+    if (action_ == Action::kFlag) row.Set(field, Null{});
     return step;
   }
-  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
- private:
   std::optional<Value> Convert(const Value& in, std::string* why) const {
     const std::string text(Trim(AsText(in)));
     if (auto it = map_.find(text); it != map_.end()) {
@@ -106,7 +113,8 @@ class Coerce final : public Rule {
     return v;
   }
 
-  std::string field_, to_;
+  TargetFields fields_;
+  std::string to_;
   std::vector<std::string> remove_;
   std::string pattern_;
   std::regex regex_;
@@ -117,7 +125,7 @@ class Coerce final : public Rule {
 void Declare(config::Section& s) {
   using T = config::OptionType;
   DeclareRuleCommon(s, "reject", {"reject", "flag", "fix"});
-  s.Add("field", T::kString).Required().Describe("Field to convert").Example("term");
+  DeclareTargetFields(s, "Field to convert", "term");
   s.Add("to", T::kEnum).Allowed({"int", "long", "double", "decimal", "string", "bool", "date", "timestamp"}).Required().Describe("Target type").Example("int");
   s.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
   s.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
@@ -131,7 +139,8 @@ void Declare(config::Section& s) {
 RuleType CoerceRule() {
   return {"coerce", "Convert a field's text to a type", Declare,
           {"{name: term, action: fix, field: term, to: int, extract: '(\\d+)', remove: [' '], map: {unknown: ''}}",
-           "{field: issued, to: date, formats: ['%b-%Y']}"},
+           "{field: issued, to: date, formats: ['%b-%Y']}",
+           "{fields: [has_job, has_car], to: bool}"},
           [](const ComponentInput& in) { return std::make_shared<Coerce>(in); }};
 }
 
