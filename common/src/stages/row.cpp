@@ -185,6 +185,41 @@ std::optional<std::int64_t> ParseInt64(std::string_view text) {
   return v;
 }
 
+double RoundDecimal(double x, int decimals) {
+  if (!std::isfinite(x) || decimals < 0) return x;
+  // The shortest decimal form that reads back as x, e.g. "-1.005"; at most 309 integer digits.
+  char buf[400];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed);
+  if (ec != std::errc()) return x;
+  std::string text(buf, end);
+  const bool negative = text.front() == '-';
+  if (negative) text.erase(0, 1);
+  const auto point = text.find('.');
+  if (point == std::string::npos || text.size() - point - 1 <= static_cast<std::size_t>(decimals)) return x;
+  const bool up = text[point + 1 + static_cast<std::size_t>(decimals)] >= '5';
+  text.resize(point + 1 + static_cast<std::size_t>(decimals));
+  if (text.back() == '.') text.pop_back();
+  if (up) {
+    std::size_t i = text.size();
+    for (;;) {
+      if (i == 0) {
+        text.insert(text.begin(), '1');
+        break;
+      }
+      --i;
+      if (text[i] == '.') continue;
+      if (text[i] != '9') {
+        ++text[i];
+        break;
+      }
+      text[i] = '0';
+    }
+  }
+  double out = 0;
+  std::from_chars(text.data(), text.data() + text.size(), out);
+  return negative ? -out : out;
+}
+
 std::optional<double> ParseDouble(std::string_view text) {
   if (text.empty()) return std::nullopt;
   const char* b = text.data();

@@ -86,6 +86,9 @@ RecordSpec LoadRecordSpec(const std::string& avsc_path);
 // Strict scalar parsing: the whole text must be the number (no spaces, no junk).
 std::optional<std::int64_t> ParseInt64(std::string_view text);
 std::optional<double> ParseDouble(std::string_view text);
+// `x` rounded to `decimals` (0-15) digits after the point, half away from zero, judged on its
+// shortest decimal form: RoundDecimal(1.005, 2) is 1.01 (x * 100 would be 100.49999...).
+double RoundDecimal(double x, int decimals);
 
 // Converts `v` to the field's type. Strings are parsed strictly (dates as YYYY-MM-DD);
 // integral doubles become ints; int range is checked. nullopt + *why on failure.

@@ -28,6 +28,10 @@ class Coerce final : public Rule {
         in.Fail("extract", std::string("invalid regular expression: ") + e.what());
       }
     }
+    if (o.Has("round")) {
+      if (to_ != "double" && to_ != "decimal") in.Fail("round", "only for to: double or decimal");
+      round_ = static_cast<int>(o.Int("round"));
+    }
     formats_ = o.Strings("formats");
     if (!formats_.empty() && to_ != "date" && to_ != "timestamp") in.Fail("formats", "only for to: date or timestamp");
     if (formats_.empty() && to_ == "date") formats_ = {"%Y-%m-%d"};
@@ -54,6 +58,7 @@ class Coerce final : public Rule {
     std::string why;
     auto out = Convert(in, &why);
     if (out) {
+      if (auto* d = std::get_if<double>(&*out); d && round_) *d = RoundDecimal(*d, *round_);
       row.Set(field, std::move(*out));
       return Step::kContinue;
     }
@@ -120,6 +125,7 @@ class Coerce final : public Rule {
   std::regex regex_;
   std::vector<std::string> formats_;
   std::map<std::string, std::optional<std::string>> map_;
+  std::optional<int> round_;  // decimals kept by to: double/decimal
 };
 
 void Declare(config::Section& s) {
@@ -130,6 +136,7 @@ void Declare(config::Section& s) {
   s.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
   s.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
   s.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
+  s.Add("round", T::kInt).Min(0).Max(15).Describe("to: double or decimal only: round the number to this many decimals (half away from zero)").Example("2");
   s.Add("map", T::kMap).Default("{}").Describe("Exact input values replaced before parsing ('' maps to null)").Example("{emp_lt_1: '0', emp_ge_10: '10', emp_unk: ''}");
   s.Check(config::RegexCompiles("extract"));
 }
@@ -140,7 +147,8 @@ RuleType CoerceRule() {
   return {"coerce", "Convert a field's text to a type", Declare,
           {"{name: term, action: fix, field: term, to: int, extract: '(\\d+)', remove: [' '], map: {unknown: ''}}",
            "{field: issued, to: date, formats: ['%b-%Y']}",
-           "{fields: [has_job, has_car], to: bool}"},
+           "{fields: [has_job, has_car], to: bool}",
+           "{field: int_rate, to: double, remove: ['%'], round: 2}"},
           [](const ComponentInput& in) { return std::make_shared<Coerce>(in); }};
 }
 
