@@ -108,6 +108,45 @@ TEST_CASE("fields: a cleaner rule reading a field that only a later rule writes 
                    "(cleaner.rules[25]): rules run in the order written") != std::string::npos);
 }
 
+TEST_CASE("fields: an allowed rule after a coerce that made the field non-text is told the order") {
+  const std::string regex_rule = "      type: regex\n      field: term\n      regex: '36|60'";
+  SECTION("allowed text values after a coerce to int") {
+    const std::string yaml =
+        Edited(regex_rule, "      type: allowed\n      field: term\n      values: [term_36, term_60]");
+    const auto [line, column] = Position(yaml, "term\n      values: [term_36");
+    CHECK(OneIssue(yaml) ==
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": cleaner.rules[5].field: rule 'term_36_or_60' (allowed) compares the text of 'term', "
+              "which rule 'term_months' (cleaner.rules[4]) has already coerced to int, so every "
+              "record with a value would fail it: put the allowed rule before the coerce");
+  }
+  SECTION("allowed [yes, no] after a coerce to bool") {
+    std::string yaml = Edited("      field: term\n      to: int", "      field: term\n      to: bool");
+    const auto at = yaml.find(regex_rule);
+    REQUIRE(at != std::string::npos);
+    yaml.replace(at, regex_rule.size(), "      type: allowed\n      field: term\n      values: ['yes', 'no']");
+    const auto [line, column] = Position(yaml, "term\n      values: ['yes'");
+    CHECK(OneIssue(yaml) ==
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": cleaner.rules[5].field: rule 'term_36_or_60' (allowed) compares the text of 'term', "
+              "which rule 'term_months' (cleaner.rules[4]) has already coerced to bool, so every "
+              "record with a value would fail it: put the allowed rule before the coerce");
+  }
+  SECTION("a regex after a coerce to date, named by a fields list") {
+    std::string yaml = Edited("      field: term\n      to: int", "      fields: [term]\n      to: date");
+    const auto at = yaml.find(regex_rule);
+    REQUIRE(at != std::string::npos);
+    yaml.replace(at, regex_rule.size(), "      type: regex\n      field: term\n      regex: '2016-.*'");
+    CHECK(OneIssue(yaml).find(": cleaner.rules[5].field: rule 'term_36_or_60' (regex) compares the text "
+                              "of 'term', which rule 'term_months' (cleaner.rules[4]) has already "
+                              "coerced to date") != std::string::npos);
+  }
+  SECTION("numbers compared as numbers, or allowed before the coerce, are fine") {
+    CHECK(FieldIssues(Edited(regex_rule, "      type: allowed\n      field: term\n      values: [36, 60]")).empty());
+    CHECK(FieldIssues(Edited("      field: term\n      to: int", "      field: term\n      to: string")).empty());
+  }
+}
+
 TEST_CASE("fields: a field a cleaner rule writes must be in the clean schema") {
   const std::string issue = OneIssue(Edited("      field: issue_date\n", "      field: issue_day\n"));
   CHECK(issue.find("cleaner.rules[25].field: field 'issue_day' is not in the clean schema "

@@ -18,6 +18,7 @@ class Allowed final : public Rule {
     if (values.empty() && map.empty()) in.Fail("", "an allowed rule needs values, map or both");
     for (const auto& v : values) canonical_[Key(v)] = v;
     for (const auto& [variant, canonical] : map) canonical_[Key(variant)] = canonical;
+    for (const auto& [key, canonical] : canonical_) number_passes_ = number_passes_ || ParseDouble(key);
   }
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
     for (const auto& field : fields_.names()) {
@@ -25,7 +26,14 @@ class Allowed final : public Rule {
     }
     return Step::kContinue;
   }
-  std::vector<FieldUse> Fields() const override { return fields_.Uses(); }
+  std::vector<FieldUse> Fields() const override {
+    auto uses = fields_.Uses();
+    for (auto& use : uses) {
+      use.compares_text = true;
+      use.number_text_passes = number_passes_;
+    }
+    return uses;
+  }
 
  private:
   Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
@@ -58,6 +66,7 @@ class Allowed final : public Rule {
 
   TargetFields fields_;
   bool case_sensitive_ = false;
+  bool number_passes_ = false;  // some accepted text is a number
   std::unordered_map<std::string, std::string> canonical_;
 };
 

@@ -49,7 +49,11 @@ class Coerce final : public Rule {
     }
     return Step::kContinue;
   }
-  std::vector<FieldUse> Fields() const override { return fields_.Uses(); }
+  std::vector<FieldUse> Fields() const override {
+    auto uses = fields_.Uses();
+    for (auto& use : uses) use.coerced_to = to_;
+    return uses;
+  }
 
  private:
   Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
