@@ -167,6 +167,18 @@ TEST_CASE("fields: an enricher installment naming an unknown input") {
                    "(loans.clean.v1.avsc) and not written by an earlier step") != std::string::npos);
 }
 
+TEST_CASE("fields: every field an enricher expression reads is checked, at the expression") {
+  // The installment written as an expression with one misspelt input among correct ones.
+  const std::string yaml = Edited(
+      "      function: installment\n      principal: funded_amnt\n      rate: int_rate\n      term: term\n",
+      "      function: expression\n      expression: 'round(funded_amnt * int_rate / 1200 + coalesce(terms, 1), 2)'\n");
+  const auto [line, column] = Position(yaml, "'round(funded_amnt");
+  CHECK(OneIssue(yaml) ==
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": enricher.steps[2].expression: unknown field 'terms': not in the clean schema "
+            "(loans.clean.v1.avsc) and not written by an earlier step (did you mean 'term'?)");
+}
+
 TEST_CASE("fields: an enricher lookup key and lookup outputs are checked") {
   SECTION("the key must be a field of the clean record") {
     const std::string yaml = Edited("      key: addr_state\n", "      key: adr_state\n");
