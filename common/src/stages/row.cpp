@@ -4,13 +4,16 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/error.hpp"
+#include "sluice/core/file.hpp"
 
 namespace sluice::stages {
 
@@ -163,15 +166,62 @@ RecordSpec RecordSpecFromAvsc(const nlohmann::json& avsc, const std::string& ori
 }
 
 RecordSpec LoadRecordSpec(const std::string& avsc_path) {
-  std::ifstream in(avsc_path);
-  if (!in) throw ConfigError(avsc_path + ": cannot open schema file");
+  return RecordSpecFromAvsc(LoadAvsc(avsc_path), avsc_path);
+}
+
+namespace {
+
+// `chain`: the files being resolved, outermost first (a cycle check and the message).
+nlohmann::json LoadAvscIn(const std::filesystem::path& path, std::vector<std::string>& chain) {
+  const std::string name = path.lexically_normal().string();
+  if (std::find(chain.begin(), chain.end(), name) != chain.end()) {
+    std::string cycle;
+    for (const auto& c : chain) cycle += c + " -> ";
+    throw ConfigError(chain.front() + ": " + kExtendsAttribute + " forms a cycle: " + cycle + name);
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(core::ReadTextFile(path, "schema file"));
   } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(avsc_path + ": invalid JSON: " + e.what());
+    throw ConfigError(name + ": invalid JSON: " + e.what());
   }
-  return RecordSpecFromAvsc(j, avsc_path);
+  if (!j.is_object() || !j.contains(kExtendsAttribute)) return j;
+  const auto& extends = j[kExtendsAttribute];
+  const std::string where = name + ": " + kExtendsAttribute;
+  if (!extends.is_string() || extends.get<std::string>().empty()) {
+    throw ConfigError(where + ": expected the file name of the extended schema, relative to this file");
+  }
+  if (j.value("type", "") != "record" || (j.contains("fields") && !j["fields"].is_array())) {
+    throw ConfigError(where + ": only a record (with a list of fields, or none) can extend another");
+  }
+  chain.push_back(name);
+  const nlohmann::json base = LoadAvscIn(path.parent_path() / extends.get<std::string>(), chain);
+  chain.pop_back();
+  if (!base.is_object() || base.value("type", "") != "record" || !base.contains("fields") ||
+      !base["fields"].is_array()) {
+    throw ConfigError(where + ": '" + extends.get<std::string>() + "' is not a record with fields");
+  }
+  nlohmann::json fields = base["fields"];
+  std::set<std::string> names;
+  for (const auto& f : fields) names.insert(f.value("name", ""));
+  for (const auto& f : j.value("fields", nlohmann::json::array())) {
+    const std::string field = f.is_object() ? f.value("name", "") : "";
+    if (!field.empty() && !names.insert(field).second) {
+      throw ConfigError(where + ": field '" + field + "' is already in '" + extends.get<std::string>() +
+                        "': an extending schema adds fields, it does not redefine them");
+    }
+    fields.push_back(f);
+  }
+  j.erase(kExtendsAttribute);
+  j["fields"] = std::move(fields);
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json LoadAvsc(const std::string& avsc_path) {
+  std::vector<std::string> chain;
+  return LoadAvscIn(avsc_path, chain);
 }
 
 std::optional<std::int64_t> ParseInt64(std::string_view text) {

@@ -82,6 +82,13 @@ struct RecordSpec {
 // logical type). Throws core::ConfigError naming `origin` for anything else.
 RecordSpec RecordSpecFromAvsc(const nlohmann::json& avsc, const std::string& origin);
 RecordSpec LoadRecordSpec(const std::string& avsc_path);
+// The JSON of an .avsc file as plain Avro: every reader of a schema file goes through here
+// (LoadRecordSpec, PipelineConfig::LoadSchema, hence the registry registrations). A
+// top-level "sluice.extends": "<file>" (relative to this file; chains allowed, cycles
+// refused) makes the record's fields the extended record's fields followed by its own; the
+// attribute is removed. Throws core::ConfigError naming the file.
+nlohmann::json LoadAvsc(const std::string& avsc_path);
+inline constexpr const char* kExtendsAttribute = "sluice.extends";
 
 // Strict scalar parsing: the whole text must be the number (no spaces, no junk).
 std::optional<std::int64_t> ParseInt64(std::string_view text);
