@@ -8,10 +8,13 @@
 #include <sstream>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "sluice/pipeline/pipeline_spec.hpp"
 #include "sluice/config/spec.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/file.hpp"
+#include "sluice/stages/row.hpp"
 
 namespace sluice::pipeline {
 
@@ -230,7 +233,7 @@ avro::Schema PipelineConfig::LoadSchema(const std::string& which) const {
   const fs::path path = SchemaPath(which);
   if (path.empty()) throw core::ConfigError("schemas." + which + " is not set in the pipeline file");
   try {
-    return avro::ParseSchema(core::ReadTextFile(path, "schema file"));
+    return avro::ParseSchema(stages::LoadAvsc(path.string()));  // sluice.extends resolved
   } catch (const avro::SchemaParseError& e) {
     throw core::ConfigError(path.string() + ": " + e.what());
   }

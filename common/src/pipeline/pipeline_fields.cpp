@@ -107,6 +107,7 @@ class Checker {
     try {
       const Cleaner cleaner(rules, clean.spec, "cleaner.rules");
       Flow("cleaner.rules", "rule", raw, clean, cleaner.FieldUses());
+      RuleOrder(rules, cleaner.FieldUses());
     } catch (const core::ConfigError& e) {
       EngineError("cleaner.rules", e.what());
     }
@@ -153,6 +154,51 @@ class Checker {
     if (schema.Has(field)) return;
     Error(path, "unknown field '" + field + "': not in " + schema.label +
                     Suggestion(field, schema.Names()));
+  }
+
+  // An allowed or regex rule compares a value's text; after a coerce to bool, date or
+  // timestamp that text is "true" or a day count, and after a coerce to a number it is
+  // digits, which an allowed list without a number never accepts: every record with a value
+  // would fail the rule, which --check accepted before because the field names are right.
+  void RuleOrder(const YAML::Node& rules, const std::vector<std::vector<FieldUse>>& uses) {
+    struct Coerced {
+      std::size_t rule;
+      std::string type;
+    };
+    std::map<std::string, Coerced> coerced;  // field -> the last coerce that left a non-text value
+    for (std::size_t i = 0; i < uses.size(); ++i) {
+      for (const auto& use : uses[i]) {
+        auto it = coerced.find(use.field);
+        if (!use.compares_text || it == coerced.end()) continue;
+        const std::string& type = it->second.type;
+        const bool number = type == "int" || type == "long" || type == "double" || type == "decimal";
+        if (number && use.number_text_passes) continue;
+        const std::string path = Indexed("cleaner.rules", i);
+        const std::string kind = RuleType(rules, i);
+        Error(JoinPath(path, use.key),
+              "rule '" + RuleName(rules, i) + "' (" + kind + ") compares the text of '" + use.field +
+                  "', which rule '" + RuleName(rules, it->second.rule) + "' (" +
+                  Indexed("cleaner.rules", it->second.rule) + ") has already coerced to " + type +
+                  ", so every record with a value would fail it: put the " + kind +
+                  " rule before the coerce");
+      }
+      for (const auto& use : uses[i]) {
+        if (use.coerced_to.empty()) continue;
+        if (use.coerced_to == "string") coerced.erase(use.field);
+        else coerced[use.field] = Coerced{i, use.coerced_to};
+      }
+    }
+  }
+
+  static std::string RuleType(const YAML::Node& rules, std::size_t i) {
+    const YAML::Node type = config::Lookup(rules[i], "type");
+    return type.IsScalar() ? type.Scalar() : "";
+  }
+
+  // As the cleaner names a rule: its `name`, else "<type>_<index>".
+  static std::string RuleName(const YAML::Node& rules, std::size_t i) {
+    const YAML::Node name = config::Lookup(rules[i], "name");
+    return name.IsScalar() ? name.Scalar() : RuleType(rules, i) + "_" + std::to_string(i);
   }
 
   // Rules (or steps) run in order on a record of `in`; the result is typed into `out`.

@@ -4,13 +4,16 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "sluice/core/error.hpp"
+#include "sluice/core/file.hpp"
 
 namespace sluice::stages {
 
@@ -163,15 +166,62 @@ RecordSpec RecordSpecFromAvsc(const nlohmann::json& avsc, const std::string& ori
 }
 
 RecordSpec LoadRecordSpec(const std::string& avsc_path) {
-  std::ifstream in(avsc_path);
-  if (!in) throw ConfigError(avsc_path + ": cannot open schema file");
+  return RecordSpecFromAvsc(LoadAvsc(avsc_path), avsc_path);
+}
+
+namespace {
+
+// `chain`: the files being resolved, outermost first (a cycle check and the message).
+nlohmann::json LoadAvscIn(const std::filesystem::path& path, std::vector<std::string>& chain) {
+  const std::string name = path.lexically_normal().string();
+  if (std::find(chain.begin(), chain.end(), name) != chain.end()) {
+    std::string cycle;
+    for (const auto& c : chain) cycle += c + " -> ";
+    throw ConfigError(chain.front() + ": " + kExtendsAttribute + " forms a cycle: " + cycle + name);
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(core::ReadTextFile(path, "schema file"));
   } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(avsc_path + ": invalid JSON: " + e.what());
+    throw ConfigError(name + ": invalid JSON: " + e.what());
   }
-  return RecordSpecFromAvsc(j, avsc_path);
+  if (!j.is_object() || !j.contains(kExtendsAttribute)) return j;
+  const auto& extends = j[kExtendsAttribute];
+  const std::string where = name + ": " + kExtendsAttribute;
+  if (!extends.is_string() || extends.get<std::string>().empty()) {
+    throw ConfigError(where + ": expected the file name of the extended schema, relative to this file");
+  }
+  if (j.value("type", "") != "record" || (j.contains("fields") && !j["fields"].is_array())) {
+    throw ConfigError(where + ": only a record (with a list of fields, or none) can extend another");
+  }
+  chain.push_back(name);
+  const nlohmann::json base = LoadAvscIn(path.parent_path() / extends.get<std::string>(), chain);
+  chain.pop_back();
+  if (!base.is_object() || base.value("type", "") != "record" || !base.contains("fields") ||
+      !base["fields"].is_array()) {
+    throw ConfigError(where + ": '" + extends.get<std::string>() + "' is not a record with fields");
+  }
+  nlohmann::json fields = base["fields"];
+  std::set<std::string> names;
+  for (const auto& f : fields) names.insert(f.value("name", ""));
+  for (const auto& f : j.value("fields", nlohmann::json::array())) {
+    const std::string field = f.is_object() ? f.value("name", "") : "";
+    if (!field.empty() && !names.insert(field).second) {
+      throw ConfigError(where + ": field '" + field + "' is already in '" + extends.get<std::string>() +
+                        "': an extending schema adds fields, it does not redefine them");
+    }
+    fields.push_back(f);
+  }
+  j.erase(kExtendsAttribute);
+  j["fields"] = std::move(fields);
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json LoadAvsc(const std::string& avsc_path) {
+  std::vector<std::string> chain;
+  return LoadAvscIn(avsc_path, chain);
 }
 
 std::optional<std::int64_t> ParseInt64(std::string_view text) {
@@ -183,6 +233,41 @@ std::optional<std::int64_t> ParseInt64(std::string_view text) {
   auto [p, ec] = std::from_chars(b, e, v);
   if (ec != std::errc() || p != e) return std::nullopt;
   return v;
+}
+
+double RoundDecimal(double x, int decimals) {
+  if (!std::isfinite(x) || decimals < 0) return x;
+  // The shortest decimal form that reads back as x, e.g. "-1.005"; at most 309 integer digits.
+  char buf[400];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed);
+  if (ec != std::errc()) return x;
+  std::string text(buf, end);
+  const bool negative = text.front() == '-';
+  if (negative) text.erase(0, 1);
+  const auto point = text.find('.');
+  if (point == std::string::npos || text.size() - point - 1 <= static_cast<std::size_t>(decimals)) return x;
+  const bool up = text[point + 1 + static_cast<std::size_t>(decimals)] >= '5';
+  text.resize(point + 1 + static_cast<std::size_t>(decimals));
+  if (text.back() == '.') text.pop_back();
+  if (up) {
+    std::size_t i = text.size();
+    for (;;) {
+      if (i == 0) {
+        text.insert(text.begin(), '1');
+        break;
+      }
+      --i;
+      if (text[i] == '.') continue;
+      if (text[i] != '9') {
+        ++text[i];
+        break;
+      }
+      text[i] = '0';
+    }
+  }
+  double out = 0;
+  std::from_chars(text.data(), text.data() + text.size(), out);
+  return negative ? -out : out;
 }
 
 std::optional<double> ParseDouble(std::string_view text) {

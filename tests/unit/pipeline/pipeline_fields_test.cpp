@@ -89,12 +89,62 @@ TEST_CASE("fields: a cleaner rule updating an unknown field is reported at its f
             "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
 }
 
+TEST_CASE("fields: each field of a rule's fields list is checked, at its index") {
+  // The range rule on a list: the misspelt second name is reported at fields[1].
+  const std::string yaml = Edited("      field: funded_amnt\n      min: 500",
+                                  "      fields: [funded_amnt, intrate]\n      min: 500");
+  const auto [line, column] = Position(yaml, "intrate");
+  CHECK(OneIssue(yaml) ==
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": cleaner.rules[3].fields[1]: unknown field 'intrate': not in the raw schema "
+            "(loans.raw.v1.avsc) and not written by an earlier rule (did you mean 'int_rate'?)");
+}
+
 TEST_CASE("fields: a cleaner rule reading a field that only a later rule writes is told the order") {
   // issue_date is not in the raw schema; the last rule (synthetic_date) writes it.
   const std::string issue = OneIssue(Edited("      key: [loan_id]\n      window: 24h",
                                             "      key: [issue_date]\n      window: 24h"));
   CHECK(issue.find("cleaner.rules[0].key[0]: field 'issue_date' is written only by a later rule "
                    "(cleaner.rules[25]): rules run in the order written") != std::string::npos);
+}
+
+TEST_CASE("fields: an allowed rule after a coerce that made the field non-text is told the order") {
+  const std::string regex_rule = "      type: regex\n      field: term\n      regex: '36|60'";
+  SECTION("allowed text values after a coerce to int") {
+    const std::string yaml =
+        Edited(regex_rule, "      type: allowed\n      field: term\n      values: [term_36, term_60]");
+    const auto [line, column] = Position(yaml, "term\n      values: [term_36");
+    CHECK(OneIssue(yaml) ==
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": cleaner.rules[5].field: rule 'term_36_or_60' (allowed) compares the text of 'term', "
+              "which rule 'term_months' (cleaner.rules[4]) has already coerced to int, so every "
+              "record with a value would fail it: put the allowed rule before the coerce");
+  }
+  SECTION("allowed [yes, no] after a coerce to bool") {
+    std::string yaml = Edited("      field: term\n      to: int", "      field: term\n      to: bool");
+    const auto at = yaml.find(regex_rule);
+    REQUIRE(at != std::string::npos);
+    yaml.replace(at, regex_rule.size(), "      type: allowed\n      field: term\n      values: ['yes', 'no']");
+    const auto [line, column] = Position(yaml, "term\n      values: ['yes'");
+    CHECK(OneIssue(yaml) ==
+          "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+              ": cleaner.rules[5].field: rule 'term_36_or_60' (allowed) compares the text of 'term', "
+              "which rule 'term_months' (cleaner.rules[4]) has already coerced to bool, so every "
+              "record with a value would fail it: put the allowed rule before the coerce");
+  }
+  SECTION("a regex after a coerce to date, named by a fields list") {
+    std::string yaml = Edited("      field: term\n      to: int", "      fields: [term]\n      to: date");
+    const auto at = yaml.find(regex_rule);
+    REQUIRE(at != std::string::npos);
+    yaml.replace(at, regex_rule.size(), "      type: regex\n      field: term\n      regex: '2016-.*'");
+    CHECK(OneIssue(yaml).find(": cleaner.rules[5].field: rule 'term_36_or_60' (regex) compares the text "
+                              "of 'term', which rule 'term_months' (cleaner.rules[4]) has already "
+                              "coerced to date") != std::string::npos);
+  }
+  SECTION("numbers compared as numbers, or allowed before the coerce, are fine") {
+    CHECK(FieldIssues(Edited(regex_rule, "      type: allowed\n      field: term\n      values: [36, 60]")).empty());
+    CHECK(FieldIssues(Edited("      field: term\n      to: int", "      field: term\n      to: string")).empty());
+  }
 }
 
 TEST_CASE("fields: a field a cleaner rule writes must be in the clean schema") {
@@ -115,6 +165,18 @@ TEST_CASE("fields: an enricher installment naming an unknown input") {
   const std::string issue = OneIssue(Edited("      rate: int_rate\n", "      rate: interest\n"));
   CHECK(issue.find("enricher.steps[2].rate: unknown field 'interest': not in the clean schema "
                    "(loans.clean.v1.avsc) and not written by an earlier step") != std::string::npos);
+}
+
+TEST_CASE("fields: every field an enricher expression reads is checked, at the expression") {
+  // The installment written as an expression with one misspelt input among correct ones.
+  const std::string yaml = Edited(
+      "      function: installment\n      principal: funded_amnt\n      rate: int_rate\n      term: term\n",
+      "      function: expression\n      expression: 'round(funded_amnt * int_rate / 1200 + coalesce(terms, 1), 2)'\n");
+  const auto [line, column] = Position(yaml, "'round(funded_amnt");
+  CHECK(OneIssue(yaml) ==
+        "pipeline.yaml:" + std::to_string(line) + ":" + std::to_string(column) +
+            ": enricher.steps[2].expression: unknown field 'terms': not in the clean schema "
+            "(loans.clean.v1.avsc) and not written by an earlier step (did you mean 'term'?)");
 }
 
 TEST_CASE("fields: an enricher lookup key and lookup outputs are checked") {

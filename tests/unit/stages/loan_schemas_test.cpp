@@ -2,8 +2,7 @@
 // with the RecordSpec the stages read, and v2 a compatible evolution of v1.
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 
 #include "sluice/avro/compatibility.hpp"
 #include "sluice/avro/flat_row.hpp"
@@ -16,12 +15,8 @@ namespace {
 
 std::string Path(const std::string& name) { return std::string(SLUICE_SOURCE_DIR) + "/pipelines/loans/schemas/" + name; }
 
-avro::Schema Parse(const std::string& name) {
-  std::ifstream in(Path(name));
-  std::stringstream text;
-  text << in.rdbuf();
-  return avro::ParseSchema(text.str());
-}
+// As the daemons read them: through stages::LoadAvsc ("sluice.extends" resolved).
+avro::Schema Parse(const std::string& name) { return avro::ParseSchema(stages::LoadAvsc(Path(name))); }
 
 }  // namespace
 

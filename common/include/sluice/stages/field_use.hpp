@@ -17,6 +17,13 @@ struct FieldUse {
   // "fields.name" (a map value), "url" (a {field} placeholder).
   std::string key;
   FieldAccess access = FieldAccess::kRead;
+  // For the order of cleaner rules (--check): a coerce names the type its update leaves in
+  // the field ("bool", "int", "date", ...; "string" leaves text); an allowed or regex rule
+  // compares the value's text, and says whether a number's text can pass it (an allowed
+  // value that is a number; any regex, which cannot be judged).
+  std::string coerced_to;
+  bool compares_text = false;
+  bool number_text_passes = false;
 };
 
 }  // namespace sluice::stages

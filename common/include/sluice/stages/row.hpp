@@ -82,10 +82,20 @@ struct RecordSpec {
 // logical type). Throws core::ConfigError naming `origin` for anything else.
 RecordSpec RecordSpecFromAvsc(const nlohmann::json& avsc, const std::string& origin);
 RecordSpec LoadRecordSpec(const std::string& avsc_path);
+// The JSON of an .avsc file as plain Avro: every reader of a schema file goes through here
+// (LoadRecordSpec, PipelineConfig::LoadSchema, hence the registry registrations). A
+// top-level "sluice.extends": "<file>" (relative to this file; chains allowed, cycles
+// refused) makes the record's fields the extended record's fields followed by its own; the
+// attribute is removed. Throws core::ConfigError naming the file.
+nlohmann::json LoadAvsc(const std::string& avsc_path);
+inline constexpr const char* kExtendsAttribute = "sluice.extends";
 
 // Strict scalar parsing: the whole text must be the number (no spaces, no junk).
 std::optional<std::int64_t> ParseInt64(std::string_view text);
 std::optional<double> ParseDouble(std::string_view text);
+// `x` rounded to `decimals` (0-15) digits after the point, half away from zero, judged on its
+// shortest decimal form: RoundDecimal(1.005, 2) is 1.01 (x * 100 would be 100.49999...).
+double RoundDecimal(double x, int decimals);
 
 // Converts `v` to the field's type. Strings are parsed strictly (dates as YYYY-MM-DD);
 // integral doubles become ints; int range is checked. nullopt + *why on failure.

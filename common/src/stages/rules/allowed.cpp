@@ -11,27 +11,42 @@ class Allowed final : public Rule {
  public:
   explicit Allowed(const ComponentInput& in)
       : Rule(in),
-        field_(in.options.String("field")),
+        fields_(in),
         case_sensitive_(in.options.Bool("case_sensitive")) {
     const auto values = in.options.Strings("values");
     const auto map = in.options.StringMap("map");
     if (values.empty() && map.empty()) in.Fail("", "an allowed rule needs values, map or both");
     for (const auto& v : values) canonical_[Key(v)] = v;
     for (const auto& [variant, canonical] : map) canonical_[Key(variant)] = canonical;
+    for (const auto& [key, canonical] : canonical_) number_passes_ = number_passes_ || ParseDouble(key);
   }
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value v = row.Get(field_);
-    if (IsNull(v)) return Step::kContinue;
-    if (auto it = canonical_.find(Key(AsText(v))); it != canonical_.end()) {
-      row.Set(field_, it->second);
-      return Step::kContinue;
+    for (const auto& field : fields_.names()) {
+      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
     }
-    return Violation(ctx, field_ + ": " + Describe(v) + " is not an allowed value", reason,
-                     [&] { row.Set(field_, Null{}); });
+    return Step::kContinue;
   }
-  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
+  std::vector<FieldUse> Fields() const override {
+    auto uses = fields_.Uses();
+    for (auto& use : uses) {
+      use.compares_text = true;
+      use.number_text_passes = number_passes_;
+    }
+    return uses;
+  }
 
  private:
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+    const Value v = row.Get(field);
+    if (IsNull(v)) return Step::kContinue;
+    if (auto it = canonical_.find(Key(AsText(v))); it != canonical_.end()) {
+      row.Set(field, it->second);
+      return Step::kContinue;
+    }
+    return Violation(ctx, field + ": " + Describe(v) + " is not an allowed value", reason,
+                     [&] { row.Set(field, Null{}); });
+  }
+
   // Matching ignores surrounding and repeated whitespace, and case unless case_sensitive.
   std::string Key(std::string_view s) const {
     if (!case_sensitive_) return Normalize(s);
@@ -49,15 +64,16 @@ class Allowed final : public Rule {
     return out;
   }
 
-  std::string field_;
+  TargetFields fields_;
   bool case_sensitive_ = false;
+  bool number_passes_ = false;  // some accepted text is a number
   std::unordered_map<std::string, std::string> canonical_;
 };
 
 void Declare(config::Section& s) {
   using T = config::OptionType;
   DeclareRuleCommon(s, "reject");
-  s.Add("field", T::kString).Required().Describe("Field to check").Example("addr_state");
+  DeclareTargetFields(s, "Field to check", "addr_state");
   s.Add("values", T::kList).Default("[]").Describe("Canonical allowed values").Example("[CA, NY, TX]");
   s.Add("map", T::kMap).Default("{}").Describe("Variant -> canonical value, applied first").Example("{California: CA, 'N.Y.': NY}");
   s.Add("case_sensitive", T::kBool).Default("false").Describe("Compare case-sensitively").Example("true");
@@ -68,7 +84,8 @@ void Declare(config::Section& s) {
 
 RuleType AllowedRule() {
   return {"allowed", "Allowed values, with a mapping that standardizes variants", Declare,
-          {"{name: state, action: fix, field: addr_state, values: [CA, NY], map: {California: CA}, case_sensitive: true}"},
+          {"{name: state, action: fix, field: addr_state, values: [CA, NY], map: {California: CA}, case_sensitive: true}",
+           "{fields: [has_job, has_car], values: [yes, no]}"},
           [](const ComponentInput& in) { return std::make_shared<Allowed>(in); }};
 }
 

@@ -12,7 +12,7 @@ namespace {
 class Coerce final : public Rule {
  public:
   explicit Coerce(const ComponentInput& in)
-      : Rule(in), field_(in.options.String("field")), to_(in.options.String("to")) {
+      : Rule(in), fields_(in), to_(in.options.String("to")) {
     const config::View& o = in.options;
     remove_ = o.Strings("remove");
     for (const auto& [from, to] : o.StringMap("map")) {
@@ -28,6 +28,10 @@ class Coerce final : public Rule {
         in.Fail("extract", std::string("invalid regular expression: ") + e.what());
       }
     }
+    if (o.Has("round")) {
+      if (to_ != "double" && to_ != "decimal") in.Fail("round", "only for to: double or decimal");
+      round_ = static_cast<int>(o.Int("round"));
+    }
     formats_ = o.Strings("formats");
     if (!formats_.empty() && to_ != "date" && to_ != "timestamp") in.Fail("formats", "only for to: date or timestamp");
     if (formats_.empty() && to_ == "date") formats_ = {"%Y-%m-%d"};
@@ -40,22 +44,34 @@ class Coerce final : public Rule {
   }
 
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value in = row.Get(field_);
+    for (const auto& field : fields_.names()) {
+      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
+    }
+    return Step::kContinue;
+  }
+  std::vector<FieldUse> Fields() const override {
+    auto uses = fields_.Uses();
+    for (auto& use : uses) use.coerced_to = to_;
+    return uses;
+  }
+
+ private:
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+    const Value in = row.Get(field);
     if (IsNull(in)) return Step::kContinue;
     std::string why;
     auto out = Convert(in, &why);
     if (out) {
-      row.Set(field_, std::move(*out));
+      if (auto* d = std::get_if<double>(&*out); d && round_) *d = RoundDecimal(*d, *round_);
+      row.Set(field, std::move(*out));
       return Step::kContinue;
     }
-    const Step step = Violation(ctx, field_ + ": " + why, reason, [&] { row.Set(field_, Null{}); });
+    const Step step = Violation(ctx, field + ": " + why, reason, [&] { row.Set(field, Null{}); });
     // A flagged value that cannot be converted must not reach the typing step as text.
-    if (action_ == Action::kFlag) row.Set(field_, Null{});
+    if (action_ == Action::kFlag) row.Set(field, Null{});
     return step;
   }
-  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
 
- private:
   std::optional<Value> Convert(const Value& in, std::string* why) const {
     const std::string text(Trim(AsText(in)));
     if (auto it = map_.find(text); it != map_.end()) {
@@ -106,22 +122,25 @@ class Coerce final : public Rule {
     return v;
   }
 
-  std::string field_, to_;
+  TargetFields fields_;
+  std::string to_;
   std::vector<std::string> remove_;
   std::string pattern_;
   std::regex regex_;
   std::vector<std::string> formats_;
   std::map<std::string, std::optional<std::string>> map_;
+  std::optional<int> round_;  // decimals kept by to: double/decimal
 };
 
 void Declare(config::Section& s) {
   using T = config::OptionType;
   DeclareRuleCommon(s, "reject", {"reject", "flag", "fix"});
-  s.Add("field", T::kString).Required().Describe("Field to convert").Example("term");
+  DeclareTargetFields(s, "Field to convert", "term");
   s.Add("to", T::kEnum).Allowed({"int", "long", "double", "decimal", "string", "bool", "date", "timestamp"}).Required().Describe("Target type").Example("int");
   s.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
   s.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
   s.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
+  s.Add("round", T::kInt).Min(0).Max(15).Describe("to: double or decimal only: round the number to this many decimals (half away from zero)").Example("2");
   s.Add("map", T::kMap).Default("{}").Describe("Exact input values replaced before parsing ('' maps to null)").Example("{emp_lt_1: '0', emp_ge_10: '10', emp_unk: ''}");
   s.Check(config::RegexCompiles("extract"));
 }
@@ -131,7 +150,9 @@ void Declare(config::Section& s) {
 RuleType CoerceRule() {
   return {"coerce", "Convert a field's text to a type", Declare,
           {"{name: term, action: fix, field: term, to: int, extract: '(\\d+)', remove: [' '], map: {unknown: ''}}",
-           "{field: issued, to: date, formats: ['%b-%Y']}"},
+           "{field: issued, to: date, formats: ['%b-%Y']}",
+           "{fields: [has_job, has_car], to: bool}",
+           "{field: int_rate, to: double, remove: ['%'], round: 2}"},
           [](const ComponentInput& in) { return std::make_shared<Coerce>(in); }};
 }
 

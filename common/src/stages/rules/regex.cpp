@@ -24,7 +24,12 @@ class Regex final : public Rule {
     return Violation(ctx, field_ + ": " + Describe(v) + " does not match " + pattern_, reason,
                      [&] { row.Set(field_, Null{}); });
   }
-  std::vector<FieldUse> Fields() const override { return {{field_, "field", FieldAccess::kUpdate}}; }
+  std::vector<FieldUse> Fields() const override {
+    FieldUse use{field_, "field", FieldAccess::kUpdate};
+    use.compares_text = true;
+    use.number_text_passes = true;  // a pattern like '36|60' is written for a number's text
+    return {use};
+  }
 
  private:
   std::string field_, pattern_;

@@ -53,6 +53,38 @@ void AddUses(std::vector<FieldUse>& out, const std::string& key,
   }
 }
 
+TargetFields::TargetFields(const ComponentInput& in) {
+  if (auto one = in.options.OptionalString("field")) {
+    names_ = {*one};
+    return;
+  }
+  list_ = true;
+  names_ = in.options.Strings("fields");
+  if (names_.empty()) in.Fail("fields", "name at least one field");
+  for (std::size_t i = 0; i < names_.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (names_[i] == names_[j]) in.Fail("fields", "'" + names_[i] + "' is listed twice");
+    }
+  }
+}
+
+std::vector<FieldUse> TargetFields::Uses() const {
+  std::vector<FieldUse> out;
+  if (!list_) {
+    out.push_back(FieldUse{names_.front(), "field", FieldAccess::kUpdate});
+  } else {
+    AddUses(out, "fields", names_, FieldAccess::kUpdate);
+  }
+  return out;
+}
+
+void DeclareTargetFields(config::Section& s, const std::string& what, const std::string& example) {
+  using T = config::OptionType;
+  s.Add("field", T::kString).Describe(what).Example(example);
+  s.Add("fields", T::kList).Describe(what + ", for several fields: the rule applies to each in order").Example("[" + example + "]");
+  s.Check(config::OneOf({"field", "fields"}));
+}
+
 std::string KeyOf(const Row& row, const std::vector<std::string>& by) {
   std::string key;
   for (const auto& f : by) {

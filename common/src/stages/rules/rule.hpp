@@ -82,6 +82,22 @@ bool IsMissing(const Value& v);
 // Uses of each name in `fields`, keyed "key[i]".
 void AddUses(std::vector<FieldUse>& out, const std::string& key,
              const std::vector<std::string>& fields, FieldAccess access);
+// The field(s) a per-field rule (coerce, range, allowed) applies to: `field: a` or
+// `fields: [a, b]`, exactly one of the two (DeclareTargetFields). Fields() gives their uses
+// keyed "field" or "fields[i]".
+class TargetFields {
+ public:
+  explicit TargetFields(const ComponentInput& in);
+  const std::vector<std::string>& names() const { return names_; }
+  std::vector<FieldUse> Uses() const;
+
+ private:
+  std::vector<std::string> names_;
+  bool list_ = false;  // written as `fields:`
+};
+// Declares `field` and `fields` (exactly one of them); `example` is an example field name.
+void DeclareTargetFields(config::Section& s, const std::string& what, const std::string& example);
+
 // The values of `by` joined, as a map key; and as "a=1,b=2" for messages.
 std::string KeyOf(const Row& row, const std::vector<std::string>& by);
 std::string ShowKey(const Row& row, const std::vector<std::string>& by);

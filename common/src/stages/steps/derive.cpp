@@ -1,6 +1,8 @@
 // derive: a field computed from others with a fixed set of functions.
 #include <cmath>
+#include <optional>
 
+#include "expression.hpp"
 #include "step.hpp"
 
 namespace sluice::stages::steps {
@@ -22,6 +24,13 @@ class Derive final : public Step {
       separator_ = o.String("separator");
     }
     if (function_ == "date_part") part_ = o.String("part");
+    if (function_ == "expression") {
+      try {
+        expression_.emplace(o.String("expression"));
+      } catch (const ExpressionError& e) {
+        in.Fail("expression", e.what());
+      }
+    }
     if (function_ == "installment") {
       principal_ = o.String("principal");
       rate_ = o.String("rate");
@@ -30,7 +39,15 @@ class Derive final : public Step {
   }
 
   bool Apply(Row& row, SteadyTime, EnrichResult&, std::string* reason) override {
-    if (function_ == "copy") {
+    if (expression_) {
+      std::string why;
+      auto v = expression_->Evaluate(row, &why);
+      if (!v) {
+        *reason = "step '" + name_ + "' (" + field_ + " = " + expression_->Text() + "): " + why;
+        return false;
+      }
+      row.Set(field_, std::move(*v));
+    } else if (function_ == "copy") {
       row.Set(field_, row.Get(from_));
     } else if (function_ == "substr") {
       const Value& v = row.Get(from_);
@@ -97,6 +114,9 @@ class Derive final : public Step {
     for (std::size_t i = 0; i < fields_.size(); ++i) {
       uses.push_back({fields_[i], "fields[" + std::to_string(i) + "]", FieldAccess::kRead});
     }
+    if (expression_) {
+      for (const auto& f : expression_->Fields()) uses.push_back({f, "expression", FieldAccess::kRead});
+    }
     if (function_ == "installment") {
       uses.push_back({principal_, "principal", FieldAccess::kRead});
       uses.push_back({rate_, "rate", FieldAccess::kRead});
@@ -110,6 +130,7 @@ class Derive final : public Step {
   std::string field_, function_, from_, separator_, part_, principal_, rate_, term_;
   std::int64_t start_ = 0, length_ = 1;
   std::vector<std::string> fields_;
+  std::optional<Expression> expression_;
 };
 
 
@@ -117,7 +138,7 @@ void Declare(config::Section& s) {
   using T = config::OptionType;
   DeclareStepName(s, "grade");
   s.Add("field", T::kString).Required().Describe("Output field").Example("grade");
-  s.Add("function", T::kEnum).Allowed({"substr", "concat", "installment", "date_part", "copy"}).Required().Describe("substr: from[start:start+length]; concat: fields joined by separator; installment: monthly payment of an amortized loan; date_part: part of a date; copy: the value of from").Example("substr");
+  s.Add("function", T::kEnum).Allowed({"substr", "concat", "installment", "date_part", "copy", "expression"}).Required().Describe("substr: from[start:start+length]; concat: fields joined by separator; installment: monthly payment of an amortized loan; date_part: part of a date; copy: the value of from; expression: arithmetic on numeric fields").Example("substr");
   s.Add("from", T::kString).Describe("Input field (substr, date_part, copy)").Example("sub_grade");
   s.Add("start", T::kInt).Default("0").Min(0).Describe("substr: first character (0-based)").Example("0");
   s.Add("length", T::kInt).Default("1").Min(1).Describe("substr: number of characters").Example("1");
@@ -127,6 +148,7 @@ void Declare(config::Section& s) {
   s.Add("principal", T::kString).Describe("installment: loan amount field").Example("funded_amnt");
   s.Add("rate", T::kString).Describe("installment: annual interest rate field, in percent").Example("int_rate");
   s.Add("term", T::kString).Describe("installment: number of monthly payments field").Example("term");
+  s.Add("expression", T::kString).Describe("expression: + - * / on numeric fields and numbers, with parentheses, round(x, decimals) and coalesce(a, b, ...); a null operand gives null; division by zero rejects the record").Example("'round(funded_amnt / term, 2)'");
   s.Check([](const YAML::Node& raw, const YAML::Node& eff, const std::string& path, config::Validator& v) {
     const YAML::Node function = config::Lookup(eff, "function");
     if (!function.IsScalar()) return;
@@ -135,6 +157,10 @@ void Declare(config::Section& s) {
     if (fn == "substr" || fn == "date_part" || fn == "copy") needs.push_back("from");
     if (fn == "date_part") needs.push_back("part");
     if (fn == "installment") needs = {"principal", "rate", "term"};
+    if (fn == "expression") needs = {"expression"};
+    if (fn != "expression" && config::IsSet(raw, "expression")) {
+      v.Error(config::Lookup(raw, "expression"), config::JoinPath(path, "expression"), "only for function 'expression'");
+    }
     for (const auto& k : needs) {
       if (!config::IsSet(raw, k)) v.Error(raw, path, "function '" + fn + "' needs '" + k + "'");
     }
@@ -153,7 +179,8 @@ StepType DeriveStep() {
            "{field: label, function: concat, fields: [a, b], separator: '-'}",
            "{field: month, function: date_part, from: issue_date, part: year_month}",
            "{field: payment, function: installment, principal: funded_amnt, rate: int_rate, term: term}",
-           "{field: copy_of_a, function: copy, from: a}"},
+           "{field: copy_of_a, function: copy, from: a}",
+           "{field: ratio, function: expression, expression: 'round(coalesce(amount, 0) / price, 2)'}"},
           [](const ComponentInput& in, const EnricherDeps&) { return std::make_shared<Derive>(in); }};
 }
 
