@@ -55,8 +55,9 @@ TEST_CASE("every option of the pipeline file is read by the daemon it configures
   runtime::OptionsFromConfig(config, config::Stage::kEnricher);
   enricher::EnricherStage enricher(config);
   pg_sink::SinkOptionsFromConfig(config);
-  CHECK(Unread(config.KeysRead()).empty());
-  for (const auto& path : Unread(config.KeysRead())) UNSCOPED_INFO("not read: " << path);
+  const auto unread = Unread(config.KeysRead());
+  for (const auto& path : unread) UNSCOPED_INFO("not read: " << path);
+  CHECK(unread.empty());
 }
 
 TEST_CASE("the unread-options check sees an option no daemon reads") {

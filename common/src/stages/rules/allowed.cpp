@@ -7,11 +7,10 @@
 namespace sluice::stages::rules {
 namespace {
 
-class Allowed final : public Rule {
+class Allowed final : public FieldsRule {
  public:
   explicit Allowed(const ComponentInput& in)
-      : Rule(in),
-        fields_(in),
+      : FieldsRule(in),
         case_sensitive_(in.options.Bool("case_sensitive")) {
     const auto values = in.options.Strings("values");
     const auto map = in.options.StringMap("map");
@@ -19,12 +18,6 @@ class Allowed final : public Rule {
     for (const auto& v : values) canonical_[Key(v)] = v;
     for (const auto& [variant, canonical] : map) canonical_[Key(variant)] = canonical;
     for (const auto& [key, canonical] : canonical_) number_passes_ = number_passes_ || ParseDouble(key);
-  }
-  Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    for (const auto& field : fields_.names()) {
-      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
-    }
-    return Step::kContinue;
   }
   std::vector<FieldUse> Fields() const override {
     auto uses = fields_.Uses();
@@ -36,7 +29,7 @@ class Allowed final : public Rule {
   }
 
  private:
-  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
     const Value v = row.Get(field);
     if (IsNull(v)) return Step::kContinue;
     if (auto it = canonical_.find(Key(AsText(v))); it != canonical_.end()) {
@@ -64,7 +57,6 @@ class Allowed final : public Rule {
     return out;
   }
 
-  TargetFields fields_;
   bool case_sensitive_ = false;
   bool number_passes_ = false;  // some accepted text is a number
   std::unordered_map<std::string, std::string> canonical_;

@@ -9,10 +9,10 @@
 namespace sluice::stages::rules {
 namespace {
 
-class Coerce final : public Rule {
+class Coerce final : public FieldsRule {
  public:
   explicit Coerce(const ComponentInput& in)
-      : Rule(in), fields_(in), to_(in.options.String("to")) {
+      : FieldsRule(in), to_(in.options.String("to")) {
     const config::View& o = in.options;
     remove_ = o.Strings("remove");
     for (const auto& [from, to] : o.StringMap("map")) {
@@ -43,12 +43,6 @@ class Coerce final : public Rule {
     }
   }
 
-  Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    for (const auto& field : fields_.names()) {
-      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
-    }
-    return Step::kContinue;
-  }
   std::vector<FieldUse> Fields() const override {
     auto uses = fields_.Uses();
     for (auto& use : uses) use.coerced_to = to_;
@@ -56,7 +50,7 @@ class Coerce final : public Rule {
   }
 
  private:
-  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
     const Value in = row.Get(field);
     if (IsNull(in)) return Step::kContinue;
     std::string why;
@@ -122,7 +116,6 @@ class Coerce final : public Rule {
     return v;
   }
 
-  TargetFields fields_;
   std::string to_;
   std::vector<std::string> remove_;
   std::string pattern_;

@@ -6,25 +6,17 @@
 namespace sluice::stages::rules {
 namespace {
 
-class Range final : public Rule {
+class Range final : public FieldsRule {
  public:
   explicit Range(const ComponentInput& in)
-      : Rule(in),
-        fields_(in),
+      : FieldsRule(in),
         min_(in.options.OptionalDouble("min")),
         max_(in.options.OptionalDouble("max")) {
     if (min_ && max_ && *min_ > *max_) in.Fail("min", "min is greater than max");
   }
-  Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    for (const auto& field : fields_.names()) {
-      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
-    }
-    return Step::kContinue;
-  }
-  std::vector<FieldUse> Fields() const override { return fields_.Uses(); }
 
  private:
-  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) {
+  Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
     const Value v = row.Get(field);
     if (IsNull(v)) return Step::kContinue;
     auto x = AsNumber(v);
@@ -44,7 +36,6 @@ class Range final : public Rule {
     return Step::kContinue;
   }
 
-  TargetFields fields_;
   std::optional<double> min_, max_;
 };
 

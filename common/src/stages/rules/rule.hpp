@@ -98,6 +98,25 @@ class TargetFields {
 // Declares `field` and `fields` (exactly one of them); `example` is an example field name.
 void DeclareTargetFields(config::Section& s, const std::string& what, const std::string& example);
 
+// A rule that checks or converts each of its target fields alike (`field:` or `fields:`):
+// Apply runs ApplyTo on each field in order and stops at the first that rejects or drops.
+class FieldsRule : public Rule {
+ public:
+  explicit FieldsRule(const ComponentInput& in) : Rule(in), fields_(in) {}
+  Step Apply(Row& row, RuleContext& ctx, std::string* reason) final {
+    for (const auto& field : fields_.names()) {
+      if (Step step = ApplyTo(field, row, ctx, reason); step != Step::kContinue) return step;
+    }
+    return Step::kContinue;
+  }
+  std::vector<FieldUse> Fields() const override { return fields_.Uses(); }
+
+ protected:
+  virtual Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) = 0;
+
+  TargetFields fields_;
+};
+
 // The values of `by` joined, as a map key; and as "a=1,b=2" for messages.
 std::string KeyOf(const Row& row, const std::vector<std::string>& by);
 std::string ShowKey(const Row& row, const std::vector<std::string>& by);
