@@ -7,6 +7,7 @@
 
 #include "pipeline_commands.hpp"
 #include "sluice/core/error.hpp"
+#include "sluice/runtime/daemon.hpp"
 
 namespace {
 
@@ -107,14 +108,7 @@ int Main(int argc, char** argv) {
   add_dir(show);
   show->callback([&] { action = [&](const CliContext& ctx) { return DlqShow(ctx, name, dir, reason, limit, json); }; });
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto code = sluice::runtime::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) return *code;
   if (!action) return 2;
   return action(FindContext(argv[0]));
 }

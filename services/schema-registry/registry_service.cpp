@@ -15,6 +15,7 @@
 #include "registry_store.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/core/shutdown.hpp"
+#include "sluice/runtime/daemon.hpp"
 #include "sluice/http/server.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/obs/metrics.hpp"
@@ -215,14 +216,7 @@ int RunRegistry(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "Print the effective configuration as JSON and exit");
   app.add_flag("--print-stages", print_stages,
                "Print the stage identity table (ids, sections, binaries, groups, ports) and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto code = sluice::runtime::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) return *code;
   if (print_stages) {
     std::cout << config::StagesTable();
     return 0;

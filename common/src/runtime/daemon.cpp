@@ -87,6 +87,17 @@ void WritePortFile(const std::string& path, int port) {
 
 }  // namespace
 
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv,
+                                    std::ostream& out, std::ostream& err) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e, out, err);
+    return code == 0 ? 0 : 2;
+  }
+  return std::nullopt;
+}
+
 int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   std::ostream& out = spec.out ? *spec.out : std::cout;
   std::ostream& err = spec.err ? *spec.err : std::cerr;
@@ -122,12 +133,7 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
   app.add_option("--http-port-file", http_port_file,
                  "Write the bound health/metrics port to this file once listening")
       ->envname("SLUICE_HTTP_PORT_FILE");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e, out, err);
-    return code == 0 ? 0 : 2;
-  }
+  if (auto code = ParseCommandLine(app, argc, argv, out, err)) return *code;
 
   obs::LogOptions log_options;
   log_options.daemon = spec.binary;

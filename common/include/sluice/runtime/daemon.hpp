@@ -32,7 +32,16 @@
 #include "sluice/obs/log.hpp"
 #include "sluice/obs/metrics.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace sluice::runtime {
+
+// Parses a command line with CLI11 the way every Sluice binary does: nullopt to go on, else
+// the exit code, with CLI11's text printed: 0 after --help, 2 for a usage error.
+std::optional<int> ParseCommandLine(CLI::App& app, int argc, char** argv,
+                                    std::ostream& out, std::ostream& err);
 
 // Everything a stage gets from the runtime. Lives for the whole run; single-threaded access
 // except where the member's own type says otherwise (metrics, shutdown, http checks are
