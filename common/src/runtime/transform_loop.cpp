@@ -25,6 +25,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kStuckAfter{60};
 // A loop that has not come round for this long is not ready (blocked in a commit retry).
 constexpr std::chrono::seconds kPulseLimit{10};
+// Records handled between two polls inside a transaction, and the longest wait for more
+// while it is open: an input that pauses that long is committed at once.
+constexpr std::size_t kChunk = 500;
+constexpr std::chrono::milliseconds kRefill{5};
 
 std::optional<SourceTime> ParseSourceTs(const Headers& headers) {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
@@ -116,6 +120,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // When the loop last came round (steady-clock ticks), for the readiness check's thread.
   std::atomic<Clock::rep> last_pulse{Clock::now().time_since_epoch().count()};
   bool broker_ok = true;
+  // Assignments and revocations seen (on the loop's thread, inside a poll).
+  std::uint64_t rebalances = 0;
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -145,10 +151,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   kafka::Producer& Producer() { return session.Producer(); }
 
   void OnAssigned(std::vector<kafka::TopicPartitionOffset>& partitions) override {
+    ++rebalances;
     log.Info("partitions assigned", {{"count", partitions.size()}});
     assigned = true;
   }
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    ++rebalances;
     log.Info("partitions revoked", {{"count", partitions.size()}});
     ready = false;
   }
@@ -413,21 +421,52 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     log.Warn("transaction aborted; batch will be redone", {{"reason", why}});
   }
 
-  // Returns true when the batch committed; false when it was aborted and must be re-read.
-  bool ProcessBatch(const std::vector<kafka::Message>& batch) {
+  // One transaction, sized by count and by time: it begins with `first` (records already
+  // polled) and goes on taking what the consumer has queued, handling each chunk as it comes
+  // so the CPU work overlaps with the producer's sends, until batch_size records are in,
+  // linger has passed since it began, or the input pauses. Then the offsets and the commit:
+  // one round trip per transaction, however many records it holds.
+  // Returns true when it committed; false when it was aborted and must be re-read.
+  bool ProcessTransaction(std::vector<kafka::Message> first) {
     auto t0 = Clock::now();
+    const auto deadline = t0 + opt.linger;
+    std::size_t in = 0;
     int out = 0, dlq = 0;
+    std::map<kafka::TopicPartition, std::int64_t> next;
     bool open = false;
     try {
       Producer().BeginTransaction();
       open = true;
-      for (const auto& msg : batch) {
-        auto [o, d] = Handle(msg);
-        out += o;
-        dlq += d;
+      // The group generation the records were read under: a rebalance while the transaction
+      // is open (inside a poll below) makes the offsets stale, and the broker refuses them
+      // (KIP-447); the loop does not wait for that, it aborts and redoes the transaction.
+      const std::uint64_t generation = rebalances;
+      auto group = consumer->ConsumerGroupMetadata();
+      std::vector<kafka::Message> chunk = std::move(first);
+      while (true) {
+        for (const auto& msg : chunk) {
+          auto [o, d] = Handle(msg);
+          out += o;
+          dlq += d;
+          auto [it, inserted] = next.emplace(kafka::TopicPartition{msg.topic, msg.partition}, msg.offset + 1);
+          if (!inserted) it->second = std::max(it->second, msg.offset + 1);
+        }
+        in += chunk.size();
+        if (in >= opt.batch_size || shutdown.Requested()) break;
+        const auto now = Clock::now();
+        if (now >= deadline) break;
+        chunk = consumer->PollBatch(
+            std::min(kChunk, opt.batch_size - in),
+            std::min(kRefill, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+        if (generation != rebalances) throw kafka::KafkaError(
+            "kafka: the group rebalanced while a transaction was open", RD_KAFKA_RESP_ERR__STATE,
+            kafka::ErrorKind::kAbortable);
+        if (chunk.empty()) break;  // the input paused: commit what is in
       }
-      Producer().SendOffsetsToTransaction(kafka::NextOffsets(batch),
-                                          consumer->ConsumerGroupMetadata(), KafkaTimeout());
+      std::vector<kafka::TopicPartitionOffset> offsets;
+      offsets.reserve(next.size());
+      for (const auto& [tp, offset] : next) offsets.push_back({tp.topic, tp.partition, offset});
+      Producer().SendOffsetsToTransaction(offsets, group, KafkaTimeout());
       session.Commit();
       open = false;
     } catch (const kafka::KafkaError& e) {
@@ -451,13 +490,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     last_progress = Clock::now();
     double secs = std::chrono::duration<double>(last_progress - t0).count();
     if (metrics) {
-      metrics->records_in.Inc(static_cast<double>(batch.size()));
+      metrics->records_in.Inc(static_cast<double>(in));
       metrics->records_out.Inc(out);
       metrics->batch_seconds.Observe(secs);
     }
     std::lock_guard lock(stats_mu);
     ++stats.batches;
-    stats.records_in += batch.size();
+    stats.records_in += in;
     stats.records_out += static_cast<std::uint64_t>(out);
     stats.records_dlq += static_cast<std::uint64_t>(dlq);
     return true;
@@ -477,11 +516,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           if (!Heal(heal_reason)) break;
           heal_reason.clear();
         }
+        // Waits up to linger for the first records of a transaction.
         auto batch = consumer->PollBatch(
-            opt.batch_size, std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
+            std::min(kChunk, opt.batch_size),
+            std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
         CheckLag();
         if (batch.empty()) continue;
-        if (ProcessBatch(batch)) {
+        if (ProcessTransaction(std::move(batch))) {
           failing_since = {};
           backoff = opt.retry.initial_backoff;
           continue;
