@@ -303,9 +303,11 @@ func (v *validator) checkWorkload(w *workload, secrets, configMaps map[string]ma
 			for _, p := range []struct {
 				name  string
 				probe *corev1.Probe
-			}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+			}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}, {"startupProbe", c.StartupProbe}} {
 				if p.probe == nil {
-					v.problem(cw, "no %s", p.name)
+					if p.name != "startupProbe" {
+						v.problem(cw, "no %s", p.name)
+					}
 					continue
 				}
 				var port *intstr.IntOrString
