@@ -69,6 +69,31 @@ def needs_pg():
     return out
 
 
+def known_env():
+    """The environment variables the code reads (Environment's names, CLI11 envname(),
+    getenv()), so a manifest never sets one that nothing reads."""
+    names = {"SLUICE_CONFIG"}
+    names |= set(re.findall(r'"((?:SLUICE|PG)[A-Z_]*)"', read("common/src/config/environment.cpp")))
+    for root in ("common/src", "services"):
+        for dirpath, _, files in os.walk(os.path.join(SRC, root)):
+            for name in files:
+                if name.endswith(".cpp"):
+                    text = open(os.path.join(dirpath, name), encoding="utf-8").read()
+                    names |= set(re.findall(r'(?:envname|getenv)\("([A-Z_]+)"\)', text))
+    return names
+
+
+def check_env(p, docs, known):
+    for d in docs:
+        spec = d.get("spec", {})
+        pod = (spec.get("template") or {}).get("spec") or {}
+        for c in pod.get("containers") or []:
+            for e in c.get("env") or []:
+                if e["name"] not in known:
+                    sys.exit(f"render_components.py: {p}: {d['kind']}/{d['metadata']['name']} sets "
+                             f"{e['name']}, which is read by no daemon (not in common/src or services/)")
+
+
 def runtime_files(p):
     """The pipeline folder's files the daemons read, relative to the folder."""
     files = ["pipeline.yaml"]
@@ -313,8 +338,11 @@ def render(p, stages, pg):
     run = [(sid, stages[sid]) for sec, sid in SECTIONS.items() if sec in doc]
     out = {}
     resources = []
+    known = known_env()
     for sid, st in run:
-        out[f"{sid}.yaml"] = head + dump(daemon(p, sid, st, doc, files, pg.get(st["binary"], False)))
+        docs = daemon(p, sid, st, doc, files, pg.get(st["binary"], False))
+        check_env(p, docs, known)
+        out[f"{sid}.yaml"] = head + dump(docs)
         resources.append(f"{sid}.yaml")
     rel = f"../../../../pipelines/{p}"
     out["kustomization.yaml"] = head + (
@@ -333,7 +361,9 @@ def render(p, stages, pg):
             "# The StatefulSets lose spec.replicas so that applying the manifests again does not\n"
             "# fight the HorizontalPodAutoscaler KEDA creates.\n") + component(
             ["scaledobjects.yaml"], {"patches": patches})
-    out["replay/job.yaml"] = head + dump([replay_job(p, files)])
+    job = replay_job(p, files)
+    check_env(p, [job], known)
+    out["replay/job.yaml"] = head + dump([job])
     out["replay/kustomization.yaml"] = head + (
         "# Optional, in no default overlay: a suspended replay Job template (needs sluice-replay,\n"
         "# issue #15). The ConfigMap it mounts comes from the pipeline's component.\n") + component(["job.yaml"])

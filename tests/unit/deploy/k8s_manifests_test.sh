@@ -145,9 +145,9 @@ EOF
 echo "== mutations of the sources (each must be rejected)"
 # A copy of what render_components.py reads, so the sources stay untouched.
 copy() {
-  rm -rf "$tmp/src" && mkdir -p "$tmp/src/common/src/config" "$tmp/src/deploy"
+  rm -rf "$tmp/src" && mkdir -p "$tmp/src/common" "$tmp/src/deploy"
   cp -r "$src/pipelines" "$src/services" "$tmp/src/"
-  cp "$src/common/src/config/stage_identity.cpp" "$tmp/src/common/src/config/"
+  cp -r "$src/common/src" "$tmp/src/common/"
   cp -r "$src/deploy/k8s" "$tmp/src/deploy/"
 }
 reject_src() {  # <description> <expected message> <command run in the copy>
@@ -173,6 +173,8 @@ reject_src "pipeline rendered but in no overlay" 'overlays/dev does not include 
   'cp -r pipelines/loans pipelines/loans2 && sed -i "s/^pipeline: loans$/pipeline: loans2/" pipelines/loans2/pipeline.yaml && python3 deploy/k8s/render_components.py >/dev/null && mkdir -p tools && cp -r '"$src"'/tools/k8s-validate tools/ && deploy/k8s/check'
 reject_src "schema file deleted under the component (kustomize build fails)" 'no such file|does not exist|must resolve' \
   'rm pipelines/loans/schemas/loans.clean.v2.avsc && '"$kustomize"' build --load-restrictor LoadRestrictionsNone deploy/k8s/overlays/dev'
+reject_src "an environment variable the code no longer reads" 'SLUICE_HTTP_BIND, which is read by no daemon' \
+  'sed -i "s/envname(\"SLUICE_HTTP_BIND\")/envname(\"SLUICE_HTTP_ADDRESS\")/" common/src/runtime/daemon.cpp && python3 deploy/k8s/render_components.py --check'
 reject_src "pipeline.yaml naming another pipeline than its folder" 'not the folder name' \
   'sed -i "s/^pipeline: loans$/pipeline: lons/" pipelines/loans/pipeline.yaml && python3 deploy/k8s/render_components.py --check'
 
