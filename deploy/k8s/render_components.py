@@ -28,6 +28,7 @@ import posixpath
 import re
 import shutil
 import sys
+from urllib.parse import urlparse
 
 import yaml
 
@@ -119,6 +120,28 @@ def producer_dirs(p, doc):
     return dirs
 
 
+def source_network(p, doc):
+    """What the producer's sources need from the network: (extra pod labels, egress ports to
+    addresses outside the cluster). A source type whose needs are unknown here is an error,
+    not a default-deny that blocks it at run time."""
+    extra, ports = {}, set()
+    for src in ((doc.get("producer") or {}).get("sources") or []):
+        kind = src.get("type")
+        if kind == "csv":  # files on the producer's volume
+            continue
+        if src.get("url"):  # an HTTP/JSON API
+            u = urlparse(src["url"])
+            ports.add(u.port or (443 if u.scheme == "https" else 80))
+        elif kind in ("postgres", "postgresql", "pg", "pg_cdc"):  # the PG* endpoint
+            extra["sluice.dev/postgres-client"] = "true"
+        elif kind in ("kafka", "kafka_json"):  # external JSON topics on the same brokers
+            continue
+        else:
+            sys.exit(f"render_components.py: pipelines/{p}/pipeline.yaml: source type {kind!r}: its "
+                     "network needs (NetworkPolicy egress) are unknown; add them to source_network()")
+    return extra, sorted(ports)
+
+
 def labels(p, sid):
     return {
         "app.kubernetes.io/name": sid,
@@ -183,6 +206,10 @@ def daemon(p, sid, st, doc, files, pg):
            "sluice.dev/metrics": "true"}
     if pg:
         net["sluice.dev/postgres-client"] = "true"
+    egress_ports = []
+    if sid == "producer":
+        extra, egress_ports = source_network(p, doc)
+        net.update(extra)
     env = common_env(p, st["port"])
     env.append({"name": "SLUICE_INSTANCE_ID", "valueFrom": {"fieldRef": {
         "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}})
@@ -238,7 +265,17 @@ def daemon(p, sid, st, doc, files, pg):
     if claims:
         sts_spec["volumeClaimTemplates"] = claims
     meta = {"name": name, "labels": lab}
-    return [
+    policies = []
+    if egress_ports:
+        # The producer's HTTP sources are outside the cluster: egress to any address on
+        # their ports (the base denies everything else).
+        policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                         "metadata": {"name": f"{name}-sources", "labels": lab}, "spec": {
+                             "podSelector": {"matchLabels": {"app.kubernetes.io/instance": name}},
+                             "policyTypes": ["Egress"],
+                             "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                                         "ports": [{"protocol": "TCP", "port": port} for port in egress_ports]}]}})
+    return policies + [
         {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             # Headless: the StatefulSet's governing Service, and a target for Prometheus'
             # endpoints discovery; nothing else connects to a daemon.

@@ -175,8 +175,41 @@ reject_src "schema file deleted under the component (kustomize build fails)" 'no
   'rm pipelines/loans/schemas/loans.clean.v2.avsc && '"$kustomize"' build --load-restrictor LoadRestrictionsNone deploy/k8s/overlays/dev'
 reject_src "an environment variable the code no longer reads" 'SLUICE_HTTP_BIND, which is read by no daemon' \
   'sed -i "s/envname(\"SLUICE_HTTP_BIND\")/envname(\"SLUICE_HTTP_ADDRESS\")/" common/src/runtime/daemon.cpp && python3 deploy/k8s/render_components.py --check'
+reject_src "a producer source type whose network needs are unknown" "source type 'ftp': its network needs" \
+  'sed -i "s/    - type: csv/    - type: ftp/" pipelines/loans/pipeline.yaml && python3 deploy/k8s/render_components.py --check'
 reject_src "pipeline.yaml naming another pipeline than its folder" 'not the folder name' \
   'sed -i "s/^pipeline: loans$/pipeline: lons/" pipelines/loans/pipeline.yaml && python3 deploy/k8s/render_components.py --check'
+
+echo "== another pipeline folder renders and validates (no enricher, an HTTP source)"
+copy
+(
+  cd "$tmp/src"
+  cp -r pipelines/loans pipelines/demo2
+  python3 - <<'PY'
+import yaml
+path = "pipelines/demo2/pipeline.yaml"
+doc = yaml.safe_load(open(path))
+doc["pipeline"] = "demo2"
+doc["topics"] = {k: (v.replace("loans.", "demo2.") if isinstance(v, str) else v) for k, v in doc["topics"].items()}
+del doc["enricher"]
+doc["producer"]["sources"].append({"type": "http", "name": "api", "url": "https://api.example.org:8443/items"})
+yaml.safe_dump(doc, open(path, "w"), sort_keys=False)
+PY
+  python3 deploy/k8s/render_components.py
+  sed -i "s#^  - ../../components/loans\$#&\n  - ../../components/demo2#" deploy/k8s/overlays/dev/kustomization.yaml
+  "$kustomize" build --load-restrictor LoadRestrictionsNone deploy/k8s/overlays/dev >"$tmp/demo2.yaml"
+  "$validate" "$tmp/demo2.yaml"
+  python3 - "$tmp/demo2.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+want = {("StatefulSet", "demo2-producer"), ("StatefulSet", "demo2-cleaner"), ("StatefulSet", "demo2-pg-sink"),
+        ("NetworkPolicy", "demo2-producer-sources")}
+assert want <= names, f"missing {want - names}"
+assert ("StatefulSet", "demo2-enricher") not in names, "a stage the pipeline does not run"
+print("ok: demo2 renders producer, cleaner, pg-sink and its egress policy; no enricher")
+PY
+) || { echo "FAIL: a second pipeline folder did not render and validate"; failures=$((failures + 1)); }
 
 if ((failures > 0)); then
   echo "FAILED: $failures of $n mutations"
