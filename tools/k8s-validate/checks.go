@@ -133,6 +133,7 @@ func (v *validator) crossChecks() {
 	for _, w := range workloads {
 		wlByKindName[w.o.gvk.Kind+"/"+w.o.name] = w.o
 		v.checkWorkload(w, secrets, configMaps, services)
+		v.checkPodSecurity(w)
 	}
 	podsMatching := func(sel map[string]string) []*workload {
 		var out []*workload

@@ -117,6 +117,10 @@ reject "pod that may run as root" 'runAsNonRoot' "$dev" -- \
   'del find("Deployment", "registry")["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]'
 reject "privilege escalation allowed" 'allowPrivilegeEscalation' "$dev" -- \
   'del container(find("StatefulSet", "kafka"))["securityContext"]["allowPrivilegeEscalation"]'
+reject "a container adding a capability (PodSecurity restricted)" 'violates PodSecurity "restricted:latest": .*NET_RAW' "$dev" -- \
+  'container(find("StatefulSet", "loans-cleaner"))["securityContext"]["capabilities"]["add"] = ["NET_RAW"]'
+reject "a pod on the host network (PodSecurity restricted)" 'violates PodSecurity .*host namespaces' "$dev" -- \
+  'find("StatefulSet", "postgres")["spec"]["template"]["spec"]["hostNetwork"] = True'
 reject "no default-deny NetworkPolicy" 'no default-deny NetworkPolicy' "$dev" -- \
   'docs.remove(find("NetworkPolicy", "default-deny"))'
 reject "prometheus.io/port not a container port" 'prometheus.io/port "9999"' "$dev" -- \
