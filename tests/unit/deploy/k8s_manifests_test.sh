@@ -3,7 +3,9 @@
 #   1. deploy/k8s/check: pinned kustomize builds every overlay, the old deploy/k8s path and
 #      each pipeline's replay Job; k8s-validate accepts each render; the committed pipeline
 #      components are what render_components.py makes of pipelines/<p>/ today.
-#   2. The other direction: each seeded mutation below must make a check fail, and fail with
+#   2. Every deploy/k8s/ or .cache/k8s-tools/ command of deploy/README.md's Kubernetes section
+#      runs ("| kubectl apply -f -" dropped: there is no cluster).
+#   3. The other direction: each seeded mutation below must make a check fail, and fail with
 #      the expected message (so it fails for the right reason).
 # Needs go (>= 1.26) and python3-yaml; the first run downloads the Go modules from the proxy.
 set -euo pipefail
@@ -20,6 +22,22 @@ validate=$SLUICE_K8S_TOOLS/k8s-validate
 kustomize=$SLUICE_K8S_TOOLS/kustomize
 dev=$SLUICE_K8S_RENDERED/dev.yaml
 keda=$SLUICE_K8S_RENDERED/keda.yaml
+
+echo "== the commands of deploy/README.md's Kubernetes section (kubectl apply replaced: no cluster)"
+python3 - "$src/deploy/README.md" >"$tmp/readme.sh" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("## Kubernetes (`deploy/k8s/`)"):]
+section = section[:section.index("\n## ", 1)]
+for block in re.findall(r"```\n(.*?)```", section, re.S):
+    for line in block.splitlines():
+        if line.startswith(("deploy/k8s/", ".cache/k8s-tools/")) and not line.rstrip().endswith("/"):
+            print(line.replace("| kubectl apply -f -", ">/dev/null"))
+EOF
+[[ -s $tmp/readme.sh ]] || { echo "FAIL: no commands found in deploy/README.md"; exit 1; }
+sed 's/^/  $ /' "$tmp/readme.sh"
+(cd "$src" && env -u SLUICE_K8S_TOOLS -u SLUICE_K8S_RENDERED bash -euo pipefail "$tmp/readme.sh" >"$tmp/readme.log" 2>&1) ||
+  { cat "$tmp/readme.log"; echo "FAIL: a command of deploy/README.md failed"; exit 1; }
 
 echo "== mutations of the rendered manifests (each must be rejected)"
 failures=0
