@@ -53,10 +53,12 @@ reject() {
   local code=$2
   n=$((n + 1))
   python3 - "$input" "$tmp/m.yaml" "$code" <<'EOF'
-import sys, yaml
+import copy, sys, yaml
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there: 4x faster
+Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 src, dst, code = sys.argv[1:4]
 text = open(src).read()
-docs = [d for d in yaml.safe_load_all(text) if d]
+docs = [d for d in yaml.load_all(text, Loader=Loader) if d]
 def find(kind, name=None):
     for d in docs:
         if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name):
@@ -64,12 +66,11 @@ def find(kind, name=None):
     raise SystemExit(f"mutation: no {kind}/{name}")
 def container(d, i=0):
     return d["spec"]["template"]["spec"]["containers"][i]
-before = (text, yaml.safe_dump_all(docs, sort_keys=False))
+before_text, before_docs = text, copy.deepcopy(docs)
 exec(code)
-after = yaml.safe_dump_all(docs, sort_keys=False)
-if after != before[1]:
-    text = after
-if text == before[0]:
+if docs != before_docs:
+    text = yaml.dump_all(docs, Dumper=Dumper, sort_keys=False)
+elif text == before_text:
     raise SystemExit("mutation changed nothing")
 open(dst, "w").write(text)
 EOF
