@@ -338,7 +338,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     r.key = msg.key.value_or(std::string());
     r.headers = FromKafkaHeaders(msg.headers);
     r.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
-    r.original = msg.value.value_or(std::string());
+    // The bytes are decoded where they are; only a dead letter copies them (to_dlq).
+    const std::string_view bytes = msg.value ? std::string_view(*msg.value) : std::string_view();
     r.source_time = ParseSourceTs(r.headers);
     if (!r.source_time && msg.timestamp.ms > 0) {
       r.source_time = SourceTime(std::chrono::milliseconds(msg.timestamp.ms));
@@ -353,13 +354,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       return std::pair<int, int>{0, 1};
     };
 
-    if (r.original.size() > opt.max_record_bytes) {
+    if (bytes.size() > opt.max_record_bytes) {
       return to_dlq(stages::Outcome::Reject(stages::DlqCode::kTooLarge,
-                                            "record of " + std::to_string(r.original.size()) +
+                                            "record of " + std::to_string(bytes.size()) +
                                                 " bytes is larger than max_record_bytes (" +
                                                 std::to_string(opt.max_record_bytes) + "); not decoded"));
     }
-    auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
+    auto decoded = serde.Decode(bytes, &opt.input_schema);  // InfraError propagates
     if (!decoded) return to_dlq(stages::Outcome::Reject(stages::DlqCode::kUndecodable, decoded.error));
     r.value = std::move(*decoded.value);
 
