@@ -332,24 +332,27 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     ready = known && failing_since == Clock::time_point{} && !stuck;
   }
 
-  // Handles one consumed message inside the open transaction; returns (out, dlq) counts.
-  std::pair<int, int> Handle(const kafka::Message& msg) {
+  // Handles one consumed message inside the open transaction; returns (out, dlq) counts. The
+  // message is read where librdkafka holds it: its bytes are decoded in place, and only a dead
+  // letter copies them.
+  std::pair<int, int> Handle(const kafka::ReceivedMessage& msg) {
     Record r;
-    r.key = msg.key.value_or(std::string());
-    r.headers = FromKafkaHeaders(msg.headers);
-    r.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
-    // The bytes are decoded where they are; only a dead letter copies them (to_dlq).
-    const std::string_view bytes = msg.value ? std::string_view(*msg.value) : std::string_view();
+    r.key = std::string(msg.key().value_or(std::string_view()));
+    r.headers = FromKafkaHeaders(msg.headers());
+    r.origin = Origin::Kafka(opt.input_topic, msg.partition(), msg.offset());
+    const kafka::Timestamp ts = msg.timestamp();
+    const std::string_view bytes = msg.value().value_or(std::string_view());
     r.source_time = ParseSourceTs(r.headers);
-    if (!r.source_time && msg.timestamp.ms > 0) {
-      r.source_time = SourceTime(std::chrono::milliseconds(msg.timestamp.ms));
+    if (!r.source_time && ts.ms > 0) {
+      r.source_time = SourceTime(std::chrono::milliseconds(ts.ms));
     }
     auto to_dlq = [&](const stages::Outcome& why) {
+      const kafka::Message m = msg.ToMessage();
       Record view;
-      view.key = msg.key.value_or(std::string());
-      view.headers = FromKafkaHeaders(msg.headers);
-      view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
-      view.original = msg.value.value_or(std::string());
+      view.key = m.key.value_or(std::string());
+      view.headers = FromKafkaHeaders(m.headers);
+      view.origin = Origin::Kafka(m.topic, m.partition, m.offset);
+      view.original = m.value.value_or(std::string());
       session.DeadLetter(view, why);
       return std::pair<int, int>{0, 1};
     };
@@ -386,7 +389,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         m.value = rec.RawBytes();
       }
       if (!HasHeader(rec.headers, kHeaderOrigin)) {
-        rec.headers.push_back({kHeaderOrigin, Origin::Kafka(msg.topic, msg.partition, msg.offset).ToString()});
+        rec.headers.push_back({kHeaderOrigin, Origin::Kafka(opt.input_topic, msg.partition(), msg.offset()).ToString()});
       }
       if (!HasHeader(rec.headers, kHeaderSourceTs) && rec.source_time) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -394,7 +397,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         rec.headers.push_back({kHeaderSourceTs, std::to_string(ms)});
       }
       m.headers = ToKafkaHeaders(rec.headers);
-      m.timestamp.ms = msg.timestamp.ms;  // keep the record's time (windows, end-to-end)
+      m.timestamp.ms = ts.ms;  // keep the record's time (windows, end-to-end)
       out.push_back(std::move(m));
       if (metrics && rec.source_time) {
         double secs = std::chrono::duration<double>(std::chrono::system_clock::now() -
@@ -428,12 +431,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // linger has passed since it began, or the input pauses. Then the offsets and the commit:
   // one round trip per transaction, however many records it holds.
   // Returns true when it committed; false when it was aborted and must be re-read.
-  bool ProcessTransaction(std::vector<kafka::Message> first) {
+  bool ProcessTransaction(std::vector<kafka::ReceivedMessage> first) {
     auto t0 = Clock::now();
     const auto deadline = t0 + opt.linger;
     std::size_t in = 0;
     int out = 0, dlq = 0;
-    std::map<kafka::TopicPartition, std::int64_t> next;
+    std::map<std::int32_t, std::int64_t> next;  // per partition of the input topic
     bool open = false;
     try {
       Producer().BeginTransaction();
@@ -443,20 +446,20 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       // (KIP-447); the loop does not wait for that, it aborts and redoes the transaction.
       const std::uint64_t generation = rebalances;
       auto group = consumer->ConsumerGroupMetadata();
-      std::vector<kafka::Message> chunk = std::move(first);
+      std::vector<kafka::ReceivedMessage> chunk = std::move(first);
       while (true) {
         for (const auto& msg : chunk) {
           auto [o, d] = Handle(msg);
           out += o;
           dlq += d;
-          auto [it, inserted] = next.emplace(kafka::TopicPartition{msg.topic, msg.partition}, msg.offset + 1);
-          if (!inserted) it->second = std::max(it->second, msg.offset + 1);
+          auto [it, inserted] = next.emplace(msg.partition(), msg.offset() + 1);
+          if (!inserted) it->second = std::max(it->second, msg.offset() + 1);
         }
         in += chunk.size();
         if (in >= opt.batch_size || shutdown.Requested()) break;
         const auto now = Clock::now();
         if (now >= deadline) break;
-        chunk = consumer->PollBatch(
+        chunk = consumer->PollReceived(
             std::min(kChunk, opt.batch_size - in),
             std::min(kRefill, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
         if (generation != rebalances) throw kafka::KafkaError(
@@ -466,7 +469,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       }
       std::vector<kafka::TopicPartitionOffset> offsets;
       offsets.reserve(next.size());
-      for (const auto& [tp, offset] : next) offsets.push_back({tp.topic, tp.partition, offset});
+      for (const auto& [partition, offset] : next) offsets.push_back({opt.input_topic, partition, offset});
       Producer().SendOffsetsToTransaction(offsets, group, KafkaTimeout());
       session.Commit();
       open = false;
@@ -518,7 +521,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           heal_reason.clear();
         }
         // Waits up to linger for the first records of a transaction.
-        auto batch = consumer->PollBatch(
+        auto batch = consumer->PollReceived(
             std::min(kChunk, opt.batch_size),
             std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
         CheckLag();
