@@ -15,6 +15,10 @@ namespace sluice::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Items polled and written at a time inside a transaction (what is held in memory), and the
+// longest a transaction stays open: it commits then even if batch_size items are not in.
+constexpr std::size_t kChunk = 1000;
+constexpr std::chrono::milliseconds kMaxTransactionTime{200};
 
 }  // namespace
 
@@ -135,42 +139,60 @@ struct SourceLoop::Impl {
     return true;
   }
 
-  // Writes one polled batch in one transaction. *in_txn is true while a transaction is open.
-  void Commit(Source& source, SourceBatch& batch, bool* in_txn) {
+  // One transaction, sized by count and by time: it begins with `batch` (the first chunk
+  // polled) and goes on polling `source` in chunks of kChunk items, writing each chunk as it
+  // comes (so reading overlaps the producer's sends, and only a chunk of rows is held in
+  // memory), until batch_size items are in, kMaxTransactionTime has passed, or the source
+  // returns less than a full chunk (it paused, or its file ended). The positions of the last
+  // chunk close the transaction. *in_txn is true while a transaction is open.
+  void Commit(Source& source, SourceBatch& batch, std::size_t chunk, bool* in_txn) {
     const auto t0 = Clock::now();
     kafka::Producer& producer = session.Producer();
     producer.BeginTransaction();
     *in_txn = true;
     std::uint64_t in = 0, out = 0, dlq = 0;
-    for (SourceItem& item : batch.items) {
-      if (item.counted) ++in;
-      SLUICE_ASSERT(!item.outcome.IsSkip(), "a source leaves what is not a record out of its batch");
-      SerdeResult<std::string> bytes;
-      if (item.outcome.IsEmit()) {
-        bytes = serde.Encode(opt.output_topic, item.record.Row());
-        if (!bytes) {
-          item.outcome = stages::Outcome::Reject(stages::DlqCode::kUnencodable, bytes.error);
-        } else if (bytes.value->size() > opt.max_record_bytes) {
-          item.outcome = stages::Outcome::Reject(
-              stages::DlqCode::kTooLarge,
-              "encoded row of " + std::to_string(bytes.value->size()) +
-                  " bytes is larger than max_record_bytes (" + std::to_string(opt.max_record_bytes) + ")");
+    std::size_t items = 0;
+    std::map<std::string, std::string> positions;
+    while (true) {
+      items += batch.items.size();
+      const bool full = batch.items.size() >= chunk;
+      for (SourceItem& item : batch.items) {
+        if (item.counted) ++in;
+        SLUICE_ASSERT(!item.outcome.IsSkip(), "a source leaves what is not a record out of its batch");
+        SerdeResult<std::string> bytes;
+        if (item.outcome.IsEmit()) {
+          bytes = serde.Encode(opt.output_topic, item.record.Row());
+          if (!bytes) {
+            item.outcome = stages::Outcome::Reject(stages::DlqCode::kUnencodable, bytes.error);
+          } else if (bytes.value->size() > opt.max_record_bytes) {
+            item.outcome = stages::Outcome::Reject(
+                stages::DlqCode::kTooLarge,
+                "encoded row of " + std::to_string(bytes.value->size()) +
+                    " bytes is larger than max_record_bytes (" + std::to_string(opt.max_record_bytes) + ")");
+          }
         }
+        if (item.outcome.IsDeadLettered()) {
+          session.DeadLetter(item.record, item.outcome);
+          ++dlq;
+          continue;
+        }
+        kafka::Message m;
+        m.topic = opt.output_topic;
+        if (!item.record.key.empty()) m.key = std::move(item.record.key);
+        m.value = std::move(*bytes.value);
+        m.headers = ToKafkaHeaders(item.record.headers);
+        producer.Produce(m);
+        ++out;
       }
-      if (item.outcome.IsDeadLettered()) {
-        session.DeadLetter(item.record, item.outcome);
-        ++dlq;
-        continue;
+      for (auto& [key, value] : batch.positions) positions[key] = std::move(value);
+      if (!full || items >= opt.batch_size || Clock::now() - t0 >= kMaxTransactionTime ||
+          shutdown.Requested()) {
+        break;
       }
-      kafka::Message m;
-      m.topic = opt.output_topic;
-      if (!item.record.key.empty()) m.key = item.record.key;
-      m.value = std::move(*bytes.value);
-      m.headers = ToKafkaHeaders(item.record.headers);
-      producer.Produce(m);
-      ++out;
+      batch.Clear();
+      if (source.Poll(batch, std::min(chunk, opt.batch_size - items)) != PollStatus::kBatch) break;
     }
-    for (auto& [key, value] : batch.positions) {
+    for (auto& [key, value] : positions) {
       kafka::Message pm;
       pm.topic = opt.positions_topic;
       pm.partition = 0;
@@ -180,7 +202,7 @@ struct SourceLoop::Impl {
     }
     session.Commit();
     *in_txn = false;
-    for (auto& [key, value] : batch.positions) committed[source.Name() + "/" + key] = std::move(value);
+    for (auto& [key, value] : positions) committed[source.Name() + "/" + key] = std::move(value);
     source.Committed();
     ready = true;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -231,14 +253,15 @@ struct SourceLoop::Impl {
         for (std::size_t i = 0; i < sources.size() && !shutdown.Requested(); ++i) {
           if (finished[i]) continue;
           batch.Clear();
-          const PollStatus status = sources[i]->Poll(batch, opt.batch_size);
+          const std::size_t chunk = std::min(kChunk, opt.batch_size);
+          const PollStatus status = sources[i]->Poll(batch, chunk);
           if (status == PollStatus::kFinished) {
             finished[i] = true;
             continue;
           }
           all_finished = false;
           if (status == PollStatus::kBatch) {
-            Commit(*sources[i], batch, &in_txn);
+            Commit(*sources[i], batch, chunk, &in_txn);
             wrote = true;
           }
         }

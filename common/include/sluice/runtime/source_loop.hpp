@@ -79,7 +79,10 @@ class Source {
   // Reads up to `max` items into `batch` (empty on entry). Throws core::InfraError for an
   // outage (retried), core::ConfigError to stop the daemon.
   virtual PollStatus Poll(SourceBatch& batch, std::size_t max) = 0;
-  // The batch from the last Poll is committed (its positions are now the committed ones).
+  // Poll may be called several times before Committed: one transaction takes chunks until it
+  // holds batch_size items, has been open for a while, or a Poll returns less than it asked
+  // for. Committed then covers every Poll since the last Committed or Restore (the positions
+  // of the last one are the committed ones).
   virtual void Committed() {}
   // How long to wait after kIdle.
   virtual core::Duration PollInterval() const { return core::Duration(1000); }
