@@ -204,7 +204,10 @@ def transform_loop(a, stage, in_topic, out_topic, dlq_topic, in_codec, out_codec
                              "fetch.wait.max.ms": 100}))
     p = Producer(kafka_conf({"transactional.id": f"py-{stage}-{a.name}", "linger.ms": 5}))
     p.init_transactions()
-    c.subscribe([in_topic])
+    def on_assign(consumer, parts):
+        st.d["assigned"] = True
+        st.flush()
+    c.subscribe([in_topic], on_assign=on_assign)
     st.flush()
     while not STOP:
         msgs = c.consume(num_messages=a.batch, timeout=0.1)
@@ -302,6 +305,8 @@ def run_sink(a, spec, schemas, topics, registry):
         for tp in parts:
             tp.offset = stored.get((tp.topic, tp.partition), -2)  # -2: the beginning
         consumer.assign(parts)
+        st.d["assigned"] = True
+        st.flush()
 
     c = Consumer(kafka_conf({"group.id": group, "isolation.level": "read_committed",
                              "enable.auto.commit": False, "auto.offset.reset": "earliest",

@@ -1,0 +1,716 @@
+#!/usr/bin/env python3
+"""The measurements of bench/run (see bench/README.md); bench/run checks the environment and
+calls this with bench/python/.venv's Python. Standard library only, except the Kafka latency
+baseline (bench/python/kafka_latency.py, confluent-kafka) and the Python pipeline it starts.
+
+Per repetition (--repeat K; every figure is the median of the K):
+  1. Sluice end to end: a private loans instance, all four daemons; the clock runs from the file
+     landing in the inbox to the sink's last commit (its sluice_records_out_total, polled every
+     20 ms, plus every daemon's rejects); CPU seconds of each daemon from /proc/<pid>/stat over
+     the run; peak RSS (VmHWM); the rows and DLQ records are then counted exactly.
+  2. Python end to end: the same file through bench/python/pipeline.py (four processes), timed,
+     CPU and RSS the same way, its rows and DLQ records counted; then both tables are compared
+     (SQL EXCEPT both ways over every column of the enriched schema) and both DLQs by
+     stage/rule. A difference fails the run.
+  3. Each stage alone, on a fresh instance: the producer from the file to the raw topic (from
+     the drop); then the cleaner alone on the filled raw topic, the enricher alone on the filled
+     clean topic, the sink alone on the filled enriched topic (each from its first record in to
+     its last record out); then a raw COPY of the sink's rows into the same table (the baseline).
+Once, after the repetitions:
+  4. Latency: a fresh instance fed in paced chunks at half the median end-to-end rate; p50/p99
+     from the sink's sluice_end_to_end_seconds histogram (source timestamp -> row committed);
+     then Kafka's own produce->consume latency at the same rate on the same broker.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PIPE = os.path.join(ROOT, "deploy/local/pipeline")
+TOOL = os.path.join(ROOT, "deploy/local/lib/pipeline_tool.py")
+COPY = os.path.join(ROOT, "deploy/local/lib/pipeline_copy.py")
+PIPELINE_FILE = os.path.join(ROOT, "pipelines/loans/pipeline.yaml")
+PYDIR = os.path.join(ROOT, "bench/python")
+DAEMONS = ["producer", "cleaner", "enricher", "pg-sink"]
+TICK = os.sysconf("SC_CLK_TCK")
+POLL = 0.02
+
+
+def say(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def run(*cmd, check=True, quiet=True, **kw):
+    p = subprocess.run(list(cmd), stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE, text=True, **kw)
+    if check and p.returncode != 0:
+        raise BenchError(f"{' '.join(cmd[:4])} failed ({p.returncode}): {(p.stderr or '')[-800:]}")
+    return p.stdout or ""
+
+
+def psql(sql):
+    return run("psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql).strip()
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (all threads, librdkafka's included)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def peak_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def metrics(port):
+    """{series name: sum} and the raw text of a /metrics page; {} when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+            text = r.read().decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - a daemon that does not answer counts as nothing yet
+        return {}, ""
+    sums = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        try:
+            series, value = line.rsplit(" ", 1)
+            name = series.split("{", 1)[0]
+            sums[name] = sums.get(name, 0.0) + float(value)
+        except ValueError:
+            continue
+    return sums, text
+
+
+def histogram(text, name):
+    """[(upper bound, cumulative count)] of a Prometheus histogram, summed over label sets."""
+    acc = {}
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket"):
+            m = re.search(r'le="([^"]+)"', line)
+            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+            acc[le] = acc.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sorted(acc.items())
+
+
+def quantile(buckets, q):
+    """Linear interpolation inside the bucket holding the q-quantile (Prometheus' method)."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None
+    rank, lo, below = q * total, 0.0, 0.0
+    for le, cum in buckets:
+        if cum >= rank:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * ((rank - below) / max(cum - below, 1e-12))
+        lo, below = le, cum
+    return lo
+
+
+def feed(path, inbox, name=None):
+    dst = os.path.join(inbox, name or os.path.basename(path))
+    tmp = os.path.join(inbox, ".feed.part")
+    shutil.copyfile(path, tmp)
+    os.rename(tmp, dst)
+
+
+class Sluice:
+    """A private instance of the loans pipeline (own topics, table, groups), run by
+    deploy/local/pipeline under STACK_DIR/pipelines/<name>."""
+
+    def __init__(self, b, tag, poll="200ms"):
+        self.b, self.name = b, f"{b.run}_{tag}"
+        self.inbox = os.path.join(b.tmp, f"inbox_{tag}")
+        os.makedirs(self.inbox, exist_ok=True)
+        self.yaml = os.path.join(b.tmp, f"{self.name}.yaml")
+        run(sys.executable, COPY, "--src", PIPELINE_FILE, "--out", self.yaml, "--name", self.name,
+            "--inbox", self.inbox, "--poll", poll)
+        self.dir = os.path.join(b.stack_dir, "pipelines", self.name)
+        self.table, self.dlq = self.name, f"{self.name}.dlq"
+        b.instances.append(self)
+
+    def up(self, only=None):
+        cmd = [PIPE, "up", self.yaml] + (["--only", ",".join(only)] if only else [])
+        with open(os.path.join(self.b.out, f"{self.name}-up.log"), "a") as log:
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        if p.returncode != 0:
+            raise BenchError(f"pipeline up {self.name} failed: see {self.b.out}/{self.name}-up.log")
+
+    def port(self, d):
+        try:
+            return open(os.path.join(self.dir, "ports", d)).read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def pid(self, d):
+        try:
+            return int(open(os.path.join(self.dir, "pids", f"{d}.pid")).read().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def metrics(self, d):
+        port = self.port(d)
+        return metrics(port) if port else ({}, "")
+
+    def start(self, d):
+        """Starts one daemon in the background (pipeline start returns once it is ready, by
+        which time it may have read records: the clock must see the first)."""
+        try:
+            os.remove(os.path.join(self.dir, "ports", d))
+        except FileNotFoundError:
+            pass
+        log = open(os.path.join(self.b.out, f"{self.name}-up.log"), "a")
+        return subprocess.Popen([PIPE, "start", self.name, d], stdout=subprocess.DEVNULL, stderr=log)
+
+    def kill(self, d):
+        run(PIPE, "kill", self.name, d, check=False)
+        deadline = time.time() + 60
+        pid = self.pid(d)
+        while pid and os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.1)
+
+    def down(self):
+        run(PIPE, "down", self.name, check=False)
+
+    def rows(self):
+        if psql(f"SELECT to_regclass('\"{self.table}\"') IS NOT NULL") != "t":
+            return 0
+        return int(psql(f'SELECT count(*) FROM "{self.table}"'))
+
+
+class PyPipeline:
+    """bench/python/pipeline.py as four processes (started and stopped by this script)."""
+
+    def __init__(self, b, tag):
+        self.b, self.name = b, f"{b.run}_{tag}"
+        self.inbox = os.path.join(b.tmp, f"inbox_{tag}")
+        os.makedirs(self.inbox, exist_ok=True)
+        self.table, self.dlq = self.name, f"{self.name}.dlq"
+        self.procs = {}
+        b.py_instances.append(self)
+
+    def status_file(self, s):
+        return os.path.join(self.b.tmp, f"{self.name}-{s}.json")
+
+    def status(self, s):
+        try:
+            with open(self.status_file(s)) as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def up(self):
+        for s in ["sink", "enricher", "cleaner", "producer"]:
+            log = open(os.path.join(self.b.out, f"{self.name}-{s}.log"), "w")
+            self.procs[s] = subprocess.Popen(
+                [self.b.venv_python, os.path.join(PYDIR, "pipeline.py"), s, "--pipeline", PIPELINE_FILE,
+                 "--name", self.name, "--inbox", self.inbox, "--status", self.status_file(s)],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while True:
+            st = {s: self.status(s) for s in self.procs}
+            if all(st[s] for s in self.procs) and all(st[s].get("assigned") for s in ("cleaner", "enricher", "sink")):
+                return
+            for s, p in self.procs.items():
+                if p.poll() is not None:
+                    raise BenchError(f"python {s} exited ({p.returncode}): see {self.b.out}/{self.name}-{s}.log")
+            if time.time() > deadline:
+                raise BenchError("the python pipeline did not get ready in 120 s")
+            time.sleep(0.1)
+
+    def pid(self, s):
+        return self.procs[s].pid
+
+    def down(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = {}
+
+
+def dlq_by_rule(topic):
+    out = run(sys.executable, TOOL, "dlq", topic)
+    d = json.loads(out)
+    return d["total"], d["by_rule"], d["duplicate_origins"]
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.run = a.run
+        self.tmp, self.out, self.stack_dir = a.tmp, a.out, a.stack_dir
+        self.venv_python = a.python
+        self.instances, self.py_instances = [], []
+        self.results = {"rows": a.rows, "seed": a.seed, "repeat": a.repeat, "runs": []}
+        self.data = os.path.join(self.tmp, "synthetic.csv")
+
+    # --- 1. Sluice end to end --------------------------------------------------------------
+    def sluice_e2e(self, r):
+        rows = self.a.rows
+        inst = Sluice(self, f"e2e{r}")
+        inst.up()
+        pids = {d: inst.pid(d) for d in DAEMONS}
+        cpu0 = {d: cpu_seconds(p) for d, p in pids.items()}
+        say(f"sluice end to end {r}: {rows} rows through producer -> cleaner -> enricher -> pg-sink")
+        t0 = time.time()
+        feed(self.data, inst.inbox)
+        t_end, stages = self.clock(
+            lambda: inst.metrics("pg-sink")[0],
+            {d: (lambda d=d: inst.metrics(d)[0]) for d in DAEMONS[:-1]}, rows, t0)
+        cpu = {d: (cpu_seconds(p) - cpu0[d]) if cpu_seconds(p) is not None and cpu0[d] is not None else None
+               for d, p in pids.items()}
+        rss = {d: peak_rss_kib(inst.pid(d)) for d in ["registry"] + DAEMONS}
+        cm, _ = inst.metrics("cleaner")
+        dedupe_metric = {k: v for k, v in cm.items() if "dedupe" in k}
+        inst.down()
+        table, (dlq, by_rule, dups) = inst.rows(), dlq_by_rule(inst.dlq)
+        res = {"seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
+               "stages": stages, "table_rows": table, "dlq": dlq, "by_rule": by_rule, "dlq_duplicates": dups,
+               "dedupe_keys": dedupe_metric or stages["cleaner"]["out"]}
+        self.check_accounting("sluice", res)
+        return inst, res
+
+    def clock(self, sink_counters, upstream, rows, t0):
+        """Polls the sink's counters every 20 ms (the others every 250 ms) until the sink's rows
+        out plus every stage's rejects reach `rows`; returns the end time (the first poll that
+        saw the final counts) and each stage's records, first/last activity and rate."""
+        deadline = t0 + self.a.timeout
+        up_c, up_t, last_up = {}, {}, 0.0
+        first, last, prev = {}, {}, {}
+        sink_out, sink_rej, t_sink = 0, 0, None
+        while True:
+            now = time.time()
+            m = sink_counters()
+            out, rej = int(m.get("sluice_records_out_total", 0)), int(m.get("sluice_records_rejected_total", 0))
+            if out + rej != sink_out + sink_rej:
+                t_sink = now
+            if out and "sink" not in first:
+                first["sink"] = now
+            sink_out, sink_rej = out, rej
+            if now - last_up >= 0.25 or sink_out + sink_rej + sum(c[1] for c in up_c.values()) >= rows:
+                last_up = now
+                for d, f in upstream.items():
+                    um = f()
+                    c = (int(um.get("sluice_records_in_total", 0)) or
+                         int(um.get("sluice_records_out_total", 0)) + int(um.get("sluice_records_rejected_total", 0)),
+                         int(um.get("sluice_records_rejected_total", 0)),
+                         int(um.get("sluice_records_out_total", 0)))
+                    if c != prev.get(d):
+                        up_t[d] = now
+                        if c[0] and d not in first:
+                            first[d] = now
+                    prev[d] = c
+                    up_c[d] = c
+            total = sink_out + sink_rej + sum(c[1] for c in up_c.values())
+            if total >= rows:
+                end = max([t_sink or now] + [up_t.get(d, t0) for d in up_c if up_c[d][1]])
+                break
+            if now > deadline:
+                raise BenchError(f"timeout: sink {sink_out} rows + rejects {total - sink_out} of {rows} "
+                                 f"(stages: {up_c})")
+            time.sleep(POLL)
+        stages = {}
+        for d, c in up_c.items():
+            n = c[0]
+            busy = max(up_t.get(d, now) - first.get(d, t0), 1e-9)
+            stages[d] = {"records": n, "out": c[2], "rejected": c[1], "seconds": busy, "rate": n / busy}
+        busy = max((t_sink or now) - first.get("sink", t0), 1e-9)
+        stages["pg-sink"] = {"records": sink_out, "out": sink_out, "rejected": sink_rej, "seconds": busy,
+                             "rate": sink_out / busy}
+        return end, stages
+
+    def check_accounting(self, who, res):
+        rows = self.a.rows
+        if res["table_rows"] + res["dlq"] != rows or res["dlq_duplicates"]:
+            raise BenchError(f"{who}: row accounting broken: table {res['table_rows']} + DLQ {res['dlq']} != "
+                             f"{rows} rows in, or {res['dlq_duplicates']} duplicate DLQ origins")
+
+    # --- 2. Python end to end ----------------------------------------------------------------
+    def python_e2e(self, r):
+        rows = self.a.rows
+        py = PyPipeline(self, f"py{r}")
+        py.up()
+        stages_py = ["producer", "cleaner", "enricher", "sink"]
+        pids = {s: py.pid(s) for s in stages_py}
+        cpu0 = {s: cpu_seconds(p) for s, p in pids.items()}
+        say(f"python end to end {r}: the same rows through bench/python/pipeline.py")
+        t0 = time.time()
+        feed(self.data, py.inbox)
+
+        def as_metrics(s):
+            st = py.status(s)
+            return {"sluice_records_in_total": st.get("in", 0), "sluice_records_out_total": st.get("out", 0),
+                    "sluice_records_rejected_total": st.get("rejected", 0)}
+        t_end, stages = self.clock(lambda: as_metrics("sink"),
+                                   {s: (lambda s=s: as_metrics(s)) for s in stages_py[:-1]}, rows, t0)
+        cpu = {s: cpu_seconds(p) - cpu0[s] for s, p in pids.items()}
+        rss = {s: peak_rss_kib(p) for s, p in pids.items()}
+        dedupe = py.status("cleaner").get("dedupe_keys")
+        py.down()
+        table, (dlq, by_rule, dups) = int(psql(f'SELECT count(*) FROM "{py.table}"')), dlq_by_rule(py.dlq)
+        res = {"seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
+               "stages": {("pg-sink" if k == "sink" else k): v for k, v in stages.items()},
+               "table_rows": table, "dlq": dlq, "by_rule": by_rule, "dlq_duplicates": dups, "dedupe_keys": dedupe}
+        self.check_accounting("python", res)
+        return py, res
+
+    def compare(self, sl, py, sres, pres):
+        """Same rows (every column of the enriched schema, EXCEPT both ways) and same rejects."""
+        sys.path.insert(0, PYDIR)
+        import rules  # noqa: PLC0415 - stdlib-only part of the baseline (json schema reading)
+        cols = ", ".join(f'"{f["name"]}"' for f in rules.load_avsc(
+            os.path.join(ROOT, "pipelines/loans/schemas/loans.enriched.v1.avsc"))["fields"])
+        only_s = int(psql(f'SELECT count(*) FROM (SELECT {cols} FROM "{sl.table}" EXCEPT SELECT {cols} FROM "{py.table}") x'))
+        only_p = int(psql(f'SELECT count(*) FROM (SELECT {cols} FROM "{py.table}" EXCEPT SELECT {cols} FROM "{sl.table}") x'))
+        same_rejects = sres["by_rule"] == pres["by_rule"]
+        ok = only_s == 0 and only_p == 0 and same_rejects
+        cmp = {"rows_only_in_sluice": only_s, "rows_only_in_python": only_p, "same_rejects": same_rejects,
+               "sluice_rejects": sres["by_rule"], "python_rejects": pres["by_rule"], "ok": ok}
+        if not ok:
+            bar = "!" * 78
+            print(f"\n{bar}\nMISMATCH between Sluice and the Python pipeline:\n"
+                  f"  rows only in Sluice's table {sl.table}: {only_s}\n"
+                  f"  rows only in Python's table {py.table}: {only_p}\n"
+                  f"  rejects by stage/rule: Sluice {sres['by_rule']}\n"
+                  f"                         Python {pres['by_rule']}\n{bar}\n", flush=True)
+        return cmp
+
+    # --- 3. each stage alone -------------------------------------------------------------------
+    def stages_alone(self, r):
+        inst = Sluice(self, f"st{r}", poll="20ms")
+        inst.up(only=["registry", "producer"])
+        res = {}
+        say(f"stages alone {r}: producer from the file to the raw topic")
+        t0 = time.time()
+        feed(self.data, inst.inbox)
+        n = self.wait_counter(inst, "producer", self.a.rows, t0, from_first=False)
+        res["producer"] = n
+        raw = n["out"]
+        inst.kill("producer")
+        for d, want in (("cleaner", raw), ("enricher", None)):
+            say(f"stages alone {r}: {d} alone on its filled input topic")
+            starter = inst.start(d)
+            n = self.wait_counter(inst, d, want if want is not None else res["cleaner"]["out"], time.time(),
+                                  from_first=True)
+            res[d] = n
+            if starter.wait() != 0:
+                raise BenchError(f"{d} did not start")
+            inst.kill(d)
+        loaded = res["enricher"]["out"]
+        say(f"stages alone {r}: pg-sink alone on the filled enriched topic ({loaded} records)")
+        starter = inst.start("pg-sink")
+        res["pg-sink"] = self.wait_counter(inst, "pg-sink", loaded, time.time(), from_first=True)
+        if starter.wait() != 0:
+            raise BenchError("pg-sink did not start")
+        inst.kill("pg-sink")
+        if inst.rows() != loaded:
+            raise BenchError(f"the sink reported {loaded} rows written but the table has {inst.rows()}")
+        res["copy"] = self.copy_baseline(inst, loaded)
+        inst.down()
+        return res
+
+    def wait_counter(self, inst, d, want, t0, from_first):
+        """Polls one daemon every 20 ms until its records out + rejected reach `want`; the clock
+        starts at t0 or (from_first) at the first poll that saw a record in."""
+        deadline = time.time() + self.a.timeout
+        t_first = None
+        while True:
+            m, _ = inst.metrics(d)
+            now = time.time()
+            if t_first is None and (m.get("sluice_records_in_total", 0) or m.get("sluice_records_out_total", 0)):
+                t_first = now
+            out, rej = int(m.get("sluice_records_out_total", 0)), int(m.get("sluice_records_rejected_total", 0))
+            if out + rej >= want and want > 0:
+                start = t_first if from_first else t0
+                secs = max(now - start, 1e-9)
+                return {"records": want, "out": out, "rejected": rej, "seconds": secs, "rate": want / secs,
+                        "cpu": None}
+            if now > deadline:
+                raise BenchError(f"{d} alone: {out} out + {rej} rejected of {want} after {self.a.timeout}s")
+            time.sleep(POLL)
+
+    def copy_baseline(self, inst, loaded):
+        """A raw COPY of the rows the sink wrote into the same table, emptied (psql \\timing)."""
+        dump = os.path.join(self.tmp, f"{inst.name}.copy")
+        run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", f"\\copy \"{inst.table}\" TO '{dump}'")
+        psql(f'TRUNCATE "{inst.table}"')
+        out = run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                  input=f"\\timing on\n\\copy \"{inst.table}\" FROM '{dump}'\n")
+        ms = [float(x) for x in re.findall(r"Time: ([0-9.]+) ms", out)]
+        copied = int(psql(f'SELECT count(*) FROM "{inst.table}"'))
+        if copied != loaded or not ms:
+            raise BenchError(f"baseline COPY loaded {copied} rows, expected {loaded}")
+        return {"records": loaded, "seconds": ms[-1] / 1000, "rate": loaded / (ms[-1] / 1000)}
+
+    # --- 4. latency at half the maximum rate -----------------------------------------------------
+    def latency(self, rate):
+        half = rate / 2
+        interval = 0.25
+        per_chunk = max(1, int(half * interval))
+        with open(self.data) as f:
+            header, lines = f.readline(), f.readlines()
+        n_chunks = max(4, min(len(lines) // per_chunk, int(self.a.latency_seconds / interval)))
+        n_chunks = min(n_chunks, len(lines) // per_chunk) or 1
+        total = n_chunks * per_chunk
+        inst = Sluice(self, "lat", poll="20ms")
+        inst.up()
+        _, before = inst.metrics("pg-sink")
+        h0 = histogram(before, "sluice_end_to_end_seconds")
+        say(f"latency: {total} rows in {n_chunks} files of {per_chunk} every {interval * 1000:.0f} ms "
+            f"({per_chunk / interval:,.0f} rows/s, half the median end-to-end rate)")
+        t0 = time.time()
+        for i in range(n_chunks):
+            path = os.path.join(self.tmp, f"chunk_{i:05d}.csv")
+            with open(path, "w") as f:
+                f.write(header)
+                f.writelines(lines[i * per_chunk:(i + 1) * per_chunk])
+            target = t0 + i * interval
+            time.sleep(max(0.0, target - time.time()))
+            feed(path, inst.inbox)
+        self.clock(lambda: inst.metrics("pg-sink")[0],
+                   {d: (lambda d=d: inst.metrics(d)[0]) for d in DAEMONS[:-1]}, total, t0)
+        _, after = inst.metrics("pg-sink")
+        h1 = histogram(after, "sluice_end_to_end_seconds")
+        inst.down()
+        b0 = dict(h0)
+        delta = [(le, cum - b0.get(le, 0.0)) for le, cum in h1]
+        res = {"rows": total, "rate": per_chunk / interval, "p50": quantile(delta, 0.5), "p99": quantile(delta, 0.99),
+               "buckets": delta, "observed": delta[-1][1] if delta else 0}
+        say(f"latency: Kafka's own produce -> consume latency at {per_chunk / interval:,.0f} msgs/s")
+        out = run(self.venv_python, os.path.join(PYDIR, "kafka_latency.py"), "--topic", f"{self.run}_lat_kafka",
+                  "--rate", str(per_chunk / interval), "--seconds", str(total / (per_chunk / interval)),
+                  "--partitions", "6")
+        res["kafka"] = json.loads(out.strip().splitlines()[-1])
+        return res
+
+    # --- orchestration -------------------------------------------------------------------------
+    def main(self):
+        a = self.a
+        run(sys.executable, os.path.join(ROOT, "tests/data/loans/loan_data.py"), "synthetic", "--seed", str(a.seed),
+            "--rows", str(a.rows), "--out", self.data)
+        say(f"data: {a.rows} SYNTHETIC loan rows (seed {a.seed}), {os.path.getsize(self.data) / 1e6:.1f} MB")
+        failed = False
+        for r in range(1, a.repeat + 1):
+            one = {}
+            if not a.sink_only:
+                sl, one["sluice"] = self.sluice_e2e(r)
+                say(f"  sluice: {one['sluice']['seconds']:.2f} s, {one['sluice']['rate']:,.0f} records/s, "
+                    f"CPU {sum(v for v in one['sluice']['cpu'].values() if v):.2f} s")
+                if not a.no_python:
+                    py, one["python"] = self.python_e2e(r)
+                    say(f"  python: {one['python']['seconds']:.2f} s, {one['python']['rate']:,.0f} records/s, "
+                        f"CPU {sum(one['python']['cpu'].values()):.2f} s")
+                    one["compare"] = self.compare(sl, py, one["sluice"], one["python"])
+                    failed = failed or not one["compare"]["ok"]
+                    say(f"  same rows and rejects: {'yes' if one['compare']['ok'] else 'NO'}")
+            one["alone"] = self.stages_alone(r)
+            al = one["alone"]
+            say("  alone: " + ", ".join(f"{d} {al[d]['rate']:,.0f}/s" for d in DAEMONS) +
+                f"; COPY {al['copy']['rate']:,.0f} rows/s")
+            self.results["runs"].append(one)
+            self.save()
+        if not a.sink_only and not a.no_latency:
+            rate = median(r["sluice"]["rate"] for r in self.results["runs"])
+            self.results["latency"] = self.latency(rate)
+            self.save()
+        summary = report(self.results)
+        with open(os.path.join(self.out, "summary.txt"), "w") as f:
+            f.write(summary)
+        print(summary)
+        if failed:
+            print("bench: FAILED: Sluice and the Python pipeline gave different rows or rejects (see above)",
+                  file=sys.stderr)
+            return 1
+        return 0
+
+    def save(self):
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+
+    def cleanup(self):
+        for p in self.py_instances:
+            p.down()
+        for i in self.instances:
+            i.down()
+        if self.a.keep:
+            return
+        for i in self.instances + self.py_instances:
+            psql(f'DROP TABLE IF EXISTS "{i.table}"')
+            psql(f"DELETE FROM sluice_offsets WHERE consumer_group LIKE '%{i.name}%'")
+            if isinstance(i, PyPipeline):
+                psql(f"DELETE FROM bench_py_offsets WHERE consumer_group LIKE '%{i.name}%'")
+            else:
+                shutil.copytree(os.path.join(i.dir, "logs"), os.path.join(self.out, f"logs-{i.name}"),
+                                dirs_exist_ok=True)
+                shutil.rmtree(i.dir, ignore_errors=True)
+
+
+def fmt_rate(x):
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def report(res):
+    """The summary table: every figure as the median of the repetitions, with its ratio."""
+    runs, rows = res["runs"], res["rows"]
+    k = len(runs)
+
+    def med(path):
+        vals = []
+        for r in runs:
+            v = r
+            for p in path:
+                v = v.get(p) if isinstance(v, dict) else None
+            if v is not None:
+                vals.append(v)
+        return median(vals), vals
+
+    lines = [f"Sluice pipeline benchmark: {rows} SYNTHETIC loan rows, median of {k} run(s); "
+             f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", ""]
+    copy_rate, copy_vals = med(["alone", "copy", "rate"])
+    row = "  {:<58} {:>13} {:>10}  {}"
+    lines.append(row.format("figure", "median", "ratio", "runs / target"))
+    lines.append(row.format("baseline: raw COPY of the sink's rows, rows/s", fmt_rate(copy_rate), "1.00x (COPY)",
+                            ", ".join(fmt_rate(v) for v in copy_vals)))
+    e2e, e2e_vals = med(["sluice", "rate"])
+    pye2e, py_vals = med(["python", "rate"])
+    if e2e is not None:
+        lines.append(row.format("end to end, Sluice (file dropped -> last row), records/s", fmt_rate(e2e),
+                                f"{e2e / copy_rate:.2f}x COPY", f"{', '.join(fmt_rate(v) for v in e2e_vals)}; target >= 0.50x COPY"))
+        secs, _ = med(["sluice", "seconds"])
+        lines.append(row.format("  seconds from drop to last row", f"{secs:.2f}", "", ""))
+    if pye2e is not None:
+        lines.append(row.format("end to end, plain Python pipeline, records/s", fmt_rate(pye2e),
+                                f"{e2e / pye2e:.2f}x Sluice/Py", ", ".join(fmt_rate(v) for v in py_vals)))
+    for d, target in (("producer", 200000), ("cleaner", 100000), ("enricher", 100000), ("pg-sink", None)):
+        v, vals = med(["alone", d, "rate"])
+        ratio = f"{v / copy_rate:.2f}x COPY" if d == "pg-sink" else ""
+        t = f"target >= {target:,}/s" if target else "target >= 0.80x COPY"
+        what = "rows/s (CSV -> raw topic, from the drop)" if d == "producer" else "records/s (first in -> last out)"
+        lines.append(row.format(f"{d} alone, {what}", fmt_rate(v), ratio, f"{', '.join(fmt_rate(x) for x in vals)}; {t}"))
+    if e2e is not None:
+        lines += ["", "  CPU seconds per 100k records over the end-to-end run (utime+stime, all threads):",
+                  "    {:<10} {:>8} {:>8} {:>8}".format("stage", "Sluice", "Python", "Py/Sluice")]
+        tot_s, tot_p = [], []
+        for d in DAEMONS:
+            pd = "sink" if d == "pg-sink" else d
+            s_vals = [r["sluice"]["cpu"].get(d) for r in runs]
+            p_vals = [r["python"]["cpu"].get(pd) for r in runs if "python" in r]
+            s = median([x * 100000 / rows for x in s_vals if x is not None])
+            p = median([x * 100000 / rows for x in p_vals if x is not None])
+            lines.append("    {:<10} {:>8} {:>8} {:>8}".format(
+                d, f"{s:.2f}" if s is not None else "?", f"{p:.2f}" if p is not None else "-",
+                f"{p / s:.1f}x" if s and p else ""))
+        for r in runs:
+            tot_s.append(sum(v for v in r["sluice"]["cpu"].values() if v) * 100000 / rows)
+            if "python" in r:
+                tot_p.append(sum(r["python"]["cpu"].values()) * 100000 / rows)
+        s, p = median(tot_s), median(tot_p)
+        lines.append("    {:<10} {:>8} {:>8} {:>8}   (target: Sluice <= 2.00)".format(
+            "total", f"{s:.2f}", f"{p:.2f}" if p is not None else "-", f"{p / s:.1f}x" if p else ""))
+        lines += ["", "  per stage during the Sluice end-to-end run (records in / busy time, polled):"]
+        for d in DAEMONS:
+            v, _ = med(["sluice", "stages", d, "rate"])
+            n, _ = med(["sluice", "stages", d, "records"])
+            lines.append(f"    {d:<9} {int(n or 0):>8} records  {fmt_rate(v):>10} records/s")
+        lines += ["", "  peak RSS (VmHWM) during the end-to-end run, MiB (target <= 64 per daemon):"]
+        for d in ["registry"] + DAEMONS:
+            s, _ = med(["sluice", "rss_kib", d])
+            pd = "sink" if d == "pg-sink" else d
+            p, _ = med(["python", "rss_kib", pd])
+            lines.append(f"    {d:<9} Sluice {s / 1024 if s else 0:>7.1f}" +
+                         (f"   Python {p / 1024:>7.1f}" if p else ""))
+        keys, _ = med(["sluice", "dedupe_keys"])
+        lines.append(f"    the cleaner's dedupe window (24h, max_keys 1,000,000) held {keys if not isinstance(keys, dict) else keys} "
+                     "keys at the end (one per record it accepted)")
+        cmp_ok = all(r.get("compare", {}).get("ok", True) for r in runs)
+        if any("compare" in r for r in runs):
+            c = runs[-1]["compare"]
+            lines += ["", f"  same rows and rejects, Sluice vs Python: {'yes' if cmp_ok else 'NO (MISMATCH)'} "
+                      f"(rows only in one table: {c['rows_only_in_sluice']} / {c['rows_only_in_python']}; "
+                      f"rejects by rule: {c['sluice_rejects'] or 'none'})"]
+    lat = res.get("latency")
+    if lat:
+        kp50, kp99 = lat["kafka"]["p50"], lat["kafka"]["p99"]
+        p50, p99 = lat["p50"], lat["p99"]
+        lines += ["", f"  latency at {lat['rate']:,.0f} records/s (half the median end-to-end rate), {lat['rows']} rows:",
+                  f"    Sluice source timestamp -> row committed   p50 {p50 * 1000 if p50 is not None else float('nan'):8.1f} ms"
+                  f"   p99 {p99 * 1000 if p99 is not None else float('nan'):8.1f} ms   (from the sink's histogram, "
+                  f"{int(lat['observed'])} observations; buckets 1-2.5-5 ms steps)",
+                  f"    Kafka produce -> consume, same broker       p50 {kp50 * 1000:8.1f} ms   p99 {kp99 * 1000:8.1f} ms"
+                  f"   ({lat['kafka']['count']} messages)",
+                  f"    ratio Sluice / Kafka                        p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
+                  f"     p99 {p99 / kp99 if p99 and kp99 else float('nan'):8.1f}x"]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sink-only", action="store_true", help="only the stages alone (no end to end, no latency)")
+    ap.add_argument("--no-python", action="store_true")
+    ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--latency-seconds", type=float, default=20)
+    ap.add_argument("--timeout", type=float, default=1200)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stack-dir", required=True)
+    ap.add_argument("--python", required=True, help="the venv's python (bench/python/setup)")
+    ap.add_argument("--report-only", help="print the summary of a results.json and exit")
+    a = ap.parse_args()
+    b = Bench(a)
+    rc = 1
+    try:
+        rc = b.main()
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+    finally:
+        b.cleanup()
+    return rc
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        print(report(json.load(open(sys.argv[2]))), end="")
+        sys.exit(0)
+    sys.exit(main())
