@@ -296,7 +296,8 @@ class Bench:
             {d: (lambda d=d: inst.metrics(d)[0]) for d in DAEMONS[:-1]}, rows, t0)
         cpu = {d: (cpu_seconds(p) - cpu0[d]) if cpu_seconds(p) is not None and cpu0[d] is not None else None
                for d, p in pids.items()}
-        rss = {d: peak_rss_kib(inst.pid(d)) for d in ["registry"] + DAEMONS}
+        rss = {d: peak_rss_kib(inst.pid(d)) for d in DAEMONS}
+        rss["registry"] = peak_rss_kib(self.a.registry_pid) if self.a.registry_pid else None
         cm, _ = inst.metrics("cleaner")
         dedupe_metric = {k: v for k, v in cm.items() if "dedupe" in k}
         inst.down()
@@ -672,7 +673,7 @@ def report(res):
         lines += ["", f"  latency at {lat['rate']:,.0f} records/s (half the median end-to-end rate), {lat['rows']} rows:",
                   f"    Sluice source timestamp -> row committed   p50 {p50 * 1000 if p50 is not None else float('nan'):8.1f} ms"
                   f"   p99 {p99 * 1000 if p99 is not None else float('nan'):8.1f} ms   (from the sink's histogram, "
-                  f"{int(lat['observed'])} observations; buckets 1-2.5-5 ms steps)",
+                  f"{int(lat['observed'])} observations; bucket bounds 1, 2.5, 5 x 10^n s, interpolated)",
                   f"    Kafka produce -> consume, same broker       p50 {kp50 * 1000:8.1f} ms   p99 {kp99 * 1000:8.1f} ms"
                   f"   ({lat['kafka']['count']} messages)",
                   f"    ratio Sluice / Kafka                        p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
@@ -696,7 +697,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--stack-dir", required=True)
     ap.add_argument("--python", required=True, help="the venv's python (bench/python/setup)")
-    ap.add_argument("--report-only", help="print the summary of a results.json and exit")
+    ap.add_argument("--registry-pid", type=int, help="the run's schema registry (for its peak RSS)")
     a = ap.parse_args()
     b = Bench(a)
     rc = 1
