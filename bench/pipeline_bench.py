@@ -357,8 +357,8 @@ class Bench:
                              "rate": sink_out / busy}
         return end, stages
 
-    def check_accounting(self, who, res):
-        rows = self.a.rows
+    def check_accounting(self, who, res, rows=None):
+        rows = rows or self.a.rows
         if res["table_rows"] + res["dlq"] != rows or res["dlq_duplicates"]:
             raise BenchError(f"{who}: row accounting broken: table {res['table_rows']} + DLQ {res['dlq']} != "
                              f"{rows} rows in, or {res['dlq_duplicates']} duplicate DLQ origins")
@@ -393,16 +393,42 @@ class Bench:
         return py, res
 
     def compare(self, sl, py, sres, pres):
-        """Same rows (every column of the enriched schema, EXCEPT both ways) and same rejects."""
+        """Same rows (every column of the enriched schema, EXCEPT both ways) and same rejects.
+        Two things depend on the order records are consumed from the 6 partitions, which differs
+        from run to run (two Sluice runs differ the same way): the flags of running-statistics
+        rules (outlier zscore, impute) and the values impute fills in. Those flags are taken out
+        of `flags` and an imputed value is compared as null; how many rows carry them is printed."""
         sys.path.insert(0, PYDIR)
-        import rules  # noqa: PLC0415 - stdlib-only part of the baseline (json schema reading)
-        cols = ", ".join(f'"{f["name"]}"' for f in rules.load_avsc(
-            os.path.join(ROOT, "pipelines/loans/schemas/loans.enriched.v1.avsc"))["fields"])
+        import rules  # noqa: PLC0415
+        spec, schemas = rules.load_pipeline(PIPELINE_FILE)
+        stateful, imputed = [], {}
+        for o in spec["cleaner"]["rules"]:
+            if o["type"] == "impute" or (o["type"] == "outlier" and o.get("method") == "zscore"):
+                stateful.append(o["name"])
+            if o["type"] == "impute":
+                imputed[o["field"]] = o["name"]
+        names = [f["name"] for f in schemas["enriched"]["fields"]]
+        lit = ", ".join("'" + n.replace("'", "''") + "'" for n in stateful) or "''"
+        exprs = []
+        for n in names:
+            q = f'"{n}"'
+            if n == "flags":
+                q = (f"NULLIF(array_to_string(ARRAY(SELECT f FROM unnest(string_to_array(flags, ',')) f "
+                     f"WHERE f NOT IN ({lit})), ','), '')")
+            elif n in imputed:
+                q = f"CASE WHEN ',' || flags || ',' LIKE '%,{imputed[n]},%' THEN NULL ELSE {q} END"
+            exprs.append(q)
+        cols = ", ".join(exprs)
         only_s = int(psql(f'SELECT count(*) FROM (SELECT {cols} FROM "{sl.table}" EXCEPT SELECT {cols} FROM "{py.table}") x'))
         only_p = int(psql(f'SELECT count(*) FROM (SELECT {cols} FROM "{py.table}" EXCEPT SELECT {cols} FROM "{sl.table}") x'))
+        order_dependent = {}
+        for who, t in (("sluice", sl.table), ("python", py.table)):
+            order_dependent[who] = {n: int(psql(f"SELECT count(*) FROM \"{t}\" WHERE ',' || flags || ',' LIKE '%,{n},%'"))
+                                    for n in stateful}
         same_rejects = sres["by_rule"] == pres["by_rule"]
         ok = only_s == 0 and only_p == 0 and same_rejects
         cmp = {"rows_only_in_sluice": only_s, "rows_only_in_python": only_p, "same_rejects": same_rejects,
+               "order_dependent_flags": order_dependent,
                "sluice_rejects": sres["by_rule"], "python_rejects": pres["by_rule"], "ok": ok}
         if not ok:
             bar = "!" * 78
@@ -411,6 +437,57 @@ class Bench:
                   f"  rows only in Python's table {py.table}: {only_p}\n"
                   f"  rejects by stage/rule: Sluice {sres['by_rule']}\n"
                   f"                         Python {pres['by_rule']}\n{bar}\n", flush=True)
+        return cmp
+
+    # --- the bad-mix file through both (correctness only, not timed) --------------------------
+    def check_bad_mix(self):
+        """The synthetic rows are all valid, so the reject comparison needs bad rows: the real
+        sample with seeded bad rows of every kind (tests/data/loans/loan_data.py bad-mix) goes
+        through a Sluice instance and the Python pipeline; same rows and same rejects by
+        stage/rule, and each matches the generator's expected counts."""
+        d = os.path.join(self.tmp, "badmix")
+        run(sys.executable, os.path.join(ROOT, "tests/data/loans/loan_data.py"), "bad-mix", "--seed", "7", "--out", d)
+        path = os.path.join(d, "lending_club_bad_mix.csv")
+        exp = json.load(open(os.path.join(d, "lending_club_bad_mix.expected.json")))
+        items = exp["items"]
+        say(f"correctness: the bad-mix file ({items} items, {exp['expected_rejected']} bad) through Sluice and Python")
+        sl = Sluice(self, "chk", poll="20ms")
+        sl.up()
+        t0 = time.time()
+        feed(path, sl.inbox)
+        self.clock(lambda: sl.metrics("pg-sink")[0], {x: (lambda x=x: sl.metrics(x)[0]) for x in DAEMONS[:-1]},
+                   items, t0)
+        sl.down()
+        sres = {"table_rows": sl.rows()}
+        sres["dlq"], sres["by_rule"], sres["dlq_duplicates"] = dlq_by_rule(sl.dlq)
+        self.check_accounting("sluice (bad-mix)", sres, items)
+        py = PyPipeline(self, "pychk")
+        py.up()
+        t0 = time.time()
+        feed(path, py.inbox)
+
+        def as_metrics(x):
+            st = py.status(x)
+            return {"sluice_records_in_total": st.get("in", 0), "sluice_records_out_total": st.get("out", 0),
+                    "sluice_records_rejected_total": st.get("rejected", 0)}
+        self.clock(lambda: as_metrics("sink"), {x: (lambda x=x: as_metrics(x)) for x in ("producer", "cleaner", "enricher")},
+                   items, t0)
+        py.down()
+        pres = {"table_rows": int(psql(f'SELECT count(*) FROM "{py.table}"'))}
+        pres["dlq"], pres["by_rule"], pres["dlq_duplicates"] = dlq_by_rule(py.dlq)
+        self.check_accounting("python (bad-mix)", pres, items)
+        cmp = self.compare(sl, py, sres, pres)
+        expected = {}
+        for b in exp["bad"]:
+            expected[f"{b['stage']}/{b['rule']}"] = expected.get(f"{b['stage']}/{b['rule']}", 0) + 1
+        cmp["matches_expected"] = sres["by_rule"] == expected and sres["table_rows"] == exp["expected_loaded"]
+        cmp["items"], cmp["loaded"] = items, sres["table_rows"]
+        if not cmp["matches_expected"]:
+            print(f"\n!!! Sluice's rejects on the bad-mix file differ from the generator's expectation: "
+                  f"{sres['by_rule']} vs {expected}\n", flush=True)
+        cmp["ok"] = cmp["ok"] and cmp["matches_expected"]
+        say(f"  same rows and rejects on the bad-mix file: {'yes' if cmp['ok'] else 'NO'} "
+            f"({sres['table_rows']} rows, {sres['dlq']} rejects)")
         return cmp
 
     # --- 3. each stage alone -------------------------------------------------------------------
@@ -492,6 +569,20 @@ class Bench:
         total = n_chunks * per_chunk
         inst = Sluice(self, "lat", poll="20ms")
         inst.up()
+        # Each row's insert time (clock_timestamp() inside the sink's transaction, a few ms
+        # before its commit): the sink names its columns, so the default fills this one.
+        psql(f'ALTER TABLE "{inst.table}" ADD COLUMN bench_inserted_at timestamptz DEFAULT clock_timestamp()')
+        sys.path.insert(0, PYDIR)
+        import rules  # noqa: PLC0415
+        spec, schemas = rules.load_pipeline(PIPELINE_FILE)
+        ids = rules.Producer(spec, schemas["raw"])
+        chunk_of = {}
+        for i in range(n_chunks):
+            text = header + "".join(lines[i * per_chunk:(i + 1) * per_chunk])
+            for item in ids.rows(text, "chunk"):
+                if item[0] == "emit":
+                    chunk_of[item[2]["loan_id"]] = i
+        dropped = {}
         _, before = inst.metrics("pg-sink")
         h0 = histogram(before, "sluice_end_to_end_seconds")
         say(f"latency: {total} rows in {n_chunks} files of {per_chunk} every {interval * 1000:.0f} ms "
@@ -505,15 +596,23 @@ class Bench:
             target = t0 + i * interval
             time.sleep(max(0.0, target - time.time()))
             feed(path, inst.inbox)
+            dropped[i] = time.time()
         self.clock(lambda: inst.metrics("pg-sink")[0],
                    {d: (lambda d=d: inst.metrics(d)[0]) for d in DAEMONS[:-1]}, total, t0)
         _, after = inst.metrics("pg-sink")
         h1 = histogram(after, "sluice_end_to_end_seconds")
+        inserted = run("psql", "-X", "-q", "-tA", "-F", " ", "-v", "ON_ERROR_STOP=1", "-c",
+                       f'SELECT loan_id, extract(epoch FROM bench_inserted_at) FROM "{inst.table}"')
         inst.down()
+        per_row = sorted(float(t) - dropped[chunk_of[k]] for k, t in
+                         (line.split(" ") for line in inserted.splitlines() if line.strip()) if k in chunk_of)
         b0 = dict(h0)
         delta = [(le, cum - b0.get(le, 0.0)) for le, cum in h1]
         res = {"rows": total, "rate": per_chunk / interval, "p50": quantile(delta, 0.5), "p99": quantile(delta, 0.99),
-               "buckets": delta, "observed": delta[-1][1] if delta else 0}
+               "buckets": delta, "observed": delta[-1][1] if delta else 0,
+               "drop_to_row": {"count": len(per_row), "p50": statistics.median(per_row) if per_row else None,
+                               "p99": per_row[min(len(per_row) - 1, int(0.99 * len(per_row)))] if per_row else None,
+                               "max": per_row[-1] if per_row else None}}
         say(f"latency: Kafka's own produce -> consume latency at {per_chunk / interval:,.0f} msgs/s")
         out = run(self.venv_python, os.path.join(PYDIR, "kafka_latency.py"), "--topic", f"{self.run}_lat_kafka",
                   "--rate", str(per_chunk / interval), "--seconds", str(total / (per_chunk / interval)),
@@ -528,6 +627,9 @@ class Bench:
             "--rows", str(a.rows), "--out", self.data)
         say(f"data: {a.rows} SYNTHETIC loan rows (seed {a.seed}), {os.path.getsize(self.data) / 1e6:.1f} MB")
         failed = False
+        if not a.sink_only and not a.no_python:
+            self.results["bad_mix"] = self.check_bad_mix()
+            failed = not self.results["bad_mix"]["ok"]
         for r in range(1, a.repeat + 1):
             one = {}
             if not a.sink_only:
@@ -547,7 +649,7 @@ class Bench:
                 f"; COPY {al['copy']['rate']:,.0f} rows/s")
             self.results["runs"].append(one)
             self.save()
-        if not a.sink_only and not a.no_latency:
+        if not a.sink_only and not a.no_latency and self.results["runs"]:
             rate = median(r["sluice"]["rate"] for r in self.results["runs"])
             self.results["latency"] = self.latency(rate)
             self.save()
@@ -578,9 +680,26 @@ class Bench:
             if isinstance(i, PyPipeline):
                 psql(f"DELETE FROM bench_py_offsets WHERE consumer_group LIKE '%{i.name}%'")
             else:
-                shutil.copytree(os.path.join(i.dir, "logs"), os.path.join(self.out, f"logs-{i.name}"),
-                                dirs_exist_ok=True)
+                if os.path.isdir(os.path.join(i.dir, "logs")):
+                    shutil.copytree(os.path.join(i.dir, "logs"), os.path.join(self.out, f"logs-{i.name}"),
+                                    dirs_exist_ok=True)
                 shutil.rmtree(i.dir, ignore_errors=True)
+        self.delete_topics()
+
+    def delete_topics(self):
+        """The run's topics (every instance's, the latency baseline's, the registry's)."""
+        try:
+            from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - the venv has it
+            admin = AdminClient({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"]})
+            mine = [t for t in admin.list_topics(timeout=10).topics
+                    if t.startswith(self.run + "_") or t == f"_schemas_{self.run}"]
+            for f in admin.delete_topics(mine).values() if mine else []:
+                try:
+                    f.result()
+                except Exception:  # noqa: BLE001 - best effort: a topic left behind is harmless
+                    pass
+        except Exception as e:  # noqa: BLE001
+            print(f"bench: could not delete the run's topics: {e}", file=sys.stderr)
 
 
 def fmt_rate(x):
@@ -605,6 +724,7 @@ def report(res):
     lines = [f"Sluice pipeline benchmark: {rows} SYNTHETIC loan rows, median of {k} run(s); "
              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", ""]
     copy_rate, copy_vals = med(["alone", "copy", "rate"])
+    copy_rate = copy_rate or float("nan")
     row = "  {:<58} {:>13} {:>10}  {}"
     lines.append(row.format("figure", "median", "ratio", "runs / target"))
     lines.append(row.format("baseline: raw COPY of the sink's rows, rows/s", fmt_rate(copy_rate), "1.00x (COPY)",
@@ -666,6 +786,17 @@ def report(res):
             lines += ["", f"  same rows and rejects, Sluice vs Python: {'yes' if cmp_ok else 'NO (MISMATCH)'} "
                       f"(rows only in one table: {c['rows_only_in_sluice']} / {c['rows_only_in_python']}; "
                       f"rejects by rule: {c['sluice_rejects'] or 'none'})"]
+    bm = res.get("bad_mix")
+    if bm:
+        lines.append(f"  same rows and rejects on the bad-mix file ({bm['items']} items): "
+                     f"{'yes' if bm['ok'] else 'NO (MISMATCH)'} ({bm['loaded']} rows; "
+                     f"rows only in one table {bm['rows_only_in_sluice']} / {bm['rows_only_in_python']}; rejects "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(bm["sluice_rejects"].items())) + ")")
+        od = bm.get("order_dependent_flags", {})
+        if od:
+            lines.append("    left out of the comparison, as they depend on the order records are consumed from the "
+                         "partitions: flags " + "; ".join(f"{w} " + ", ".join(f"{n} {c}" for n, c in v.items())
+                                                         for w, v in od.items()))
     lat = res.get("latency")
     if lat:
         kp50, kp99 = lat["kafka"]["p50"], lat["kafka"]["p99"]
@@ -674,6 +805,9 @@ def report(res):
                   f"    Sluice source timestamp -> row committed   p50 {p50 * 1000 if p50 is not None else float('nan'):8.1f} ms"
                   f"   p99 {p99 * 1000 if p99 is not None else float('nan'):8.1f} ms   (from the sink's histogram, "
                   f"{int(lat['observed'])} observations; bucket bounds 1, 2.5, 5 x 10^n s, interpolated)",
+                  f"    Sluice file dropped -> row inserted (exact) p50 {lat['drop_to_row']['p50'] * 1000:8.1f} ms"
+                  f"   p99 {lat['drop_to_row']['p99'] * 1000:8.1f} ms   ({lat['drop_to_row']['count']} rows; per row, "
+                  "from an insert-time column)",
                   f"    Kafka produce -> consume, same broker       p50 {kp50 * 1000:8.1f} ms   p99 {kp99 * 1000:8.1f} ms"
                   f"   ({lat['kafka']['count']} messages)",
                   f"    ratio Sluice / Kafka                        p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
