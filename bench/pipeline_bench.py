@@ -198,6 +198,23 @@ class Sluice:
     def down(self):
         run(PIPE, "down", self.name, check=False)
 
+    def knobs(self):
+        """The effective batch size and linger of each stage (the daemons' defaults included), from
+        the effective configuration `pipeline up` saved: the Python pipeline runs with the same."""
+        sys.path.insert(0, os.path.dirname(TOOL))
+        sys.path.insert(0, PYDIR)
+        import pipeline_tool  # noqa: PLC0415
+        import rules  # noqa: PLC0415
+        out = {}
+        for stage, section, linger_key, default_linger in (("producer", "producer", None, "200ms"),
+                                                           ("cleaner", "cleaner", "linger", "200ms"),
+                                                           ("enricher", "enricher", "linger", "200ms"),
+                                                           ("sink", "sink", "batch_linger", "500ms")):
+            batch = pipeline_tool.effective_value(self.dir, section, "batch_size") or "1000"
+            linger = (pipeline_tool.effective_value(self.dir, section, linger_key) if linger_key else None) or default_linger
+            out[stage] = (int(batch), rules.duration_ms(linger) / 1000)
+        return out
+
     def rows(self):
         if psql(f"SELECT to_regclass('\"{self.table}\"') IS NOT NULL") != "t":
             return 0
@@ -225,12 +242,16 @@ class PyPipeline:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def up(self):
+    def up(self, knobs):
+        """Starts the four processes with Sluice's effective batch sizes and lingers (`knobs`:
+        stage -> (records per transaction, seconds))."""
         for s in ["sink", "enricher", "cleaner", "producer"]:
             log = open(os.path.join(self.b.out, f"{self.name}-{s}.log"), "w")
+            batch, linger = knobs[s]
             self.procs[s] = subprocess.Popen(
                 [self.b.venv_python, os.path.join(PYDIR, "pipeline.py"), s, "--pipeline", PIPELINE_FILE,
-                 "--name", self.name, "--inbox", self.inbox, "--status", self.status_file(s)],
+                 "--name", self.name, "--inbox", self.inbox, "--status", self.status_file(s),
+                 "--batch", str(batch), "--linger", str(linger)],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while True:
@@ -278,6 +299,7 @@ class Bench:
         self.tmp, self.out, self.stack_dir = a.tmp, a.out, a.stack_dir
         self.venv_python = a.python
         self.instances, self.py_instances = [], []
+        self.knobs = None
         self.results = {"rows": a.rows, "seed": a.seed, "repeat": a.repeat, "runs": []}
         self.data = os.path.join(self.tmp, "synthetic.csv")
 
@@ -286,6 +308,7 @@ class Bench:
         rows = self.a.rows
         inst = Sluice(self, f"e2e{r}")
         inst.up()
+        self.knobs = inst.knobs()
         pids = {d: inst.pid(d) for d in DAEMONS}
         cpu0 = {d: cpu_seconds(p) for d, p in pids.items()}
         say(f"sluice end to end {r}: {rows} rows through producer -> cleaner -> enricher -> pg-sink")
@@ -367,7 +390,7 @@ class Bench:
     def python_e2e(self, r):
         rows = self.a.rows
         py = PyPipeline(self, f"py{r}")
-        py.up()
+        py.up(self.knobs)
         stages_py = ["producer", "cleaner", "enricher", "sink"]
         pids = {s: py.pid(s) for s in stages_py}
         cpu0 = {s: cpu_seconds(p) for s, p in pids.items()}
@@ -453,6 +476,7 @@ class Bench:
         say(f"correctness: the bad-mix file ({items} items, {exp['expected_rejected']} bad) through Sluice and Python")
         sl = Sluice(self, "chk", poll="20ms")
         sl.up()
+        knobs = sl.knobs()
         t0 = time.time()
         feed(path, sl.inbox)
         self.clock(lambda: sl.metrics("pg-sink")[0], {x: (lambda x=x: sl.metrics(x)[0]) for x in DAEMONS[:-1]},
@@ -462,7 +486,7 @@ class Bench:
         sres["dlq"], sres["by_rule"], sres["dlq_duplicates"] = dlq_by_rule(sl.dlq)
         self.check_accounting("sluice (bad-mix)", sres, items)
         py = PyPipeline(self, "pychk")
-        py.up()
+        py.up(knobs)
         t0 = time.time()
         feed(path, py.inbox)
 
@@ -647,6 +671,7 @@ class Bench:
             al = one["alone"]
             say("  alone: " + ", ".join(f"{d} {al[d]['rate']:,.0f}/s" for d in DAEMONS) +
                 f"; COPY {al['copy']['rate']:,.0f} rows/s")
+            one["knobs"] = self.knobs
             self.results["runs"].append(one)
             self.save()
         if not a.sink_only and not a.no_latency and self.results["runs"]:
@@ -778,7 +803,7 @@ def report(res):
             lines.append(f"    {d:<9} Sluice {s / 1024 if s else 0:>7.1f}" +
                          (f"   Python {p / 1024:>7.1f}" if p else ""))
         keys, _ = med(["sluice", "dedupe_keys"])
-        lines.append(f"    the cleaner's dedupe window (24h, max_keys 1,000,000) held {keys if not isinstance(keys, dict) else keys} "
+        lines.append(f"    the cleaner's dedupe window (24h, max_keys 1,000,000) held {int(keys) if isinstance(keys, (int, float)) else keys} "
                      "keys at the end (one per record it accepted)")
         cmp_ok = all(r.get("compare", {}).get("ok", True) for r in runs)
         if any("compare" in r for r in runs):
@@ -810,8 +835,10 @@ def report(res):
                   "from an insert-time column)",
                   f"    Kafka produce -> consume, same broker       p50 {kp50 * 1000:8.1f} ms   p99 {kp99 * 1000:8.1f} ms"
                   f"   ({lat['kafka']['count']} messages)",
-                  f"    ratio Sluice / Kafka                        p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
-                  f"     p99 {p99 / kp99 if p99 and kp99 else float('nan'):8.1f}x"]
+                  f"    ratio Sluice (histogram) / Kafka            p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
+                  f"     p99 {p99 / kp99 if p99 and kp99 else float('nan'):8.1f}x",
+                  f"    ratio Sluice (per row, from the drop) / Kafka p50 {lat['drop_to_row']['p50'] / kp50:6.1f}x"
+                  f"     p99 {lat['drop_to_row']['p99'] / kp99:8.1f}x"]
     return "\n".join(lines) + "\n"
 
 
