@@ -281,6 +281,55 @@ class PyPipeline:
         self.procs = {}
 
 
+def kafka_admin():
+    from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - bench/python/.venv has it
+    return AdminClient({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"]})
+
+
+def log_append_time(topics, partitions=6):
+    """Sets message.timestamp.type=LogAppendTime on `topics` (created when missing)."""
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,  # noqa: PLC0415
+                                       NewTopic)
+    admin = kafka_admin()
+    have = admin.list_topics(timeout=10).topics
+    new = [NewTopic(t, partitions, 1, config={"message.timestamp.type": "LogAppendTime"})
+           for t in topics if t not in have]
+    for f in (admin.create_topics(new).values() if new else []):
+        f.result()
+    res = [ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=[
+        ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET)])
+        for t in topics if t in have]
+    for f in (admin.incremental_alter_configs(res).values() if res else []):
+        f.result()
+
+
+def first_append(topics, since):
+    """The earliest broker append time (seconds) of a record at or after `since` in `topics`."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+    c = Consumer({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"], "group.id": "bench-first-append",
+                  "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+    best = None
+    try:
+        md = c.list_topics(timeout=10).topics
+        tps = [TopicPartition(t, p, int(since * 1000)) for t in topics if t in md for p in md[t].partitions]
+        for tp in c.offsets_for_times(tps, timeout=10):
+            if tp.offset < 0:
+                continue
+            c.assign([tp])
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                m = c.poll(0.5)
+                if m is None or m.error():
+                    continue
+                ts = m.timestamp()[1] / 1000
+                if ts >= since and (best is None or ts < best):
+                    best = ts
+                break
+    finally:
+        c.close()
+    return best
+
+
 def dlq_by_rule(topic):
     out = run(sys.executable, TOOL, "dlq", topic)
     d = json.loads(out)
@@ -526,11 +575,24 @@ class Bench:
         res["producer"] = n
         raw = n["out"]
         inst.kill("producer")
+        # The cleaner and enricher count records in only when a batch commits, so their metrics
+        # cannot show the first record in. The broker can: with LogAppendTime on their output
+        # topics, the first record a stage writes (before its commit, a few ms after it read its
+        # first record) carries the time the broker appended it.
+        out_topics = {"cleaner": [f"{inst.name}.clean", inst.dlq], "enricher": [f"{inst.name}.enriched", inst.dlq]}
+        log_append_time(sorted({t for ts in out_topics.values() for t in ts}))
         for d, want in (("cleaner", raw), ("enricher", None)):
             say(f"stages alone {r}: {d} alone on its filled input topic")
+            started = time.time()
             starter = inst.start(d)
             n = self.wait_counter(inst, d, want if want is not None else res["cleaner"]["out"], time.time(),
                                   from_first=True)
+            first = first_append(out_topics[d], started)
+            if first is None:
+                raise BenchError(f"{d} alone: no record of its output found on the broker")
+            n["first_in_metrics_seconds"] = n["seconds"]
+            n["seconds"] = n["end"] - first
+            n["rate"] = n["records"] / n["seconds"]
             res[d] = n
             if starter.wait() != 0:
                 raise BenchError(f"{d} did not start")
@@ -563,7 +625,7 @@ class Bench:
                 start = t_first if from_first else t0
                 secs = max(now - start, 1e-9)
                 return {"records": want, "out": out, "rejected": rej, "seconds": secs, "rate": want / secs,
-                        "cpu": None}
+                        "end": now}
             if now > deadline:
                 raise BenchError(f"{d} alone: {out} out + {rej} rejected of {want} after {self.a.timeout}s")
             time.sleep(POLL)
@@ -714,8 +776,7 @@ class Bench:
     def delete_topics(self):
         """The run's topics (every instance's, the latency baseline's, the registry's)."""
         try:
-            from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - the venv has it
-            admin = AdminClient({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"]})
+            admin = kafka_admin()
             mine = [t for t in admin.list_topics(timeout=10).topics
                     if t.startswith(self.run + "_") or t == f"_schemas_{self.run}"]
             for f in admin.delete_topics(mine).values() if mine else []:
@@ -768,7 +829,7 @@ def report(res):
         v, vals = med(["alone", d, "rate"])
         ratio = f"{v / copy_rate:.2f}x COPY" if d == "pg-sink" else ""
         t = f"target >= {target:,}/s" if target else "target >= 0.80x COPY"
-        what = "rows/s (CSV -> raw topic, from the drop)" if d == "producer" else "records/s (first in -> last out)"
+        what = {"producer": "rows/s (CSV -> raw topic, from the drop)", "pg-sink": "rows/s (first in -> last row)"}.get(d, "records/s (first out -> last commit)")
         lines.append(row.format(f"{d} alone, {what}", fmt_rate(v), ratio, f"{', '.join(fmt_rate(x) for x in vals)}; {t}"))
     if e2e is not None:
         lines += ["", "  CPU seconds per 100k records over the end-to-end run (utime+stime, all threads):",
