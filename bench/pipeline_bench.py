@@ -283,7 +283,7 @@ class PyPipeline:
 
 def kafka_admin():
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - bench/python/.venv has it
-    return AdminClient({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"]})
+    return AdminClient({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"], "log_level": 4})
 
 
 def log_append_time(topics, partitions=6):
@@ -307,7 +307,7 @@ def first_append(topics, since):
     """The earliest broker append time (seconds) of a record at or after `since` in `topics`."""
     from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
     c = Consumer({"bootstrap.servers": os.environ["SLUICE_KAFKA_BROKERS"], "group.id": "bench-first-append",
-                  "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+                  "enable.auto.commit": False, "isolation.level": "read_uncommitted", "log_level": 4})
     best = None
     try:
         md = c.list_topics(timeout=10).topics
@@ -331,9 +331,10 @@ def first_append(topics, since):
 
 
 def dlq_by_rule(topic):
+    """(total, {stage/rule: count}, duplicate origins, {stage/rule: reason: count})."""
     out = run(sys.executable, TOOL, "dlq", topic)
     d = json.loads(out)
-    return d["total"], d["by_rule"], d["duplicate_origins"]
+    return d["total"], d["by_rule"], d["duplicate_origins"], d["by_reason"]
 
 
 def median(xs):
@@ -373,8 +374,8 @@ class Bench:
         cm, _ = inst.metrics("cleaner")
         dedupe_metric = {k: v for k, v in cm.items() if "dedupe" in k}
         inst.down()
-        table, (dlq, by_rule, dups) = inst.rows(), dlq_by_rule(inst.dlq)
-        res = {"seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
+        table, (dlq, by_rule, dups, by_reason) = inst.rows(), dlq_by_rule(inst.dlq)
+        res = {"by_reason": by_reason, "seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
                "stages": stages, "table_rows": table, "dlq": dlq, "by_rule": by_rule, "dlq_duplicates": dups,
                "dedupe_keys": dedupe_metric or stages["cleaner"]["out"]}
         self.check_accounting("sluice", res)
@@ -457,8 +458,8 @@ class Bench:
         rss = {s: peak_rss_kib(p) for s, p in pids.items()}
         dedupe = py.status("cleaner").get("dedupe_keys")
         py.down()
-        table, (dlq, by_rule, dups) = int(psql(f'SELECT count(*) FROM "{py.table}"')), dlq_by_rule(py.dlq)
-        res = {"seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
+        table, (dlq, by_rule, dups, by_reason) = int(psql(f'SELECT count(*) FROM "{py.table}"')), dlq_by_rule(py.dlq)
+        res = {"by_reason": by_reason, "seconds": t_end - t0, "rate": rows / (t_end - t0), "cpu": cpu, "rss_kib": rss,
                "stages": {("pg-sink" if k == "sink" else k): v for k, v in stages.items()},
                "table_rows": table, "dlq": dlq, "by_rule": by_rule, "dlq_duplicates": dups, "dedupe_keys": dedupe}
         self.check_accounting("python", res)
@@ -497,10 +498,15 @@ class Bench:
         for who, t in (("sluice", sl.table), ("python", py.table)):
             order_dependent[who] = {n: int(psql(f"SELECT count(*) FROM \"{t}\" WHERE ',' || flags || ',' LIKE '%,{n},%'"))
                                     for n in stateful}
-        same_rejects = sres["by_rule"] == pres["by_rule"]
+        # Counts by stage/rule must be equal, and so must the counts by reason text (the reason
+        # names the offending value, so this compares the rejects record by record in effect).
+        same_rejects = sres["by_rule"] == pres["by_rule"] and sres.get("by_reason") == pres.get("by_reason")
+        reason_diff = {k: (sres.get("by_reason", {}).get(k, 0), pres.get("by_reason", {}).get(k, 0))
+                       for k in set(sres.get("by_reason", {})) | set(pres.get("by_reason", {}))
+                       if sres.get("by_reason", {}).get(k, 0) != pres.get("by_reason", {}).get(k, 0)}
         ok = only_s == 0 and only_p == 0 and same_rejects
         cmp = {"rows_only_in_sluice": only_s, "rows_only_in_python": only_p, "same_rejects": same_rejects,
-               "order_dependent_flags": order_dependent,
+               "order_dependent_flags": order_dependent, "reasons_differing": len(reason_diff),
                "sluice_rejects": sres["by_rule"], "python_rejects": pres["by_rule"], "ok": ok}
         if not ok:
             bar = "!" * 78
@@ -508,7 +514,9 @@ class Bench:
                   f"  rows only in Sluice's table {sl.table}: {only_s}\n"
                   f"  rows only in Python's table {py.table}: {only_p}\n"
                   f"  rejects by stage/rule: Sluice {sres['by_rule']}\n"
-                  f"                         Python {pres['by_rule']}\n{bar}\n", flush=True)
+                  f"                         Python {pres['by_rule']}\n"
+                  f"  reasons counted differently (Sluice, Python): {dict(list(reason_diff.items())[:20])}\n{bar}\n",
+                  flush=True)
         return cmp
 
     # --- the bad-mix file through both (correctness only, not timed) --------------------------
@@ -532,7 +540,7 @@ class Bench:
                    items, t0)
         sl.down()
         sres = {"table_rows": sl.rows()}
-        sres["dlq"], sres["by_rule"], sres["dlq_duplicates"] = dlq_by_rule(sl.dlq)
+        sres["dlq"], sres["by_rule"], sres["dlq_duplicates"], sres["by_reason"] = dlq_by_rule(sl.dlq)
         self.check_accounting("sluice (bad-mix)", sres, items)
         py = PyPipeline(self, "pychk")
         py.up(knobs)
@@ -547,7 +555,7 @@ class Bench:
                    items, t0)
         py.down()
         pres = {"table_rows": int(psql(f'SELECT count(*) FROM "{py.table}"'))}
-        pres["dlq"], pres["by_rule"], pres["dlq_duplicates"] = dlq_by_rule(py.dlq)
+        pres["dlq"], pres["by_rule"], pres["dlq_duplicates"], pres["by_reason"] = dlq_by_rule(py.dlq)
         self.check_accounting("python (bad-mix)", pres, items)
         cmp = self.compare(sl, py, sres, pres)
         expected = {}
