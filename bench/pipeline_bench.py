@@ -724,6 +724,7 @@ class Bench:
         if not a.sink_only and not a.no_python:
             self.results["bad_mix"] = self.check_bad_mix()
             failed = not self.results["bad_mix"]["ok"]
+            self.save()
         for r in range(1, a.repeat + 1):
             one = {}
             if not a.sink_only:
@@ -782,11 +783,12 @@ class Bench:
         self.delete_topics()
 
     def delete_topics(self):
-        """The run's topics (every instance's, the latency baseline's, the registry's)."""
+        """The run's topics (every instance's, the latency baseline's; bench/run deletes the
+        registry's once the registry has stopped)."""
         try:
             admin = kafka_admin()
             mine = [t for t in admin.list_topics(timeout=10).topics
-                    if t.startswith(self.run + "_") or t == f"_schemas_{self.run}"]
+                    if t.startswith(self.run + "_")]
             for f in admin.delete_topics(mine).values() if mine else []:
                 try:
                     f.result()
@@ -835,6 +837,8 @@ def report(res):
                                 f"{e2e / pye2e:.2f}x Sluice/Py", ", ".join(fmt_rate(v) for v in py_vals)))
     for d, target in (("producer", 200000), ("cleaner", 100000), ("enricher", 100000), ("pg-sink", None)):
         v, vals = med(["alone", d, "rate"])
+        if v is None:
+            continue
         ratio = f"{v / copy_rate:.2f}x COPY" if d == "pg-sink" else ""
         t = f"target >= {target:,}/s" if target else "target >= 0.80x COPY"
         what = {"producer": "rows/s (CSV -> raw topic, from the drop)", "pg-sink": "rows/s (first in -> last row)"}.get(d, "records/s (first out -> last commit)")

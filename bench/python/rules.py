@@ -10,7 +10,7 @@ start-up rather than ignored.
 
 The semantics follow common/src/stages/{rules,steps}/ and row.cpp (value text, number parsing,
 typing into the schema). Where this baseline is knowingly weaker than Sluice it says so:
-the CSV reader is line-oriented (a quoted field may not span lines), and the producer keeps
+the producer keeps
 no file position in its transactions (a restart re-sends the file; the dedupe rule catches the
 repeats).
 """
@@ -282,9 +282,8 @@ class Producer:
         self.fields = [f for f, *_ in field_types(raw_schema) if f != self.id_field]
 
     def rows(self, text, name):
-        """Yields ("emit", key, record, line) or ("reject", rule, reason, line, raw_line).
-        Line-oriented like Sluice's reader for these files: a bad line is rejected and the next
-        line starts afresh (quoted fields spanning lines are not supported: a baseline limit)."""
+        """Yields ("emit", key, record, line) or ("reject", rule, reason, line, raw_line), like
+        Sluice's reader: a bad record is rejected and the next line starts afresh."""
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -297,13 +296,37 @@ class Producer:
         width = len(header)
         nulls = set(self.null_values)
         fields, id_field, id_from, prefix, key = self.fields, self.id_field, self.id_from, self.id_prefix, self.key
-        for n, raw_line in enumerate(lines[1:], start=2):
+        quoted = [i for i, l in enumerate(lines) if '"' in l]  # lines that may close a quote
+        i = 1
+        while i < len(lines):
+            raw_line, n = lines[i], i + 1
+            i += 1
             line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
             if not line.strip(_WS):
                 yield ("reject", "empty_line", "empty line", n, raw_line)
                 continue
             try:
                 cells = split_line(line)
+            except Unterminated:
+                # RFC 4180: a quoted field may span lines. Join the next lines that hold a quote
+                # until it closes; if it never does, reject this line and go on with the next.
+                cells = None
+                for j in (q for q in quoted if q >= i):
+                    joined = "\n".join(l[:-1] if l.endswith("\r") else l for l in lines[n - 1:j + 1])
+                    try:
+                        cells = split_line(joined)
+                    except Unterminated:
+                        continue
+                    except CsvError as e:
+                        cells = e
+                    raw_line, i = "\n".join(lines[n - 1:j + 1]), j + 1
+                    break
+                if cells is None:
+                    yield ("reject", "csv", "unterminated quoted field at end of file", n, raw_line)
+                    continue
+                if isinstance(cells, CsvError):
+                    yield ("reject", "csv", str(cells), n, raw_line)
+                    continue
             except CsvError as e:
                 yield ("reject", "csv", str(e), n, raw_line)
                 continue
@@ -311,8 +334,8 @@ class Producer:
                 yield ("reject", "csv", f"expected {width} columns, found {len(cells)}", n, raw_line)
                 continue
             rec = {}
-            for f, i in zip(fields, idx):
-                c = cells[i]
+            for f, col in zip(fields, idx):
+                c = cells[col]
                 rec[f] = None if c.strip(_WS) in nulls else c
             if id_field:
                 rec = {id_field: content_key(rec, id_from, prefix), **rec}
@@ -323,9 +346,13 @@ class CsvError(Exception):
     pass
 
 
+class Unterminated(CsvError):
+    pass
+
+
 def split_line(line):
-    """One CSV line (RFC 4180 quoting, no line breaks inside quotes) into cells; the common
-    line without quotes is a plain split."""
+    """One CSV record (RFC 4180 quoting) into cells; the common line without quotes is a plain
+    split."""
     if '"' not in line:
         return line.split(",")
     cells, i, n, field = [], 0, len(line), 1
@@ -336,7 +363,7 @@ def split_line(line):
             while True:
                 j = line.find('"', i)
                 if j < 0:
-                    raise CsvError("unterminated quoted field")
+                    raise Unterminated("unterminated quoted field")
                 buf.append(line[i:j])
                 i = j + 1
                 if i < n and line[i] == '"':
@@ -346,7 +373,7 @@ def split_line(line):
                 break
             cells.append("".join(buf))
             if i < n and line[i] != ",":
-                raise CsvError("unexpected character after closing quote")
+                raise CsvError(f"unexpected character after closing quote in field {field}")
         else:
             j = line.find(",", i)
             j = n if j < 0 else j
