@@ -16,8 +16,7 @@ Per repetition (--repeat K; every figure is the median of the K):
      the drop); then the cleaner alone on the filled raw topic, the enricher alone on the filled
      clean topic, the sink alone on the filled enriched topic (each from its first record in to
      its last record out); then a raw COPY of the sink's rows into the same table (the baseline).
-Once, after the repetitions:
-  4. Latency: a fresh instance fed in paced chunks at half the median end-to-end rate; p50/p99
+  4. Latency: a fresh instance fed in paced chunks at half this repetition's end-to-end rate; p50/p99
      from the sink's sluice_end_to_end_seconds histogram (source timestamp -> row committed);
      then Kafka's own produce->consume latency at the same rate on the same broker.
 """
@@ -652,7 +651,7 @@ class Bench:
         return {"records": loaded, "seconds": ms[-1] / 1000, "rate": loaded / (ms[-1] / 1000)}
 
     # --- 4. latency at half the maximum rate -----------------------------------------------------
-    def latency(self, rate):
+    def latency(self, rate, r):
         half = rate / 2
         interval = 0.25
         per_chunk = max(1, int(half * interval))
@@ -661,7 +660,7 @@ class Bench:
         n_chunks = max(4, min(len(lines) // per_chunk, int(self.a.latency_seconds / interval)))
         n_chunks = min(n_chunks, len(lines) // per_chunk) or 1
         total = n_chunks * per_chunk
-        inst = Sluice(self, "lat", poll="20ms")
+        inst = Sluice(self, f"lat{r}", poll="20ms")
         inst.up()
         # Each row's insert time (clock_timestamp() inside the sink's transaction, a few ms
         # before its commit): the sink names its columns, so the default fills this one.
@@ -680,7 +679,7 @@ class Bench:
         _, before = inst.metrics("pg-sink")
         h0 = histogram(before, "sluice_end_to_end_seconds")
         say(f"latency: {total} rows in {n_chunks} files of {per_chunk} every {interval * 1000:.0f} ms "
-            f"({per_chunk / interval:,.0f} rows/s, half the median end-to-end rate)")
+            f"({per_chunk / interval:,.0f} rows/s, half this repetition's end-to-end rate)")
         t0 = time.time()
         for i in range(n_chunks):
             path = os.path.join(self.tmp, f"chunk_{i:05d}.csv")
@@ -708,7 +707,7 @@ class Bench:
                                "p99": per_row[min(len(per_row) - 1, int(0.99 * len(per_row)))] if per_row else None,
                                "max": per_row[-1] if per_row else None}}
         say(f"latency: Kafka's own produce -> consume latency at {per_chunk / interval:,.0f} msgs/s")
-        out = run(self.venv_python, os.path.join(PYDIR, "kafka_latency.py"), "--topic", f"{self.run}_lat_kafka",
+        out = run(self.venv_python, os.path.join(PYDIR, "kafka_latency.py"), "--topic", f"{self.run}_lat{r}_kafka",
                   "--rate", str(per_chunk / interval), "--seconds", str(total / (per_chunk / interval)),
                   "--partitions", "6")
         res["kafka"] = json.loads(out.strip().splitlines()[-1])
@@ -742,12 +741,13 @@ class Bench:
             al = one["alone"]
             say("  alone: " + ", ".join(f"{d} {al[d]['rate']:,.0f}/s" for d in DAEMONS) +
                 f"; COPY {al['copy']['rate']:,.0f} rows/s")
+            if not a.sink_only and not a.no_latency:
+                one["latency"] = self.latency(one["sluice"]["rate"], r)
+                lat = one["latency"]
+                say(f"  latency: p50/p99 {lat['drop_to_row']['p50'] * 1000:.0f}/{lat['drop_to_row']['p99'] * 1000:.0f} ms "
+                    f"(Kafka alone {lat['kafka']['p50'] * 1000:.0f}/{lat['kafka']['p99'] * 1000:.0f} ms)")
             one["knobs"] = self.knobs
             self.results["runs"].append(one)
-            self.save()
-        if not a.sink_only and not a.no_latency and self.results["runs"]:
-            rate = median(r["sluice"]["rate"] for r in self.results["runs"])
-            self.results["latency"] = self.latency(rate)
             self.save()
         summary = report(self.results)
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
@@ -895,23 +895,27 @@ def report(res):
             lines.append("    left out of the comparison, as they depend on the order records are consumed from the "
                          "partitions: flags " + "; ".join(f"{w} " + ", ".join(f"{n} {c}" for n, c in v.items())
                                                          for w, v in od.items()))
-    lat = res.get("latency")
-    if lat:
-        kp50, kp99 = lat["kafka"]["p50"], lat["kafka"]["p99"]
-        p50, p99 = lat["p50"], lat["p99"]
-        lines += ["", f"  latency at {lat['rate']:,.0f} records/s (half the median end-to-end rate), {lat['rows']} rows:",
-                  f"    Sluice source timestamp -> row committed   p50 {p50 * 1000 if p50 is not None else float('nan'):8.1f} ms"
-                  f"   p99 {p99 * 1000 if p99 is not None else float('nan'):8.1f} ms   (from the sink's histogram, "
-                  f"{int(lat['observed'])} observations; bucket bounds 1, 2.5, 5 x 10^n s, interpolated)",
-                  f"    Sluice file dropped -> row inserted (exact) p50 {lat['drop_to_row']['p50'] * 1000:8.1f} ms"
-                  f"   p99 {lat['drop_to_row']['p99'] * 1000:8.1f} ms   ({lat['drop_to_row']['count']} rows; per row, "
-                  "from an insert-time column)",
-                  f"    Kafka produce -> consume, same broker       p50 {kp50 * 1000:8.1f} ms   p99 {kp99 * 1000:8.1f} ms"
-                  f"   ({lat['kafka']['count']} messages)",
-                  f"    ratio Sluice (histogram) / Kafka            p50 {p50 / kp50 if p50 and kp50 else float('nan'):8.1f}x"
-                  f"     p99 {p99 / kp99 if p99 and kp99 else float('nan'):8.1f}x",
-                  f"    ratio Sluice (per row, from the drop) / Kafka p50 {lat['drop_to_row']['p50'] / kp50:6.1f}x"
-                  f"     p99 {lat['drop_to_row']['p99'] / kp99:8.1f}x"]
+    if any("latency" in r for r in runs):
+        def ms(path):
+            v, vals = med(["latency"] + path)
+            return (v * 1000 if v is not None else float("nan")), ", ".join(f"{x * 1000:.0f}" for x in vals)
+        rate, _ = med(["latency", "rate"])
+        n, _ = med(["latency", "rows"])
+        h50, h50s = ms(["p50"])
+        h99, h99s = ms(["p99"])
+        d50, d50s = ms(["drop_to_row", "p50"])
+        d99, d99s = ms(["drop_to_row", "p99"])
+        k50, k50s = ms(["kafka", "p50"])
+        k99, k99s = ms(["kafka", "p99"])
+        lines += ["", f"  latency at half each repetition's end-to-end rate (median {rate:,.0f} records/s, "
+                      f"{int(n)} rows fed in files every 250 ms), ms:",
+                  f"    {'':<50} {'p50':>8} {'p99':>8}   runs p50 / p99",
+                  f"    {'Sluice, file dropped -> row inserted (exact, per row)':<50} {d50:8.1f} {d99:8.1f}   {d50s} / {d99s}",
+                  f"    {'Sluice, source timestamp -> commit (sink histogram)':<50} {h50:8.1f} {h99:8.1f}   {h50s} / {h99s}"
+                  "   (buckets 1, 2.5, 5 x 10^n s, interpolated)",
+                  f"    {'Kafka alone, produce -> consume, same broker':<50} {k50:8.1f} {k99:8.1f}   {k50s} / {k99s}",
+                  f"    {'ratio Sluice (exact) / Kafka':<50} {d50 / k50:7.1f}x {d99 / k99:7.1f}x",
+                  f"    {'ratio Sluice (histogram) / Kafka':<50} {h50 / k50:7.1f}x {h99 / k99:7.1f}x"]
     return "\n".join(lines) + "\n"
 
 
@@ -923,7 +927,7 @@ def main():
     ap.add_argument("--sink-only", action="store_true", help="only the stages alone (no end to end, no latency)")
     ap.add_argument("--no-python", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
-    ap.add_argument("--latency-seconds", type=float, default=20)
+    ap.add_argument("--latency-seconds", type=float, default=15)
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--run", required=True)
