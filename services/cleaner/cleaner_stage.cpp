@@ -28,7 +28,8 @@ void CleanerStage::Warm(const runtime::Record& emitted) {
 
 runtime::StageResult CleanerStage::Process(runtime::Record record) {
   // The record's own time drives time windows (dedupe), so a replay decides as the first run.
-  stages::CleanResult result = cleaner_.Process(record.Row(), TimestampMs(record));
+  const std::int64_t ts = TimestampMs(record);
+  stages::CleanResult result = cleaner_.Process(std::move(record.Row()), ts);
   if (!result.outcome.IsEmit()) return std::move(result.outcome);
   record.value = std::move(result.row);
   return runtime::EmitOne(std::move(record));

@@ -91,7 +91,7 @@ EnricherStage::EnricherStage(const pipeline::PipelineConfig& config)
 }
 
 runtime::StageResult EnricherStage::Process(runtime::Record record) {
-  stages::EnrichResult result = enricher_->Process(record.Row(), std::chrono::steady_clock::now());
+  stages::EnrichResult result = enricher_->Process(std::move(record.Row()), std::chrono::steady_clock::now());
   if (!result.outcome.IsEmit()) return std::move(result.outcome);
   record.value = std::move(result.row);
   return runtime::EmitOne(std::move(record));

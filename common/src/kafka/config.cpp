@@ -31,7 +31,15 @@ Config DefaultsFor(ClientRole role) {
                     {"enable.auto.offset.store", "false"},
                     {"isolation.level", "read_committed"},
                     {"auto.offset.reset", "earliest"},
-                    {"partition.assignment.strategy", "cooperative-sticky"}};
+                    {"partition.assignment.strategy", "cooperative-sticky"},
+                    // An empty fetch is held this long at most (librdkafka: 500 ms). One fetch
+                    // is in flight per broker, so a drained partition's long poll would delay
+                    // the others' next records.
+                    {"fetch.wait.max.ms", "100"},
+                    // Prefetched records kept in the consumer's queue (librdkafka: 64 MiB).
+                    // 16 MiB is tens of thousands of records, a fraction of a second of work
+                    // at full rate, and keeps a daemon's memory flat.
+                    {"queued.max.messages.kbytes", "16384"}};
     case ClientRole::kAdmin:
       return Config{};
   }

@@ -241,6 +241,10 @@ std::optional<std::string_view> ReceivedMessage::LastHeader(const char* name) co
   return std::string_view(static_cast<const char*>(value), size);
 }
 
+Headers ReceivedMessage::headers() const { return detail::HeadersOf(m_.get()); }
+
+Timestamp ReceivedMessage::timestamp() const { return detail::TimestampOf(m_.get()); }
+
 Message ReceivedMessage::ToMessage() const { return detail::FromRdMessage(m_.get()); }
 
 namespace {

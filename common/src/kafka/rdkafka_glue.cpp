@@ -99,6 +99,24 @@ Headers FromRdHeaders(const rd_kafka_headers_t* headers) {
   return out;
 }
 
+Headers HeadersOf(const rd_kafka_message_t* m) {
+  rd_kafka_headers_t* headers = nullptr;
+  // The message keeps ownership of its headers; we only read them.
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  return FromRdHeaders(headers);
+}
+
+Timestamp TimestampOf(const rd_kafka_message_t* m) {
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  Timestamp t;
+  t.ms = rd_kafka_message_timestamp(m, &type);
+  t.type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME        ? TimestampType::kCreateTime
+           : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TimestampType::kLogAppendTime
+                                                        : TimestampType::kNotAvailable;
+  if (t.type == TimestampType::kNotAvailable) t.ms = 0;
+  return t;
+}
+
 Message FromRdMessage(const rd_kafka_message_t* m) {
   Message out;
   out.topic = rd_kafka_topic_name(m->rkt);
@@ -106,17 +124,8 @@ Message FromRdMessage(const rd_kafka_message_t* m) {
   out.offset = m->offset;
   if (m->key != nullptr) out.key.emplace(static_cast<const char*>(m->key), m->key_len);
   if (m->payload != nullptr) out.value.emplace(static_cast<const char*>(m->payload), m->len);
-  rd_kafka_headers_t* headers = nullptr;
-  // The message keeps ownership of its headers; we only read them.
-  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    out.headers = FromRdHeaders(headers);
-  }
-  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-  out.timestamp.ms = rd_kafka_message_timestamp(m, &type);
-  out.timestamp.type = type == RD_KAFKA_TIMESTAMP_CREATE_TIME        ? TimestampType::kCreateTime
-                       : type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TimestampType::kLogAppendTime
-                                                                    : TimestampType::kNotAvailable;
-  if (out.timestamp.type == TimestampType::kNotAvailable) out.timestamp.ms = 0;
+  out.headers = HeadersOf(m);
+  out.timestamp = TimestampOf(m);
   return out;
 }
 

@@ -139,7 +139,7 @@ void DeclareProducer(Section& root) {
   id.Add("field", T::kString).Required().Describe("Field that receives the id").Example("loan_id");
   id.Add("from", T::kList).Default("[]").Describe("Fields hashed into the id ([] = every source column plus the source name and row)").Example("[funded_amnt, sub_grade, addr_state]");
   id.Add("prefix", T::kString).Default("''").Describe("Prefix of the hex digest").Example("'LC-'");
-  p.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Records per Kafka transaction").Example("5000");
+  p.Add("batch_size", T::kInt).Default("10000").Min(1).Describe("Most records per Kafka transaction (one commit round trip each)").Example("5000");
   DeclareMaxRecordBytes(p, "source record (a CSV line, an encoded row)");
 }
 
@@ -147,9 +147,9 @@ void DeclareProducer(Section& root) {
 // (runtime::OptionsFromConfig reads them).
 Section& DeclareTransformStage(Section& root, const std::string& key, const std::string& description) {
   auto& s = root.Add(key, T::kSection).Describe(description).Fields();
-  s.Add("batch_size", T::kInt).Default("1000").Min(1).Describe("Most records per Kafka transaction").Example("5000");
+  s.Add("batch_size", T::kInt).Default("10000").Min(1).Describe("Most records per Kafka transaction (one commit round trip each)").Example("5000");
   DeclareMaxRecordBytes(s, "input record");
-  s.Add("linger", T::kDuration).Default("200ms").Describe("Longest wait before a partial batch is committed").Example("1s");
+  s.Add("linger", T::kDuration).Default("200ms").Describe("Longest a transaction stays open: it commits when batch_size records are in, linger has passed since it began, or the input pauses").Example("1s");
   return s;
 }
 

@@ -130,6 +130,15 @@ Headers FromKafkaHeaders(const kafka::Headers& headers) {
   return out;
 }
 
+Headers FromKafkaHeaders(kafka::Headers&& headers) {
+  Headers out;
+  out.reserve(headers.size());
+  for (auto& h : headers) {
+    out.push_back(Header{std::move(h.name), h.value ? std::move(*h.value) : std::string()});
+  }
+  return out;
+}
+
 kafka::Headers ToKafkaHeaders(const Headers& headers) {
   kafka::Headers out;
   out.reserve(headers.size());

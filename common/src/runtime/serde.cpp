@@ -122,6 +122,9 @@ std::map<std::string, std::vector<std::int32_t>> InMemorySchemaSource::Subjects(
 stages::Row RowFromFlat(const avro::FlatRow& flat) {
   stages::Row row;
   const auto& fields = flat.layout()->fields();
+  // Room for what a stage adds (derived fields, flags) without a reallocation; a layout's
+  // names are unique, so each cell is appended without a search.
+  row.Reserve(flat.size() + 8);
   for (std::size_t i = 0; i < flat.size(); ++i) {
     stages::Value v;
     switch (flat.kind(i)) {
@@ -131,7 +134,7 @@ stages::Row RowFromFlat(const avro::FlatRow& flat) {
       case avro::CellKind::kDouble: v = flat.GetDouble(i); break;
       case avro::CellKind::kString: v = std::string(flat.GetString(i)); break;
     }
-    row.Set(fields[i].name, std::move(v));
+    row.Append(fields[i].name, std::move(v));
   }
   return row;
 }
@@ -141,7 +144,10 @@ bool FlatFromRow(const stages::Row& row, avro::FlatRow& flat, std::string* why) 
   const auto& fields = flat.layout()->fields();
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const auto& f = fields[i];
-    const stages::Value* v = row.Find(f.name);
+    // Rows are mostly in the layout's order: the cell at the same position is tried first.
+    const stages::Value* v = i < row.size() && row.cells()[i].first == f.name
+                                 ? &row.cells()[i].second
+                                 : row.Find(f.name);
     if (v == nullptr || stages::IsNull(*v)) {
       if (!f.nullable) {
         *why = "field '" + f.name + "': null in a non-nullable " + KindName(f.kind) + " field";

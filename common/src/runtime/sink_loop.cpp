@@ -22,10 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 // An open batch is written when no record arrives for this long (the sink has caught up).
 constexpr std::chrono::milliseconds kIdleFlush{20};
-// The broker holds an empty fetch this long at most (librdkafka's default is 500 ms). One fetch
-// is in flight per broker, so a drained partition's long poll delays the others' next records;
-// a pipeline file can still set fetch.wait.max.ms.
-constexpr const char* kFetchWaitMaxMs = "100";
 constexpr const char* kHeaderOriginalKey = "sluice-dlq-original-key";
 
 std::optional<std::int64_t> SourceTsMs(const kafka::ReceivedMessage& m) {
@@ -120,7 +116,6 @@ struct SinkLoop::Impl : kafka::RebalanceListener {
   std::unique_ptr<kafka::Consumer> MakeConsumer() const {
     kafka::Config cc = ClientConfig();
     cc.Set("group.id", options.group_id);
-    if (options.librdkafka.count("fetch.wait.max.ms") == 0) cc.Set("fetch.wait.max.ms", kFetchWaitMaxMs);
     cc.Set("enable.auto.commit", "false");
     cc.Set("isolation.level", "read_committed");
     // A restarted sink gets its partitions back at once (no rebalance), and OnAssigned still

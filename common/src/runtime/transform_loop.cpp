@@ -25,6 +25,10 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kStuckAfter{60};
 // A loop that has not come round for this long is not ready (blocked in a commit retry).
 constexpr std::chrono::seconds kPulseLimit{10};
+// Records handled between two polls inside a transaction, and the longest wait for more
+// while it is open: an input that pauses that long is committed at once.
+constexpr std::size_t kChunk = 500;
+constexpr std::chrono::milliseconds kRefill{5};
 
 std::optional<SourceTime> ParseSourceTs(const Headers& headers) {
   for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
@@ -116,6 +120,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // When the loop last came round (steady-clock ticks), for the readiness check's thread.
   std::atomic<Clock::rep> last_pulse{Clock::now().time_since_epoch().count()};
   bool broker_ok = true;
+  // Assignments and revocations seen (on the loop's thread, inside a poll).
+  std::uint64_t rebalances = 0;
 
   Impl(TransformLoopOptions o, StageFactory f, SchemaSource& s, core::ShutdownToken t,
        obs::Logger l, obs::StandardMetrics* m, http::Server* h)
@@ -145,10 +151,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   kafka::Producer& Producer() { return session.Producer(); }
 
   void OnAssigned(std::vector<kafka::TopicPartitionOffset>& partitions) override {
+    ++rebalances;
     log.Info("partitions assigned", {{"count", partitions.size()}});
     assigned = true;
   }
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override {
+    ++rebalances;
     log.Info("partitions revoked", {{"count", partitions.size()}});
     ready = false;
   }
@@ -324,34 +332,38 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     ready = known && failing_since == Clock::time_point{} && !stuck;
   }
 
-  // Handles one consumed message inside the open transaction; returns (out, dlq) counts.
-  std::pair<int, int> Handle(const kafka::Message& msg) {
+  // Handles one consumed message inside the open transaction; returns (out, dlq) counts. The
+  // message is read where librdkafka holds it: its bytes are decoded in place, and only a dead
+  // letter copies them.
+  std::pair<int, int> Handle(const kafka::ReceivedMessage& msg) {
     Record r;
-    r.key = msg.key.value_or(std::string());
-    r.headers = FromKafkaHeaders(msg.headers);
-    r.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
-    r.original = msg.value.value_or(std::string());
+    r.key = std::string(msg.key().value_or(std::string_view()));
+    r.headers = FromKafkaHeaders(msg.headers());
+    r.origin = Origin::Kafka(opt.input_topic, msg.partition(), msg.offset());
+    const kafka::Timestamp ts = msg.timestamp();
+    const std::string_view bytes = msg.value().value_or(std::string_view());
     r.source_time = ParseSourceTs(r.headers);
-    if (!r.source_time && msg.timestamp.ms > 0) {
-      r.source_time = SourceTime(std::chrono::milliseconds(msg.timestamp.ms));
+    if (!r.source_time && ts.ms > 0) {
+      r.source_time = SourceTime(std::chrono::milliseconds(ts.ms));
     }
     auto to_dlq = [&](const stages::Outcome& why) {
+      const kafka::Message m = msg.ToMessage();
       Record view;
-      view.key = msg.key.value_or(std::string());
-      view.headers = FromKafkaHeaders(msg.headers);
-      view.origin = Origin::Kafka(msg.topic, msg.partition, msg.offset);
-      view.original = msg.value.value_or(std::string());
+      view.key = m.key.value_or(std::string());
+      view.headers = FromKafkaHeaders(m.headers);
+      view.origin = Origin::Kafka(m.topic, m.partition, m.offset);
+      view.original = m.value.value_or(std::string());
       session.DeadLetter(view, why);
       return std::pair<int, int>{0, 1};
     };
 
-    if (r.original.size() > opt.max_record_bytes) {
+    if (bytes.size() > opt.max_record_bytes) {
       return to_dlq(stages::Outcome::Reject(stages::DlqCode::kTooLarge,
-                                            "record of " + std::to_string(r.original.size()) +
+                                            "record of " + std::to_string(bytes.size()) +
                                                 " bytes is larger than max_record_bytes (" +
                                                 std::to_string(opt.max_record_bytes) + "); not decoded"));
     }
-    auto decoded = serde.Decode(r.original, &opt.input_schema);  // InfraError propagates
+    auto decoded = serde.Decode(bytes, &opt.input_schema);  // InfraError propagates
     if (!decoded) return to_dlq(stages::Outcome::Reject(stages::DlqCode::kUndecodable, decoded.error));
     r.value = std::move(*decoded.value);
 
@@ -377,7 +389,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         m.value = rec.RawBytes();
       }
       if (!HasHeader(rec.headers, kHeaderOrigin)) {
-        rec.headers.push_back({kHeaderOrigin, Origin::Kafka(msg.topic, msg.partition, msg.offset).ToString()});
+        rec.headers.push_back({kHeaderOrigin, Origin::Kafka(opt.input_topic, msg.partition(), msg.offset()).ToString()});
       }
       if (!HasHeader(rec.headers, kHeaderSourceTs) && rec.source_time) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -385,7 +397,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         rec.headers.push_back({kHeaderSourceTs, std::to_string(ms)});
       }
       m.headers = ToKafkaHeaders(rec.headers);
-      m.timestamp.ms = msg.timestamp.ms;  // keep the record's time (windows, end-to-end)
+      m.timestamp.ms = ts.ms;  // keep the record's time (windows, end-to-end)
       out.push_back(std::move(m));
       if (metrics && rec.source_time) {
         double secs = std::chrono::duration<double>(std::chrono::system_clock::now() -
@@ -413,21 +425,52 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     log.Warn("transaction aborted; batch will be redone", {{"reason", why}});
   }
 
-  // Returns true when the batch committed; false when it was aborted and must be re-read.
-  bool ProcessBatch(const std::vector<kafka::Message>& batch) {
+  // One transaction, sized by count and by time: it begins with `first` (records already
+  // polled) and goes on taking what the consumer has queued, handling each chunk as it comes
+  // so the CPU work overlaps with the producer's sends, until batch_size records are in,
+  // linger has passed since it began, or the input pauses. Then the offsets and the commit:
+  // one round trip per transaction, however many records it holds.
+  // Returns true when it committed; false when it was aborted and must be re-read.
+  bool ProcessTransaction(std::vector<kafka::ReceivedMessage> first) {
     auto t0 = Clock::now();
+    const auto deadline = t0 + opt.linger;
+    std::size_t in = 0;
     int out = 0, dlq = 0;
+    std::map<std::int32_t, std::int64_t> next;  // per partition of the input topic
     bool open = false;
     try {
       Producer().BeginTransaction();
       open = true;
-      for (const auto& msg : batch) {
-        auto [o, d] = Handle(msg);
-        out += o;
-        dlq += d;
+      // The group generation the records were read under: a rebalance while the transaction
+      // is open (inside a poll below) makes the offsets stale, and the broker refuses them
+      // (KIP-447); the loop does not wait for that, it aborts and redoes the transaction.
+      const std::uint64_t generation = rebalances;
+      auto group = consumer->ConsumerGroupMetadata();
+      std::vector<kafka::ReceivedMessage> chunk = std::move(first);
+      while (true) {
+        for (const auto& msg : chunk) {
+          auto [o, d] = Handle(msg);
+          out += o;
+          dlq += d;
+          auto [it, inserted] = next.emplace(msg.partition(), msg.offset() + 1);
+          if (!inserted) it->second = std::max(it->second, msg.offset() + 1);
+        }
+        in += chunk.size();
+        if (in >= opt.batch_size || shutdown.Requested()) break;
+        const auto now = Clock::now();
+        if (now >= deadline) break;
+        chunk = consumer->PollReceived(
+            std::min(kChunk, opt.batch_size - in),
+            std::min(kRefill, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+        if (generation != rebalances) throw kafka::KafkaError(
+            "kafka: the group rebalanced while a transaction was open", RD_KAFKA_RESP_ERR__STATE,
+            kafka::ErrorKind::kAbortable);
+        if (chunk.empty()) break;  // the input paused: commit what is in
       }
-      Producer().SendOffsetsToTransaction(kafka::NextOffsets(batch),
-                                          consumer->ConsumerGroupMetadata(), KafkaTimeout());
+      std::vector<kafka::TopicPartitionOffset> offsets;
+      offsets.reserve(next.size());
+      for (const auto& [partition, offset] : next) offsets.push_back({opt.input_topic, partition, offset});
+      Producer().SendOffsetsToTransaction(offsets, group, KafkaTimeout());
       session.Commit();
       open = false;
     } catch (const kafka::KafkaError& e) {
@@ -451,13 +494,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     last_progress = Clock::now();
     double secs = std::chrono::duration<double>(last_progress - t0).count();
     if (metrics) {
-      metrics->records_in.Inc(static_cast<double>(batch.size()));
+      metrics->records_in.Inc(static_cast<double>(in));
       metrics->records_out.Inc(out);
       metrics->batch_seconds.Observe(secs);
     }
     std::lock_guard lock(stats_mu);
     ++stats.batches;
-    stats.records_in += batch.size();
+    stats.records_in += in;
     stats.records_out += static_cast<std::uint64_t>(out);
     stats.records_dlq += static_cast<std::uint64_t>(dlq);
     return true;
@@ -477,11 +520,13 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           if (!Heal(heal_reason)) break;
           heal_reason.clear();
         }
-        auto batch = consumer->PollBatch(
-            opt.batch_size, std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
+        // Waits up to linger for the first records of a transaction.
+        auto batch = consumer->PollReceived(
+            std::min(kChunk, opt.batch_size),
+            std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
         CheckLag();
         if (batch.empty()) continue;
-        if (ProcessBatch(batch)) {
+        if (ProcessTransaction(std::move(batch))) {
           failing_since = {};
           backoff = opt.retry.initial_backoff;
           continue;

@@ -53,21 +53,22 @@ Cleaner::~Cleaner() = default;
 Cleaner::Cleaner(Cleaner&&) noexcept = default;
 Cleaner& Cleaner::operator=(Cleaner&&) noexcept = default;
 
-CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
+CleanResult Cleaner::Process(Row work, std::int64_t timestamp_ms) {
   CleanResult result;
-  Row work;
-  work.Reserve(input.size() + 8);  // rules add a few fields (derived dates, flags)
-  for (const auto& [name, value] : input.cells()) work.Append(name, value);
+  work.Reserve(work.size() + 8);  // rules add a few fields (derived dates, flags)
   rules::RuleContext ctx{&result.flags, timestamp_ms};
+  auto refuse = [&](Outcome outcome) {
+    result.outcome = std::move(outcome);
+    result.flags.clear();
+    for (auto& r : rules_) r->Abandon();
+    return std::move(result);
+  };
   for (auto& rule : rules_) {
     std::string reason;
     const Step step = rule->Apply(work, ctx, &reason);
     if (step != Step::kContinue) {
-      result.outcome = step == Step::kDrop ? Outcome::Drop(rule->name(), std::move(reason))
-                                           : Outcome::RuleReject(rule->name(), std::move(reason));
-      result.flags.clear();
-      for (auto& r : rules_) r->Abandon();
-      return result;
+      return refuse(step == Step::kDrop ? Outcome::Drop(rule->name(), std::move(reason))
+                                        : Outcome::RuleReject(rule->name(), std::move(reason)));
     }
   }
   if (!settings_.flags_field.empty() && output_.Find(settings_.flags_field)) {
@@ -75,22 +76,14 @@ CleanResult Cleaner::Process(const Row& input, std::int64_t timestamp_ms) {
     for (const auto& f : result.flags) joined += (joined.empty() ? "" : ",") + f;
     work.Set(settings_.flags_field, joined.empty() ? Value{Null{}} : Value{joined});
   }
-  // Implicit typing into the clean schema.
+  // Implicit typing into the clean schema, in place: rules then see the working row (it may
+  // hold fields the clean schema leaves out) with the typed values, and the clean row takes
+  // its cells from it.
   std::string why;
-  std::optional<Row> typed = TypeInto(work, output_, &why);
-  if (!typed) {
-    result.outcome = Outcome::Reject(DlqCode::kType, std::move(why));
-    result.flags.clear();
-    for (auto& r : rules_) r->Abandon();
-    return result;
-  }
-  Row out = std::move(*typed);
-  // Rules see the working row (it may hold fields the clean schema leaves out) with the
-  // typed values.
-  for (const auto& [name, value] : out.cells()) work.Set(name, value);
+  if (!TypeInPlace(work, output_, &slots_, &why)) return refuse(Outcome::Reject(DlqCode::kType, std::move(why)));
   for (auto& rule : rules_) rule->Commit(work, timestamp_ms);
   result.outcome = Outcome::Emit();
-  result.row = std::move(out);
+  result.row = TakeTyped(work, slots_);
   return result;
 }
 

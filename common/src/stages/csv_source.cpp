@@ -19,7 +19,7 @@ void DeclareCsv(config::Section& csv) {
   csv.Add("dir", T::kString).Describe("A directory of CSV files, relative to the pipeline file").Example("/var/spool/loans");
   csv.Add("glob", T::kString).Default("'*.csv'").Describe("File name pattern inside dir").Example("loans-*.csv");
   csv.Add("watch", T::kBool).Default("false").Describe("Keep running and pick up new files in dir").Example("true");
-  csv.Add("poll_interval", T::kDuration).Default("1s").Describe("How often a watched dir is scanned").Example("500ms");
+  csv.Add("poll_interval", T::kDuration).Default("200ms").Describe("How often a watched dir is scanned").Example("500ms");
   csv.Add("delimiter", T::kString).Default("','").Describe("Field separator (one character)").Example("';'");
   csv.Add("header", T::kBool).Default("true").Describe("The first row names the columns").Example("true");
   csv.Add("columns", T::kMap).Default("{}").Describe("CSV column -> schema field, for names that differ").Example("{Order ID: order_id}");

@@ -175,9 +175,9 @@ Enricher::~Enricher() = default;
 Enricher::Enricher(Enricher&&) noexcept = default;
 Enricher& Enricher::operator=(Enricher&&) noexcept = default;
 
-EnrichResult Enricher::Process(const Row& clean, SteadyTime now) {
+EnrichResult Enricher::Process(Row work, SteadyTime now) {
   EnrichResult result;
-  Row work = clean;
+  work.Reserve(work.size() + steps_.size() + 4);  // steps add fields
   for (auto& step : steps_) {
     std::string reason;
     if (!step->Apply(work, now, result, &reason)) {
@@ -186,12 +186,11 @@ EnrichResult Enricher::Process(const Row& clean, SteadyTime now) {
     }
   }
   std::string why;
-  auto typed = TypeInto(work, output_, &why);
-  if (!typed) {
+  if (!TypeInPlace(work, output_, &slots_, &why)) {
     result.outcome = Outcome::Reject(DlqCode::kType, std::move(why));
     return result;
   }
-  result.row = std::move(*typed);
+  result.row = TakeTyped(work, slots_);
   return result;
 }
 

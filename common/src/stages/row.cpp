@@ -56,6 +56,13 @@ Value* Row::Find(std::string_view name) {
   return nullptr;
 }
 
+std::size_t Row::IndexOf(std::string_view name) const {
+  for (std::size_t i = 0; i < cells_.size(); ++i) {
+    if (cells_[i].first == name) return i;
+  }
+  return npos;
+}
+
 const Value& Row::Get(std::string_view name) const {
   static const Value kNullValue = Null{};
   const Value* v = Find(name);
@@ -346,32 +353,59 @@ std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why)
   return fail("unsupported type");
 }
 
-std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why) {
-  Row out;
-  out.Reserve(spec.fields.size());
+bool TypeInPlace(Row& work, const RecordSpec& spec, std::vector<std::size_t>* slots, std::string* why) {
+  slots->clear();
   for (const auto& f : spec.fields) {
-    const Value* v = work.Find(f.name);
-    if (!v || IsNull(*v)) {
-      if (f.nullable) {
-        out.Append(f.name, Null{});
-        continue;
+    std::size_t at = work.IndexOf(f.name);
+    if (at == Row::npos) {
+      if (!f.nullable && !(f.default_value && !IsNull(*f.default_value))) {
+        *why = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
+        return false;
       }
-      if (!v && f.default_value && !IsNull(*f.default_value)) {
-        out.Append(f.name, *f.default_value);
-        continue;
-      }
-      *why = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
-      return std::nullopt;
+      at = work.size();
+      work.Append(f.name, f.nullable ? Value{Null{}} : *f.default_value);
+      slots->push_back(at);
+      continue;
     }
+    Value& v = work.cell(at).second;
+    slots->push_back(at);
+    if (IsNull(v)) {
+      if (f.nullable) continue;
+      *why = f.name + ": null in a non-nullable " + std::string(FieldTypeName(f.type)) + " field";
+      return false;
+    }
+    // Already of the field's type: nothing to convert (int and date still check their range).
+    const bool same = (f.type == FieldType::kString && std::holds_alternative<std::string>(v)) ||
+                      (f.type == FieldType::kLong && std::holds_alternative<std::int64_t>(v)) ||
+                      (f.type == FieldType::kDouble && std::holds_alternative<double>(v)) ||
+                      (f.type == FieldType::kBoolean && std::holds_alternative<bool>(v));
+    if (same) continue;
     std::string problem;
-    auto typed = ConvertTo(*v, f.type, &problem);
+    auto typed = ConvertTo(v, f.type, &problem);
     if (!typed) {
       *why = f.name + ": " + problem;
-      return std::nullopt;
+      return false;
     }
-    out.Append(f.name, std::move(*typed));
+    v = std::move(*typed);
+  }
+  return true;
+}
+
+Row TakeTyped(Row& work, const std::vector<std::size_t>& slots) {
+  Row out;
+  out.Reserve(slots.size());
+  for (std::size_t at : slots) {
+    auto& [name, value] = work.cell(at);
+    out.Append(std::move(name), std::move(value));
   }
   return out;
+}
+
+std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why) {
+  Row copy = work;
+  std::vector<std::size_t> slots;
+  if (!TypeInPlace(copy, spec, &slots, why)) return std::nullopt;
+  return TakeTyped(copy, slots);
 }
 
 // Howard Hinnant's public-domain civil calendar algorithms.

@@ -38,7 +38,8 @@ class Config {
 //  producer: enable.idempotence=true (no duplicates or reordering on retry).
 //  consumer: enable.auto.commit=false, enable.auto.offset.store=false (offsets are stored only
 //            after the downstream write), isolation.level=read_committed,
-//            auto.offset.reset=earliest, partition.assignment.strategy=cooperative-sticky.
+//            auto.offset.reset=earliest, partition.assignment.strategy=cooperative-sticky,
+//            fetch.wait.max.ms=100, queued.max.messages.kbytes=16384 (bounded prefetch).
 Config DefaultsFor(ClientRole role);
 
 // Checks every key and value against librdkafka without connecting anywhere.

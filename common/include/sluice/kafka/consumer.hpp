@@ -68,6 +68,8 @@ class ReceivedMessage {
   // The value of the last header called `name`; nullopt when there is none or its value is
   // null.
   std::optional<std::string_view> LastHeader(const char* name) const;
+  Headers headers() const;      // copied
+  Timestamp timestamp() const;  // ms 0 when not available
   Message ToMessage() const;
 
  private:

@@ -90,6 +90,7 @@ void AppendDlqHeaders(kafka::Headers& headers, const Record& record, const DlqRe
 // Headers converted between the stage view (runtime::Header) and Kafka's (null values kept
 // as "" on the way in; every stage header has a value on the way out).
 Headers FromKafkaHeaders(const kafka::Headers& headers);
+Headers FromKafkaHeaders(kafka::Headers&& headers);  // moves the names and values
 kafka::Headers ToKafkaHeaders(const Headers& headers);
 
 }  // namespace sluice::runtime

@@ -91,7 +91,7 @@ struct SourceLoopOptions {
   avro::Schema output_schema;  // registered as "<output_topic>-value"
   std::string transactional_id;
   std::map<std::string, std::string> librdkafka;  // bootstrap.servers included
-  std::size_t batch_size = 1000;                  // items per transaction, at most
+  std::size_t batch_size = 10000;                 // items per transaction, at most
   std::size_t max_record_bytes = 921'600;         // a larger encoded row is too_large
   int partitions = 1;
   int replication = 1;

@@ -12,7 +12,9 @@
 //     so a restarted daemon (kill -9 included) gets its partitions back at once instead of
 //     after the dead member's session.timeout.ms; two running copies with one instance id
 //     fence the older one, which exits with a fatal error (see services/cleaner/README.md);
-//   - per batch (batch_size records or linger, whichever first): begin transaction; decode
+//   - per transaction (until batch_size records are in, linger has passed since it began, or
+//     the input pauses; records are handled as they are polled, so the CPU work overlaps the
+//     producer's sends, and the commit is one round trip however many records): begin; decode
 //     each record (RowSerde, writer schema by id, resolved to the stage's input schema);
 //     TransformStage::Process; Emit -> the output topic, keyed by the record key, headers
 //     carried forward (source ts, origin, ...), timestamp kept; Reject -> the DLQ with the
@@ -63,7 +65,7 @@ struct TransformLoopOptions {
   std::string group_instance_id;
   // librdkafka properties (bootstrap.servers included), passed through to every client.
   std::map<std::string, std::string> librdkafka;
-  std::size_t batch_size = 1000;
+  std::size_t batch_size = 10000;
   // A larger input record is dead-lettered as too_large without being decoded.
   std::size_t max_record_bytes = 921'600;
   core::Duration linger{200};

@@ -66,7 +66,7 @@ class Cleaner {
   Cleaner& operator=(Cleaner&&) noexcept;
 
   // timestamp_ms: the record's timestamp (used by time windows only).
-  CleanResult Process(const Row& input, std::int64_t timestamp_ms);
+  CleanResult Process(Row input, std::int64_t timestamp_ms);
   // Feeds an already-clean row (e.g. re-read from the clean topic after a restart) into the
   // running state, as if it had just been emitted.
   void Warm(const Row& clean_row, std::int64_t timestamp_ms);
@@ -80,6 +80,7 @@ class Cleaner {
   std::vector<std::shared_ptr<rules::Rule>> rules_;
   RecordSpec output_;
   CleanerSettings settings_;
+  std::vector<std::size_t> slots_;  // TypeInPlace's cell positions, reused across records
 };
 
 // The deterministic synthetic date of the synthetic_date rule: days since epoch in

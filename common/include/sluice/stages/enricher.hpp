@@ -145,7 +145,7 @@ class Enricher {
   Enricher& operator=(Enricher&&) noexcept;
 
   // Throws core::InfraError when a reference table cannot be loaded at all.
-  EnrichResult Process(const Row& clean, SteadyTime now);
+  EnrichResult Process(Row clean, SteadyTime now);
   const RecordSpec& output() const { return output_; }
   // The fields each step names, one list per step in order (checked by --check).
   std::vector<std::vector<FieldUse>> FieldUses() const;
@@ -153,6 +153,7 @@ class Enricher {
  private:
   std::vector<std::shared_ptr<steps::Step>> steps_;
   RecordSpec output_;
+  std::vector<std::size_t> slots_;  // TypeInPlace's cell positions, reused across records
 };
 
 // The monthly payment of an amortized loan: P*r/(1-(1+r)^-n), r = annual_rate_pct/1200;

@@ -48,6 +48,10 @@ class Row {
 
   std::size_t size() const { return cells_.size(); }
   const std::vector<std::pair<std::string, Value>>& cells() const { return cells_; }
+  // The position of a field's cell, npos when absent; and the cell at a position.
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  std::size_t IndexOf(std::string_view name) const;
+  std::pair<std::string, Value>& cell(std::size_t i) { return cells_[i]; }
 
   friend bool operator==(const Row&, const Row&) = default;
 
@@ -105,6 +109,13 @@ std::optional<Value> ConvertTo(const Value& v, FieldType type, std::string* why)
 // fields null when nullable, else the schema default, else a failure. nullopt + *why
 // ("field: problem") on failure.
 std::optional<Row> TypeInto(const Row& work, const RecordSpec& spec, std::string* why);
+// TypeInto without copies, in two steps. TypeInPlace converts the cells of `work` to the
+// types of `spec` where they are (appending absent fields as TypeInto fills them) and puts
+// the position of each field's cell in *slots; false + *why on the first failure (work is
+// then partly converted). TakeTyped moves those cells, names included, into a row in the
+// spec's order, leaving them empty in `work`.
+bool TypeInPlace(Row& work, const RecordSpec& spec, std::vector<std::size_t>* slots, std::string* why);
+Row TakeTyped(Row& work, const std::vector<std::size_t>& slots);
 
 // Days since 1970-01-01 for a proleptic Gregorian date, and back.
 std::int64_t DaysFromCivil(int year, unsigned month, unsigned day);

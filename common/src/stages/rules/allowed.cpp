@@ -30,7 +30,7 @@ class Allowed final : public FieldsRule {
 
  private:
   Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value v = row.Get(field);
+    const Value& v = row.Get(field);
     if (IsNull(v)) return Step::kContinue;
     if (auto it = canonical_.find(Key(AsText(v))); it != canonical_.end()) {
       row.Set(field, it->second);

@@ -51,7 +51,7 @@ class Coerce final : public FieldsRule {
 
  private:
   Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value in = row.Get(field);
+    const Value& in = row.Get(field);
     if (IsNull(in)) return Step::kContinue;
     std::string why;
     auto out = Convert(in, &why);

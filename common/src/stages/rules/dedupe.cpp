@@ -1,10 +1,19 @@
 // dedupe: a key already seen within the window (records whose timestamp is within `window`
 // of this one, at most `max_keys` keys) is a duplicate.
+//
+// Keys are remembered as 128-bit digests, not as strings: two 64-bit hashes of the joined key
+// by two different algorithms (FNV-1a with a mixing finalizer, and libstdc++'s murmur-based
+// std::hash), 16 bytes a key whatever its length. A false duplicate needs both to collide at
+// once. The digests live in memory only (the window is rebuilt from the output topic at
+// start), so the second hash need not be stable across builds.
 #include <climits>
 #include <deque>
+#include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "rule.hpp"
+#include "sluice/stages/csv_reader.hpp"
 
 namespace sluice::stages::rules {
 namespace {
@@ -25,7 +34,7 @@ class Dedupe final : public Rule {
     bool all_null = true;
     for (const auto& f : key_) all_null = all_null && IsNull(row.Get(f));
     if (all_null) return Step::kContinue;
-    if (seen_.count(KeyOf(row, key_)) == 0) return Step::kContinue;
+    if (seen_.count(DigestOf(row)) == 0) return Step::kContinue;
     return Violation(ctx, "duplicate key " + ShowKey(row, key_) + " within the window", reason, kNoFix);
   }
   std::vector<FieldUse> Fields() const override {
@@ -41,15 +50,27 @@ class Dedupe final : public Rule {
     // Stamps must not go backwards or expiry (front to back) would be wrong: a record older
     // than the newest one seen counts as seen at the newest time.
     newest_ = std::max(newest_, ts);
-    std::string key = KeyOf(row, key_);
+    const Digest key = DigestOf(row);
     seen_[key] = ++seq_;
-    order_.push_back(Entry{std::move(key), seq_, newest_});
+    order_.push_back(Entry{key, seq_, newest_});
     while (order_.size() > max_keys_) PopFront();
   }
 
  private:
+  struct Digest {
+    std::uint64_t a, b;
+    friend bool operator==(const Digest&, const Digest&) = default;
+  };
+  struct DigestHash {
+    std::size_t operator()(const Digest& d) const { return static_cast<std::size_t>(d.a); }
+  };
+  Digest DigestOf(const Row& row) const {
+    const std::string key = KeyOf(row, key_);
+    return {StableHash64(key), std::hash<std::string_view>{}(key)};
+  }
+
   struct Entry {
-    std::string key;
+    Digest key;
     std::uint64_t seq;  // identifies the entry: a key can be in the window more than once
     std::int64_t ts;
   };
@@ -68,7 +89,7 @@ class Dedupe final : public Rule {
   std::size_t max_keys_ = 0;
   std::int64_t newest_ = INT64_MIN;
   std::uint64_t seq_ = 0;
-  std::unordered_map<std::string, std::uint64_t> seen_;
+  std::unordered_map<Digest, std::uint64_t, DigestHash> seen_;
   std::deque<Entry> order_;
 };
 

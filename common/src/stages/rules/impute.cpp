@@ -19,7 +19,7 @@ class Impute final : public Rule {
   }
 
   Step Apply(Row& row, RuleContext& ctx, std::string*) override {
-    const Value v = row.Get(field_);
+    const Value& v = row.Get(field_);
     if (!IsMissing(v)) return Step::kContinue;
     Value fill = constant_;
     if (!statistic_.empty()) {

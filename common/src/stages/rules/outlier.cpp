@@ -26,7 +26,7 @@ class Outlier final : public Rule {
   }
 
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value v = row.Get(field_);
+    const Value& v = row.Get(field_);
     if (IsNull(v)) return Step::kContinue;
     auto x = AsNumber(v);
     if (!x) return Step::kContinue;  // typing reports non-numbers

@@ -17,7 +17,7 @@ class Range final : public FieldsRule {
 
  private:
   Step ApplyTo(const std::string& field, Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value v = row.Get(field);
+    const Value& v = row.Get(field);
     if (IsNull(v)) return Step::kContinue;
     auto x = AsNumber(v);
     if (!x) {

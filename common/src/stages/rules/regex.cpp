@@ -17,10 +17,10 @@ class Regex final : public Rule {
     }
   }
   Step Apply(Row& row, RuleContext& ctx, std::string* reason) override {
-    const Value v = row.Get(field_);
+    const Value& v = row.Get(field_);
     if (IsNull(v)) return Step::kContinue;
-    const std::string text = AsText(v);
-    if (std::regex_match(text, regex_)) return Step::kContinue;
+    const std::string* s = std::get_if<std::string>(&v);
+    if (s ? std::regex_match(*s, regex_) : std::regex_match(AsText(v), regex_)) return Step::kContinue;
     return Violation(ctx, field_ + ": " + Describe(v) + " does not match " + pattern_, reason,
                      [&] { row.Set(field_, Null{}); });
   }

@@ -87,8 +87,11 @@ void DeclareTargetFields(config::Section& s, const std::string& what, const std:
 
 std::string KeyOf(const Row& row, const std::vector<std::string>& by) {
   std::string key;
+  key.reserve(64);
   for (const auto& f : by) {
-    key += AsText(row.Get(f));
+    const Value& v = row.Get(f);
+    if (const auto* s = std::get_if<std::string>(&v)) key += *s;  // no copy of the text
+    else key += AsText(v);
     key += '\x1f';
   }
   return key;

@@ -52,6 +52,9 @@ Headers FromRdHeaders(const rd_kafka_headers_t* headers);
 
 // Copies a consumed message (which must have err == NO_ERROR) into an owned Message.
 Message FromRdMessage(const rd_kafka_message_t* m);
+// The message's headers (copied) and timestamp (ms 0 when not available).
+Headers HeadersOf(const rd_kafka_message_t* m);
+Timestamp TimestampOf(const rd_kafka_message_t* m);
 
 PartitionListPtr ToPartitionList(const std::vector<TopicPartition>& partitions);
 PartitionListPtr ToPartitionList(const std::vector<TopicPartitionOffset>& offsets);
