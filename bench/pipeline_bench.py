@@ -388,6 +388,7 @@ class Bench:
         up_c, up_t, last_up = {}, {}, 0.0
         first, last, prev = {}, {}, {}
         sink_out, sink_rej, t_sink = 0, 0, None
+        prev_sink_poll, prev_up_poll = t0, t0
         while True:
             now = time.time()
             m = sink_counters()
@@ -395,8 +396,9 @@ class Bench:
             if out + rej != sink_out + sink_rej:
                 t_sink = now
             if out and "sink" not in first:
-                first["sink"] = now
+                first["sink"] = prev_sink_poll  # it began after the last poll that saw nothing
             sink_out, sink_rej = out, rej
+            prev_sink_poll = now
             if now - last_up >= 0.25 or sink_out + sink_rej + sum(c[1] for c in up_c.values()) >= rows:
                 last_up = now
                 for d, f in upstream.items():
@@ -408,9 +410,10 @@ class Bench:
                     if c != prev.get(d):
                         up_t[d] = now
                         if c[0] and d not in first:
-                            first[d] = now
+                            first[d] = prev_up_poll
                     prev[d] = c
                     up_c[d] = c
+                prev_up_poll = now
             total = sink_out + sink_rej + sum(c[1] for c in up_c.values())
             if total >= rows:
                 end = max([t_sink or now] + [up_t.get(d, t0) for d in up_c if up_c[d][1]])
@@ -419,14 +422,18 @@ class Bench:
                 raise BenchError(f"timeout: sink {sink_out} rows + rejects {total - sink_out} of {rows} "
                                  f"(stages: {up_c})")
             time.sleep(POLL)
+        # Busy time: from the last poll that saw nothing to the first that saw the final count
+        # (an upper bound, so the rate is a lower bound). Counters move when a batch commits, and
+        # upstream ones are polled every 250 ms: under half a second this says nothing.
         stages = {}
         for d, c in up_c.items():
             n = c[0]
-            busy = max(up_t.get(d, now) - first.get(d, t0), 1e-9)
-            stages[d] = {"records": n, "out": c[2], "rejected": c[1], "seconds": busy, "rate": n / busy}
-        busy = max((t_sink or now) - first.get("sink", t0), 1e-9)
+            busy = up_t.get(d, now) - first.get(d, t0)
+            stages[d] = {"records": n, "out": c[2], "rejected": c[1], "seconds": busy,
+                         "rate": n / busy if busy >= 0.5 else None}
+        busy = (t_sink or now) - first.get("sink", t0)
         stages["pg-sink"] = {"records": sink_out, "out": sink_out, "rejected": sink_rej, "seconds": busy,
-                             "rate": sink_out / busy}
+                             "rate": sink_out / busy if busy >= 0.5 else None}
         return end, stages
 
     def check_accounting(self, who, res, rows=None):
@@ -863,7 +870,8 @@ def report(res):
         s, p = median(tot_s), median(tot_p)
         lines.append("    {:<10} {:>8} {:>8} {:>8}   (target: Sluice <= 2.00)".format(
             "total", f"{s:.2f}", f"{p:.2f}" if p is not None else "-", f"{p / s:.1f}x" if p else ""))
-        lines += ["", "  per stage during the Sluice end-to-end run (records in / busy time, polled):"]
+        lines += ["", "  per stage during the Sluice end-to-end run (records in / busy time; indicative only: counters move "
+                      "at commits, polled every 250 ms; '-' under 0.5 s):"]
         for d in DAEMONS:
             v, _ = med(["sluice", "stages", d, "rate"])
             n, _ = med(["sluice", "stages", d, "records"])
