@@ -1,7 +1,7 @@
 # One image for every Sluice daemon: sluice-producer, sluice-cleaner, sluice-enricher,
 # sluice-pg-sink and sluice-registry. docker-compose.yml and deploy/k8s/ pick the binary with
-# the container command. See deploy/README.md (this file was validated offline only: there
-# was no Docker engine where it was written).
+# the container command. See deploy/README.md. Built and run for real by the container tier
+# (deploy/docker/ci-containers, called by .ci/run).
 
 # ---- build stage: the same Debian -dev packages as deploy/local/lib/install.sh -------------
 FROM debian:12 AS build

@@ -35,6 +35,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIPE = os.path.join(ROOT, "deploy/local/pipeline")
 TOOL = os.path.join(ROOT, "deploy/local/lib/pipeline_tool.py")
+sys.path.insert(0, os.path.dirname(TOOL))
+import pipeline_tool  # noqa: E402  (the local stack's tool: metrics parsing, effective values)
 COPY = os.path.join(ROOT, "deploy/local/lib/pipeline_copy.py")
 PIPELINE_FILE = os.path.join(ROOT, "pipelines/loans/pipeline.yaml")
 PYDIR = os.path.join(ROOT, "bench/python")
@@ -90,17 +92,7 @@ def metrics(port):
             text = r.read().decode("utf-8", "replace")
     except Exception:  # noqa: BLE001 - a daemon that does not answer counts as nothing yet
         return {}, ""
-    sums = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        try:
-            series, value = line.rsplit(" ", 1)
-            name = series.split("{", 1)[0]
-            sums[name] = sums.get(name, 0.0) + float(value)
-        except ValueError:
-            continue
-    return sums, text
+    return dict(pipeline_tool.parse_metrics(text)), text
 
 
 def histogram(text, name):
@@ -200,9 +192,7 @@ class Sluice:
     def knobs(self):
         """The effective batch size and linger of each stage (the daemons' defaults included), from
         the effective configuration `pipeline up` saved: the Python pipeline runs with the same."""
-        sys.path.insert(0, os.path.dirname(TOOL))
         sys.path.insert(0, PYDIR)
-        import pipeline_tool  # noqa: PLC0415
         import rules  # noqa: PLC0415
         out = {}
         for stage, section, linger_key, default_linger in (("producer", "producer", None, "200ms"),

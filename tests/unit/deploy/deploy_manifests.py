@@ -47,14 +47,10 @@ for d, b in binaries.items():
         needs[b] = set(re.findall(r"needs_(kafka|registry|pg)\b", text))
 needs[REGISTRY] = {"kafka"}  # --brokers / SLUICE_KAFKA_BROKERS: its state is a Kafka topic
 
-known_env = {"SLUICE_CONFIG"}
-known_env |= set(re.findall(r'"((?:SLUICE|PG)[A-Z_]*)"', read("common/src/config/environment.cpp")))
-for root in ("common/src", "services"):
-    for dirpath, _, files in os.walk(os.path.join(SRC, root)):
-        for name in files:
-            if name.endswith(".cpp"):
-                text = open(os.path.join(dirpath, name), encoding="utf-8").read()
-                known_env |= set(re.findall(r'(?:envname|getenv)\("([A-Z_]+)"\)', text))
+# The environment variables the code reads: the component generator's list, one definition.
+sys.path.insert(0, os.path.join(SRC, "deploy", "k8s"))
+from render_components import known_env as _known_env  # noqa: E402
+known_env = _known_env()
 
 # binary -> port, from the rows {Stage::kX, "id", "section", "binary", "group", "txn", "dlq", port}.
 health_port = {b: int(p) for b, p in re.findall(
