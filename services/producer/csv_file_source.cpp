@@ -8,34 +8,12 @@
 #include "sluice/runtime/dlq.hpp"
 #include "sluice/stages/row.hpp"
 #include "sluice/stages/dlq_code.hpp"
+#include "provenance.hpp"
 
 namespace sluice::producer {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Provenance headers beyond sluice-origin / sluice-source-ts.
-constexpr const char* kHeaderSourceName = "sluice-source";
-constexpr const char* kHeaderSourceFile = "sluice-source-file";
-constexpr const char* kHeaderSourceLine = "sluice-source-line";
-constexpr const char* kHeaderSourceOffset = "sluice-source-offset";
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string KeyOf(const stages::Row& row, const std::vector<std::string>& fields) {
-  std::string key;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) key += '|';
-    const stages::Value& v = row.Get(fields[i]);
-    if (const auto* s = std::get_if<std::string>(&v)) key += *s;
-    else if (!stages::IsNull(v)) key += stages::Describe(v);
-  }
-  return key;
-}
 
 }  // namespace
 

@@ -40,14 +40,21 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
                                                    config.File().string() + ": producer.sources",
                                                    raw_spec, section.Child("id"));
   for (const auto& source : sources) {
-    // csv is the only source type so far; each new type adds its plug-in here.
-    const auto* csv = dynamic_cast<const stages::CsvSourceSettings*>(source.get());
-    SLUICE_ASSERT(csv != nullptr, "a source type without a plug-in");
-    CsvSourceOptions s;
-    s.settings = *csv;
-    if (!csv->path.empty()) s.settings.path = Resolve(base, csv->path);
-    if (!csv->dir.empty()) s.settings.dir = Resolve(base, csv->dir);
-    result.sources.push_back(std::move(s));
+    // Each source type has its plug-in here.
+    if (const auto* csv = dynamic_cast<const stages::CsvSourceSettings*>(source.get())) {
+      CsvSourceOptions s;
+      s.settings = *csv;
+      if (!csv->path.empty()) s.settings.path = Resolve(base, csv->path);
+      if (!csv->dir.empty()) s.settings.dir = Resolve(base, csv->dir);
+      result.sources.emplace_back(std::move(s));
+    } else if (const auto* api = dynamic_cast<const stages::HttpSourceSettings*>(source.get())) {
+      HttpApiSourceOptions s;
+      s.settings = *api;
+      s.raw = raw_spec;
+      result.sources.emplace_back(std::move(s));
+    } else {
+      SLUICE_ASSERT(false, "a source type without a plug-in");
+    }
   }
   const std::vector<std::string> key_fields = section.Strings("key");
   for (const auto& k : key_fields) {
@@ -57,17 +64,25 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
   if (section.Has("max_record_bytes")) {
     o.max_record_bytes = static_cast<std::size_t>(section.Int("max_record_bytes"));
   }
-  for (CsvSourceOptions& s : result.sources) {
-    s.settings.csv.max_record_bytes = o.max_record_bytes;
-    s.key_fields = key_fields;
-    s.once = once;
+  o.retry = runtime::RetryPolicy::FromConfig(config.SectionView("retry"));
+  for (auto& source : result.sources) {
+    if (auto* csv = std::get_if<CsvSourceOptions>(&source)) {
+      csv->settings.csv.max_record_bytes = o.max_record_bytes;
+      csv->key_fields = key_fields;
+      csv->once = once;
+    } else {
+      auto& api = std::get<HttpApiSourceOptions>(source);
+      api.key_fields = key_fields;
+      api.once = once;
+      api.retry = o.retry;
+      api.max_dlq_bytes = o.max_record_bytes;
+    }
   }
   o.transactional_id = config.TransactionalId(config::Stage::kProducer);
   o.librdkafka = config.Librdkafka(config::Stage::kProducer);
   o.partitions = topics.partitions;
   o.replication = topics.replication;
   o.topic_configs = topics.configs;
-  o.retry = runtime::RetryPolicy::FromConfig(config.SectionView("retry"));
   return result;
 }
 
@@ -89,8 +104,12 @@ bool TakeFlag(int& argc, char** argv, std::string_view flag) {
 std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions& options,
                                                           const obs::Logger& log) {
   std::vector<std::unique_ptr<runtime::Source>> sources;
-  for (const CsvSourceOptions& s : options.sources) {
-    sources.push_back(std::make_unique<CsvFileSource>(s, log));
+  for (const auto& s : options.sources) {
+    if (const auto* csv = std::get_if<CsvSourceOptions>(&s)) {
+      sources.push_back(std::make_unique<CsvFileSource>(*csv, log));
+    } else {
+      sources.push_back(std::make_unique<HttpApiSource>(std::get<HttpApiSourceOptions>(s), log));
+    }
   }
   return sources;
 }

@@ -6,7 +6,7 @@
 int main(int argc, char** argv) {
   const bool once = sluice::producer::TakeFlag(argc, argv, "--once");
   sluice::runtime::DaemonSpec spec;
-  spec.description = "Reads CSV sources into the raw topic (exactly once; --once: ingest, then exit)";
+  spec.description = "Reads CSV files and HTTP APIs into the raw topic (exactly once; --once: ingest, then exit)";
   spec.stage = sluice::config::Stage::kProducer;
   spec.needs_kafka = spec.needs_registry = true;
   spec.build = [once](const sluice::pipeline::PipelineConfig& config) {

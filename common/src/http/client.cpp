@@ -15,8 +15,19 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string* body;
+  std::size_t max;  // 0 = no limit
+  bool over = false;
+};
+
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  if (sink->max != 0 && sink->body->size() + size * n > sink->max) {
+    sink->over = true;
+    return 0;  // curl stops the transfer (CURLE_WRITE_ERROR)
+  }
+  sink->body->append(data, size * n);
   return size * n;
 }
 
@@ -88,7 +99,8 @@ ClientResponse Client::Perform(const char* method, const std::string& url,
                    static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.list);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  BodySink sink{&response.body, options_.max_body_bytes};
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -103,6 +115,11 @@ ClientResponse Client::Perform(const char* method, const std::string& url,
     curl_easy_setopt(c, CURLOPT_PASSWORD, options_.password.c_str());
   }
   CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_WRITE_ERROR && sink.over) {
+    response.too_large = true;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+    return response;
+  }
   if (rc != CURLE_OK) {
     std::string reason = error[0] ? error : curl_easy_strerror(rc);
     // Bad URLs and unsupported protocols are configuration mistakes: retrying cannot help.

@@ -236,8 +236,6 @@ struct SourceLoop::Impl {
   // and the loop retries with backoff for as long as the outage lasts.
   void Loop() {
     std::vector<bool> finished(sources.size(), false);
-    core::Duration idle_wait = opt.retry.max_backoff;
-    for (const auto& s : sources) idle_wait = std::min(idle_wait, s->PollInterval());
     core::Duration backoff = opt.retry.initial_backoff;
     std::string rebuild;
     Clock::time_point failing_since{};
@@ -271,6 +269,11 @@ struct SourceLoop::Impl {
         if (!wrote) {
           // Idle: ask a broker for real, so readiness notices one that went away.
           broker_ok = session.Producer().BrokerReachable(kafka::kBrokerProbeTimeout);
+          // A source's interval may change (an HTTP source waiting out a Retry-After).
+          core::Duration idle_wait = opt.retry.max_backoff;
+          for (std::size_t i = 0; i < sources.size(); ++i) {
+            if (!finished[i]) idle_wait = std::min(idle_wait, sources[i]->PollInterval());
+          }
           shutdown.WaitFor(idle_wait);
         }
         continue;

@@ -4,6 +4,7 @@
 
 #include "sluice/core/error.hpp"
 #include "sluice/stages/dlq_code.hpp"
+#include "sluice/stages/http_source.hpp"
 
 namespace sluice::stages {
 
@@ -75,7 +76,9 @@ const SourceList& SourceTypes() {
       "source", {{"csv", "RFC 4180 CSV files: one file, or a directory watched for new files", DeclareCsv,
                   {"{name: loans, path: loans.csv, delimiter: ';', header: false, columns: {ID: id}, null_values: ['', NA]}",
                    "{dir: inbox, glob: '*.txt', watch: true, poll_interval: 200ms}"},
-                  MakeCsv}});
+                  MakeCsv},
+                 {"http", "A JSON HTTP API polled page by page, incrementally from the last position",
+                  DeclareHttpSource, HttpSourceExamples(), MakeHttpSource}});
   return list;
 }
 

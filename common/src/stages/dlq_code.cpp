@@ -18,6 +18,17 @@ const std::vector<DlqCodeInfo>& DlqCodes() {
        "the file's header does not map onto the raw schema: the header line is dead-lettered "
        "and the rest of the file skipped (the file is marked done)",
        "the mapping error"},
+      {DlqCode::kHttpPage, "http_page", "producer",
+       "an HTTP source's response page that cannot be read: not JSON, no record list at the "
+       "configured path, larger than `max_response_bytes` or holding more than "
+       "`max_records_per_page` records. The page's body is the DLQ value; the source moves past "
+       "it only when its pagination names the next page without it (page, offset), and "
+       "otherwise retries it, then stops",
+       "`GET <url> (page <p>): <what is wrong>`, plus `sluice-source-url`"},
+      {DlqCode::kHttpRecord, "http_record", "producer",
+       "a record of an HTTP page that does not fit the raw schema: a required field missing or "
+       "null, or a value of the wrong JSON type. The record's JSON is the DLQ value",
+       "`field 'close': missing (required)` or `field 'volume': expected a number, got a string`"},
       {DlqCode::kTooLarge, "too_large", "producer, cleaner, enricher, pg-sink",
        "a record longer than the stage's `max_record_bytes` (not decoded; the producer resumes "
        "at the next line), or a row whose encoding is larger",

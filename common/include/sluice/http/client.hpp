@@ -16,12 +16,14 @@ struct ClientOptions {
   std::string username;                   // basic auth when non-empty
   std::string password;
   std::map<std::string, std::string> headers;  // sent with every request
+  std::size_t max_body_bytes = 0;  // a longer response body is cut off (too_large); 0 = no limit
 };
 
 struct ClientResponse {
   long status = 0;
   std::string body;
   std::map<std::string, std::string> headers;  // lower-cased names; last value wins
+  bool too_large = false;  // the body passed max_body_bytes: `body` holds its first bytes only
 };
 
 // See the file comment.
