@@ -102,13 +102,19 @@ HttpApiSource::Request HttpApiSource::BuildRequest() const {
   }
   const std::map<std::string, std::string> vars = {{"cursor", pos_.sweep_cursor}, {"page", page_value}};
   Request r;
-  if (s.method == "POST") r.body = stages::ExpandTemplate(s.body, vars, opt_.env, where + ": body");
+  const std::string url = stages::ExpandTemplate(s.url, vars, opt_.env, where + ": url");
+  for (const auto& [name, value] : s.headers) {
+    r.headers[name] = stages::ExpandTemplate(value, vars, opt_.env, where + ": headers." + name);
+  }
+  if (s.method == "POST") {
+    r.headers["Content-Type"] = "application/json";
+    r.body = stages::ExpandTemplate(s.body, vars, opt_.env, where + ": body");
+  }
   if (s.pagination == stages::Pagination::kNextLink && !pos_.page.empty()) {
-    r.url = pos_.page.rfind("/", 0) == 0 ? OriginOf(stages::ExpandTemplate(s.url, vars, opt_.env, where + ": url")) + pos_.page
-                                         : pos_.page;
+    r.url = pos_.page.rfind("/", 0) == 0 ? OriginOf(url) + pos_.page : pos_.page;
     return r;
   }
-  r.url = stages::ExpandTemplate(s.url, vars, opt_.env, where + ": url");
+  r.url = url;
   std::string query;
   auto add = [&](const std::string& name, const std::string& value) {
     if (value.empty()) return;
@@ -274,8 +280,8 @@ runtime::PollStatus HttpApiSource::Poll(runtime::SourceBatch& batch, std::size_t
   ++counters_.requests;
   http::ClientResponse resp;
   try {
-    resp = opt_.settings.method == "POST" ? client_.Post(req.url, req.body, {{"Content-Type", "application/json"}})
-                                          : client_.Get(req.url);
+    resp = opt_.settings.method == "POST" ? client_.Post(req.url, req.body, req.headers)
+                                          : client_.Get(req.url, req.headers);
   } catch (const core::InfraError& e) {
     if (!e.Retryable()) throw core::ConfigError("source " + Name() + ": " + e.what());
     Failed(e.what(), std::nullopt);

@@ -72,6 +72,7 @@ class HttpApiSource : public runtime::Source {
   struct Request {
     std::string url;   // with the query
     std::string body;  // POST
+    http::Client::Headers headers;
   };
   Request BuildRequest() const;
   // Schedules the next attempt after a failed request; throws core::InfraError(kNo) when the
