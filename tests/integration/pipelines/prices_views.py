@@ -194,6 +194,14 @@ class Checker:
             self.fail(view, key, f"{name} is {got}, expected {want!r} rounded to 2 decimals")
 
 
+def day(text):
+    return None if text == "" else D(text)
+
+
+def integer(text):
+    return None if text == "" else int(text)
+
+
 def read_view(out, view):
     with open(os.path.join(out, view + ".csv"), newline="") as f:
         r = csv.reader(f)
@@ -234,29 +242,29 @@ def check(out):
             if view == "prices_by_currency":
                 for i, name in enumerate(["open", "high", "low", "close", "fx_rate"]):
                     c.close(view, key, name, raw[name], e[i])
-                c.same(view, key, "fx_date", D(raw["fx_date"]), e[5])
+                c.same(view, key, "fx_date", day(raw["fx_date"]), e[5])
                 c.same(view, key, "fx_filled", raw["fx_filled"] == "t", e[6])
-                c.same(view, key, "fx_days_back", int(raw["fx_days_back"]), e[7])
+                c.same(view, key, "fx_days_back", integer(raw["fx_days_back"]), e[7])
             elif view == "prices_monthly_avg_close":
-                c.same(view, key, "trading_days", int(raw["trading_days"]), e[0])
+                c.same(view, key, "trading_days", integer(raw["trading_days"]), e[0])
                 c.rounded(view, key, "avg_close", raw["avg_close"], e[1])
             elif view == "prices_yearly_high_low":
-                c.same(view, key, "trading_days", int(raw["trading_days"]), e[0])
+                c.same(view, key, "trading_days", integer(raw["trading_days"]), e[0])
                 c.rounded(view, key, "high", raw["high"], e[1])
-                c.same(view, key, "high_date", D(raw["high_date"]), e[2])
+                c.same(view, key, "high_date", day(raw["high_date"]), e[2])
                 c.rounded(view, key, "low", raw["low"], e[3])
-                c.same(view, key, "low_date", D(raw["low_date"]), e[4])
+                c.same(view, key, "low_date", day(raw["low_date"]), e[4])
             elif view == "prices_yearly_drawdown":
                 c.rounded(view, key, "max_drawdown_pct", raw["max_drawdown_pct"], e[0])
-                c.same(view, key, "peak_date", D(raw["peak_date"]), e[1])
+                c.same(view, key, "peak_date", day(raw["peak_date"]), e[1])
                 c.rounded(view, key, "peak_close", raw["peak_close"], e[2])
-                c.same(view, key, "trough_date", D(raw["trough_date"]), e[3])
+                c.same(view, key, "trough_date", day(raw["trough_date"]), e[3])
                 c.rounded(view, key, "trough_close", raw["trough_close"], e[4])
             elif view == "prices_fx_fills":
-                c.same(view, key, "fx_date", D(raw["fx_date"]), e[0])
-                c.same(view, key, "fx_days_back", int(raw["fx_days_back"]), e[1])
+                c.same(view, key, "fx_date", day(raw["fx_date"]), e[0])
+                c.same(view, key, "fx_days_back", integer(raw["fx_days_back"]), e[1])
             else:
-                got = tuple(int(raw[n]) for n in columns[1:])
+                got = tuple(integer(raw[n]) for n in columns[1:])
                 c.same(view, key, "counts", got, e)
         for key in sorted(set(expect) - seen, key=str):
             c.fail(view, key, "row missing")
