@@ -286,38 +286,53 @@ def pick(header, *names):
 
 
 def real(prices_csv, fx_csv, out):
-    """Converts the real files when their header names the columns this knows; else exit 3."""
-    with open(prices_csv, newline="") as f:
-        r = csv.reader(f)
-        h = next(r)
-        cols = [pick(h, "date"), pick(h, "open"), pick(h, "high"), pick(h, "low"), pick(h, "close"),
-                pick(h, "adj_close", "adjclose"), pick(h, "volume")]
-        sym = pick(h, "symbol", "ticker")
-        if None in cols[:5]:
-            print(f"{prices_csv}: header {h} has no date/open/high/low/close")
-            return 3
-        prices = []
-        for row in r:
-            get = [row[i] if i is not None else "" for i in cols]
-            a = float(get[5]) if get[5] else None
-            v = int(float(get[6])) if get[6] else None
-            prices.append((row[sym] if sym is not None else "SPX", get[0], float(get[1]), float(get[2]),
-                           float(get[3]), float(get[4]), a, v))
-    with open(fx_csv, newline="") as f:
-        r = csv.reader(f)
-        h = next(r)
-        cols = [pick(h, "date"), pick(h, "inr"), pick(h, "eur")]
-        if None in cols:
-            print(f"{fx_csv}: header {h} has no date/inr/eur")
-            return 3
-        fx = []
-        for row in r:
-            try:
-                D(row[cols[0]])
-            except ValueError:
-                continue  # the cleaner rejects such rows ('undefined'): they never reach fx_rates
-            fx.append(tuple([row[cols[0]]] + [float(row[i]) if row[i] not in ("", "null") else None
-                                               for i in cols[1:]]))
+    """Converts the real files to the test's form, keeping what the pipelines' cleaners keep
+    (the first row of a key, close and low >= 0.01, volume >= 0, INR in [1, 1000], EUR in
+    [0.1, 10], a date that parses). Exit 3 when a header or value is not of a form this knows:
+    the files are another branch's, and the test must not depend on their exact shape."""
+    try:
+        with open(prices_csv, newline="") as f:
+            r = csv.reader(f)
+            h = next(r)
+            cols = [pick(h, "date"), pick(h, "open"), pick(h, "high"), pick(h, "low"), pick(h, "close"),
+                    pick(h, "adj_close", "adjclose"), pick(h, "volume")]
+            sym = pick(h, "symbol", "ticker")
+            if None in cols[:5]:
+                print(f"{prices_csv}: header {h} has no date/open/high/low/close")
+                return 3
+            prices, keys = [], set()
+            for row in r:
+                get = [row[i] if i is not None else "" for i in cols]
+                key = (row[sym] if sym is not None else "SPX", D(get[0]).isoformat())
+                o, hi, lo, c = (float(x) for x in get[1:5])
+                a = float(get[5]) if get[5] else None
+                v = int(float(get[6])) if get[6] else None
+                if key in keys or c < 0.01 or lo < 0.01 or (v is not None and v < 0):
+                    continue
+                keys.add(key)
+                prices.append(key + (o, hi, lo, c, a, v))
+        with open(fx_csv, newline="") as f:
+            r = csv.reader(f)
+            h = next(r)
+            cols = [pick(h, "date"), pick(h, "inr"), pick(h, "eur")]
+            if None in cols:
+                print(f"{fx_csv}: header {h} has no date/inr/eur")
+                return 3
+            fx, days = [], set()
+            for row in r:
+                try:
+                    day = D(row[cols[0]]).isoformat()
+                except ValueError:
+                    continue  # the cleaner rejects it ('undefined'): it never reaches fx_rates
+                inr, eur = (float(row[i]) if row[i] not in ("", "null") else None for i in cols[1:])
+                if (day in days or (inr is not None and not 1 <= inr <= 1000)
+                        or (eur is not None and not 0.1 <= eur <= 10)):
+                    continue
+                days.add(day)
+                fx.append((day, inr, eur))
+    except (ValueError, IndexError, StopIteration) as e:
+        print(f"a value of a form this does not know: {e}")
+        return 3
     write_inputs(out, prices, fx)
     print(f"real data: {len(prices)} price days, {len(fx)} fx days")
     return 0

@@ -155,7 +155,7 @@ if [[ -f $real_prices && -f $real_fx ]]; then
   rc=0
   python3 "$CHECK" real "$real_prices" "$real_fx" "$tmp/real" || rc=$?
   if (( rc == 3 )); then
-    echo "skipped: prices_views.py does not know the files' header"
+    echo "skipped: prices_views.py does not know the files' form"
   elif (( rc != 0 )); then
     fail "could not read $real_prices / $real_fx"
   else
