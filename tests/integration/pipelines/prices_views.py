@@ -143,7 +143,7 @@ def groups(rows, monthly):
 
 def expected(prices, fx):
     conv = by_currency(prices, fx)
-    views = {"prices_by_currency": {k: v for k, v in conv.items()}}
+    views = {"prices_by_currency": dict(conv)}
     views["prices_monthly_avg_close"] = {
         k: (len(v), math.fsum(r[4] for r in v) / len(v)) for k, v in groups(conv, True).items()}
     high_low = {}
