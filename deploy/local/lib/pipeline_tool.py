@@ -603,8 +603,8 @@ def print_summary(s):
             row("rows read (this run)", f"{read['rows']} ({read['to_raw']} to the raw topic, "
                 f"{read['malformed']} malformed to the DLQ)")
     else:
-        row("rows read (all files)", f"{read['rows']} (the producer's positions; no file fed with "
-            "'sluice pipeline feed' here, so no per-file figures)")
+        row("rows read (all sources)", f"{read['rows']} (the producer's positions: every record and "
+            "rejected page its sources read; no file fed with 'sluice pipeline feed' here)")
     row("loaded", f"{s['loaded']} rows in table {s['table']}")
     row("rejected", f"{s['rejected']} records in the DLQ topic {s['dlq_topic']}")
     for reason, n in s["rejected_by_reason"].items():
