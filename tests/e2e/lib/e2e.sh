@@ -26,6 +26,7 @@ source "$SLUICE_ROOT/deploy/local/lib/kafka.sh"
 E2E_FAILED=0
 E2E_UP=0
 E2E_CLEANUPS=()
+E2E_MORE_PIPELINES=()  # further pipelines a test brought up (e2e_up_more): down at teardown
 
 e2e_log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 e2e_fail() {
@@ -117,6 +118,15 @@ e2e_up() {
   "$E2E_PIPE" up "$E2E_PIPELINE" "$@" || e2e_fail "the pipeline did not come up"
 }
 
+# e2e_up_more <pipeline file> [up options]: brings up a further pipeline (its own name); it is
+# brought down at teardown, before the test's own.
+e2e_up_more() {
+  local name
+  name=$(sed -n 's/^pipeline: *//p' "$1" | head -1)
+  E2E_MORE_PIPELINES+=("$name")
+  "$E2E_PIPE" up "$1" "${@:2}" || e2e_fail "the pipeline $name did not come up"
+}
+
 # Writes under a hidden temporary name, then renames into place: the watcher never sees a
 # partial file.
 e2e_feed() {
@@ -155,6 +165,12 @@ e2e_teardown() {
   local rc=$?
   (( rc != 0 )) && E2E_FAILED=1
   trap - EXIT
+  local more
+  for more in ${E2E_MORE_PIPELINES[@]+"${E2E_MORE_PIPELINES[@]}"}; do
+    "$E2E_PIPE" down "$more" || { e2e_log "pipeline $more down failed"; rc=1; }
+    (( E2E_FAILED )) && grep -hv '"level":"debug"' "$STACK_DIR/pipelines/$more"/logs/*.log 2>/dev/null | tail -n 20
+    [[ ${E2E_KEEP:-0} != 1 && $E2E_FAILED == 0 ]] && rm -rf "$STACK_DIR/pipelines/$more"
+  done
   if (( E2E_UP )); then
     "$E2E_PIPE" down "$E2E_ID" || { e2e_log "pipeline down failed"; rc=1; }
     if (( E2E_FAILED )); then

@@ -1,0 +1,75 @@
+# Helpers for the prices e2e tests (sourced after ../lib/e2e.sh): the local price API
+# (pipelines/prices/api/price_api.py) and private copies of pipelines/prices and pipelines/fx.
+#
+#   prices_api_start [price_api.py options]   starts the API on a free port; exports
+#                                             SLUICE_PRICE_API_URL and SLUICE_PRICE_API_TOKEN
+#   prices_api <method> <path> [json body]    one admin or data call; prints the body
+#   prices_api_stat <python expression on s>  a figure of /admin/stats, e.g. "s['malformed_pages']"
+#   prices_copy <fx|prices> <name> <out> [k=v...]  the pipeline file, renamed after <name>
+#                                             (pipeline, topics, table), without sink views; each
+#                                             k=v sets an option of its http source (rate_limit=2/s)
+#   prices_sweeps <pipeline dir>              "sweep done" lines in its producer log
+
+PRICES_API="$SLUICE_ROOT/pipelines/prices/api/price_api.py"
+
+prices_api_start() {
+  local port_file="$E2E_TMP/api.port"
+  export SLUICE_PRICE_API_TOKEN="e2e-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  python3 "$PRICES_API" --port 0 --port-file "$port_file" --token "$SLUICE_PRICE_API_TOKEN" "$@" \
+    >"$E2E_TMP/api.log" 2>&1 &
+  PRICES_API_PID=$!
+  # Stopped whatever the outcome (e2e_on_teardown runs only for a passing test).
+  trap 'rc=$?; kill $PRICES_API_PID 2>/dev/null; (exit $rc); e2e_teardown' EXIT
+  local i
+  for (( i = 0; i < 100; i++ )); do
+    [[ -s $port_file ]] && break
+    sleep 0.1
+  done
+  [[ -s $port_file ]] || e2e_fail "the price API did not start (log: $E2E_TMP/api.log)"
+  export SLUICE_PRICE_API_URL="http://127.0.0.1:$(cat "$port_file")"
+  e2e_log "price API at $SLUICE_PRICE_API_URL ($*)"
+}
+
+prices_api() {
+  if [[ $# -ge 3 ]]; then
+    curl -sf -X "$1" -H 'Content-Type: application/json' --data "$3" "$SLUICE_PRICE_API_URL$2"
+  else
+    curl -sf -X "$1" "$SLUICE_PRICE_API_URL$2"
+  fi
+}
+
+prices_api_stat() {
+  prices_api GET /admin/stats | python3 -c "import json, sys; s = json.load(sys.stdin); print($1)"
+}
+
+prices_copy() {
+  python3 - "$SLUICE_ROOT/pipelines/$1/pipeline.yaml" "$2" "$3" "${@:4}" <<'PY' || e2e_fail "could not copy pipelines/$1"
+import os, sys, yaml
+src, name, out = sys.argv[1:4]
+doc = yaml.safe_load(open(src))
+base = os.path.dirname(os.path.abspath(src))
+doc["pipeline"] = name
+doc["topics"] = {**doc["topics"], **{k: f"{name}.{k}" for k in ("raw", "clean", "enriched", "dlq")}}
+if "enricher" not in doc:
+    doc["topics"]["enriched"] = f"{name}.clean"
+doc["schemas"] = {k: os.path.join(base, v) for k, v in doc["schemas"].items()}
+doc["sink"]["table"] = name
+doc["sink"].pop("views", None)
+for kv in sys.argv[4:]:
+    k, v = kv.split("=", 1)
+    doc["producer"]["sources"][0][k] = v
+yaml.safe_dump(doc, open(out, "w"), sort_keys=False)
+PY
+}
+
+prices_sweeps() { grep -c '"msg":"sweep done"' "$1/logs/producer.log" 2>/dev/null || true; }
+
+# prices_wait_sweep <pipeline dir> [timeout s]: waits for the producer's first completed sweep.
+prices_wait_sweep() {
+  local i limit=$(( ${2:-180} * 2 ))
+  for (( i = 0; i < limit; i++ )); do
+    (( $(prices_sweeps "$1") >= 1 )) && return 0
+    sleep 0.5
+  done
+  e2e_fail "no completed sweep in $1/logs/producer.log after ${2:-180}s"
+}
