@@ -243,7 +243,8 @@ def Drift(record, drop, types):
 
 
 class TokenBucket:
-    """Rate limit over data requests: rate tokens a second, burst = rate, starts full. 0 = off."""
+    """Rate limit over data requests: rate tokens a second, burst = rate (at least 1), starts full.
+    0 = off. Not thread-safe: PriceApi calls it under its lock."""
 
     def __init__(self, rate, clock=time.monotonic):
         self.clock_ = clock
@@ -251,14 +252,15 @@ class TokenBucket:
 
     def Reset(self, rate):
         self.rate_ = rate
-        self.tokens_ = rate
+        self.burst_ = max(1.0, rate)
+        self.tokens_ = self.burst_
         self.last_ = self.clock_()
 
     def Take(self):
         if self.rate_ <= 0:
             return True
         now = self.clock_()
-        self.tokens_ = min(self.rate_, self.tokens_ + (now - self.last_) * self.rate_)
+        self.tokens_ = min(self.burst_, self.tokens_ + (now - self.last_) * self.rate_)
         self.last_ = now
         if self.tokens_ >= 1:
             self.tokens_ -= 1
@@ -456,8 +458,10 @@ class Handler(BaseHTTPRequestHandler):
     def Dispatch(self):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit():
+            return self.send_error(400, f"bad Content-Length {length!r}")
+        body = self.rfile.read(int(length))
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
         response = self.api.Handle(self.command, url.path, query, self.headers, body, f"http://{host}")
         self.Send(response.status, response.body, response.headers)
