@@ -509,7 +509,13 @@ def ParseArgs(argv):
     return args
 
 
+def Stop(signum, frame):
+    raise SystemExit(0)   # unwinds serve_forever in the main thread; the finally closes the socket
+
+
 def Serve(args):
+    signal.signal(signal.SIGTERM, Stop)   # first: a stop while the data loads is clean too
+    signal.signal(signal.SIGINT, Stop)
     api = PriceApi(Dataset(args.data_dir),
                    Settings(args.rate_limit, args.fail_every, args.unavailable_every, args.malformed_fx_page, args.token))
     Handler.api = api
@@ -517,12 +523,6 @@ def Serve(args):
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
-
-    def Stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, Stop)
-    signal.signal(signal.SIGINT, Stop)
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
