@@ -157,7 +157,8 @@ def FxPage(dataset, query):
     symbols = tuple(s.strip() for s in text.split(",")) if text else kFxDefaultSymbols
     unknown = [s for s in symbols if s not in dataset.fx_currencies]
     if unknown:
-        raise ApiError(400, f"unknown currency {','.join(unknown)} (known: {','.join(dataset.fx_currencies)})")
+        raise ApiError(400, f"unknown currency {','.join(unknown)}"
+                            f" (known: {','.join(dataset.fx_currencies)})")
     since = DateParam(query, "since")
     page = IntParam(query, "page", 1, 1, 10**9)
     per_page = IntParam(query, "per_page", kFxPerPage[0], 1, kFxPerPage[1])
@@ -197,13 +198,15 @@ def ParseConfig(body):
         raise ApiError(400, f"expected a JSON object with some of {sorted(Settings.kConfigKeys)}")
     unknown = sorted(set(body) - set(Settings.kConfigKeys))
     if unknown:
-        raise ApiError(400, f"unknown config key {', '.join(unknown)} (known: {', '.join(sorted(Settings.kConfigKeys))})")
+        raise ApiError(400, f"unknown config key {', '.join(unknown)}"
+                            f" (known: {', '.join(sorted(Settings.kConfigKeys))})")
     changes = {}
     for key, value in body.items():
         kind = Settings.kConfigKeys[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
                 or (kind is int and value != int(value)):
-            raise ApiError(400, f"{key} must be a non-negative {'integer' if kind is int else 'number'}, got {value!r}")
+            what = "integer" if kind is int else "number"
+            raise ApiError(400, f"{key} must be a non-negative {what}, got {value!r}")
         changes[key] = kind(value)
     return changes
 
@@ -338,10 +341,10 @@ class PriceApi:
                 self.passed_ += 1
                 s = self.settings_
                 if s.fail_every and self.passed_ % s.fail_every == 0:
-                    raise ApiError(500, "internal server error (injected: every %d-th request)" % s.fail_every)
+                    raise ApiError(500, f"internal server error (injected: every {s.fail_every}-th request)")
                 if s.unavailable_every and self.passed_ % s.unavailable_every == 0:
-                    raise ApiError(503, "service unavailable (injected: every %d-th request)" % s.unavailable_every,
-                                   {"Retry-After": "2"})
+                    raise ApiError(503, f"service unavailable (injected: every {s.unavailable_every}-th"
+                                        " request)", {"Retry-After": "2"})
                 token = s.token
             if token and headers.get("Authorization") != f"Bearer {token}":
                 raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
@@ -495,10 +498,14 @@ def ParseArgs(argv):
     parser.add_argument("--port-file", help="write the port to this file once listening")
     parser.add_argument("--data-dir", default=kDefaultDataDir, help="dir with %s and %s (default: %s)"
                         % (kHistoryFile, kFxFile, os.path.relpath(kDefaultDataDir)))
-    parser.add_argument("--rate-limit", type=float, default=20, help="data requests/s, burst the same (0: off; default 20)")
-    parser.add_argument("--fail-every", type=int, default=7, help="every K-th data request is a 500 (0: off; default 7)")
-    parser.add_argument("--unavailable-every", type=int, default=0, help="every K-th data request is a 503 (0: off; default 0)")
-    parser.add_argument("--malformed-fx-page", type=int, default=3, help="FX page served as invalid JSON (0: off; default 3)")
+    parser.add_argument("--rate-limit", type=float, default=20,
+                        help="data requests/s, burst the same (0: off; default 20)")
+    parser.add_argument("--fail-every", type=int, default=7,
+                        help="every K-th data request is a 500 (0: off; default 7)")
+    parser.add_argument("--unavailable-every", type=int, default=0,
+                        help="every K-th data request is a 503 (0: off; default 0)")
+    parser.add_argument("--malformed-fx-page", type=int, default=3,
+                        help="FX page served as invalid JSON (0: off; default 3)")
     parser.add_argument("--token", default=os.environ.get("PRICE_API_TOKEN", ""),
                         help="bearer token data requests need (default: env PRICE_API_TOKEN; empty: no auth)")
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
@@ -516,8 +523,9 @@ def Stop(signum, frame):
 def Serve(args):
     signal.signal(signal.SIGTERM, Stop)   # first: a stop while the data loads is clean too
     signal.signal(signal.SIGINT, Stop)
-    api = PriceApi(Dataset(args.data_dir),
-                   Settings(args.rate_limit, args.fail_every, args.unavailable_every, args.malformed_fx_page, args.token))
+    settings = Settings(args.rate_limit, args.fail_every, args.unavailable_every, args.malformed_fx_page,
+                        args.token)
+    api = PriceApi(Dataset(args.data_dir), settings)
     Handler.api = api
     Handler.quiet = args.quiet
     server = ThreadingHTTPServer((args.host, args.port), Handler)
