@@ -362,12 +362,11 @@ class PriceApi:
         page, next_cursor = HistoryPage(self.dataset_.history, query)
         with self.lock_:
             drop, types = list(self.settings_.drift_drop), dict(self.settings_.drift_type)
-            if drop or types:
-                page = [Drift(r, drop, types) for r in page]
-        body = Json({"symbol": symbol, "data": page, "next_cursor": next_cursor})
+        served = [Drift(r, drop, types) for r in page] if drop or types else page
+        body = Json({"symbol": symbol, "data": served, "next_cursor": next_cursor})
         with self.lock_:
             self.stats_.served["history"] += len(page)
-            self.stats_.distinct["history"].update(r["date"] for r in page if "date" in r)
+            self.stats_.distinct["history"].update(r["date"] for r in page)   # even if date is dropped
             if drop or types:
                 self.stats_.drifted_records += len(page)
         return Response(200, body)
