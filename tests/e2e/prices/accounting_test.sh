@@ -26,7 +26,7 @@ served_history=$(prices_api_stat "s['records_served']['history']")
 served_fx=$(prices_api_stat "s['records_served']['fx']")
 malformed=$(prices_api_stat "s['malformed_pages']")
 e2e_log "API served $served_history price records, $served_fx FX records, $malformed malformed page(s)"
-e2e_check "(( served_history == $(( $(wc -l <"$SLUICE_ROOT/tests/data/prices/sp500_daily.csv") - 1 )) ))" \
+e2e_check "(( served_history == $(prices_days) ))" \
   "every row of sp500_daily.csv was served once"
 e2e_check "(( malformed == 1 ))" "one malformed FX page was served (the API's page 3)"
 

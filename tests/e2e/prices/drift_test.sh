@@ -12,7 +12,7 @@ prices_api_start --fail-every 0
 prices_copy prices "$E2E_ID" "$E2E_PIPELINE" rate_limit=2/s
 E2E_UP=1
 "$E2E_PIPE" up "$E2E_PIPELINE" || e2e_fail "the prices pipeline did not come up"
-days=$(( $(wc -l <"$SLUICE_ROOT/tests/data/prices/sp500_daily.csv") - 1 ))
+days=$(prices_days)
 
 for (( i = 0; i < 240; i++ )); do
   (( $(prices_api_stat "s['records_served']['history']") >= 1000 )) && break
@@ -35,6 +35,6 @@ dlq_json=$(e2e_dlq_json)
 e2e_check "(( drifted > 0 && drifted < served ))" "some records drifted ($drifted of $served)"
 e2e_check "(( $(e2e_rows) == served - drifted ))" "every record that fit loaded ($(e2e_rows))"
 by_reason=$(python3 -c 'import json,sys; print(" ".join(f"{k}={v}" for k, v in json.load(sys.stdin)["by_reason"].items()))' <<<"$dlq_json")
-e2e_check "[[ '$by_reason' == \"producer/http_record: field 'close' (close): missing (required)=$drifted\" ]]" \
-  "each drifted record is in the DLQ with the reason: $by_reason"
+expected="producer/http_record: field 'close' (close): missing (required)=$drifted"
+e2e_check '[[ $by_reason == "$expected" ]]' "each drifted record is in the DLQ with the reason: $by_reason"
 e2e_check "(( served == days ))" "no page was served twice"

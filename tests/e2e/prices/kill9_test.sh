@@ -13,7 +13,7 @@ prices_api_start --fail-every 0
 prices_copy prices "$E2E_ID" "$E2E_PIPELINE" rate_limit=2/s
 E2E_UP=1
 "$E2E_PIPE" up "$E2E_PIPELINE" || e2e_fail "the prices pipeline did not come up"
-days=$(( $(wc -l <"$SLUICE_ROOT/tests/data/prices/sp500_daily.csv") - 1 ))
+days=$(prices_days)
 
 for at in 500 2500; do
   for (( i = 0; i < 240; i++ )); do

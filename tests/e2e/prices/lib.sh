@@ -73,3 +73,9 @@ prices_wait_sweep() {
   done
   e2e_fail "no completed sweep in $1/logs/producer.log after ${2:-180}s"
 }
+
+# The rows of the S&P 500 file the API serves (csv-counted: the file has no final newline).
+prices_days() {
+  python3 -c 'import csv, sys; print(sum(1 for _ in csv.DictReader(open(sys.argv[1]))))' \
+    "$SLUICE_ROOT/tests/data/prices/sp500_daily.csv"
+}

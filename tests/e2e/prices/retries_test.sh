@@ -12,7 +12,7 @@ prices_api_start --rate-limit 4 --fail-every 5
 prices_copy prices "$E2E_ID" "$E2E_PIPELINE"
 E2E_UP=1
 "$E2E_PIPE" up "$E2E_PIPELINE" || e2e_fail "the prices pipeline did not come up"
-days=$(( $(wc -l <"$SLUICE_ROOT/tests/data/prices/sp500_daily.csv") - 1 ))
+days=$(prices_days)
 prices_wait_sweep "$E2E_PDIR" 240
 e2e_wait "$days" 300
 
