@@ -199,6 +199,18 @@ def pod_security():
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+def source_env(doc):
+    """The {env:NAME} variables the producer's sources name, sorted."""
+    names = set()
+    for src in ((doc.get("producer") or {}).get("sources") or []):
+        texts = [src.get("url") or "", src.get("body") or ""]
+        for key in ("query", "headers"):
+            texts += [str(v) for v in (src.get(key) or {}).values()]
+        for t in texts:
+            names |= set(re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", t))
+    return sorted(names)
+
+
 def daemon(p, sid, st, doc, files, pg):
     name = f"{p}-{sid}"
     lab = labels(p, sid)
@@ -215,6 +227,12 @@ def daemon(p, sid, st, doc, files, pg):
         "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}})
     if pg:
         env += pg_env()
+    if sid == "producer":
+        # {env:NAME} in an http source's url, query, headers or body: from the Secret
+        # sluice-pipeline-<p>-env (an API's base URL and credentials; deploy/README.md).
+        for var in source_env(doc):
+            env.append({"name": var, "valueFrom": {"secretKeyRef": {
+                "name": f"sluice-pipeline-{p}-env", "key": var}}})
     mounts = [{"name": "pipeline", "mountPath": f"{IMAGE_ROOT}/pipelines/{p}", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
     claims = []
@@ -378,7 +396,7 @@ def render(p, stages, pg):
     known = known_env()
     for sid, st in run:
         docs = daemon(p, sid, st, doc, files, pg.get(st["binary"], False))
-        check_env(p, docs, known)
+        check_env(p, docs, known | set(source_env(doc)))
         out[f"{sid}.yaml"] = head + dump(docs)
         resources.append(f"{sid}.yaml")
     rel = f"../../../../pipelines/{p}"
