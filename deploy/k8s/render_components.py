@@ -132,7 +132,7 @@ def source_network(p, doc):
         if src.get("url"):  # an HTTP/JSON API
             u = urlparse(src["url"])
             ports.add(u.port or (443 if u.scheme == "https" else 80))
-        elif kind in ("postgres", "postgresql", "pg", "pg_cdc"):  # the PG* endpoint
+        elif kind in ("postgres", "postgres_cdc"):  # the PG* endpoint
             extra["sluice.dev/postgres-client"] = "true"
         elif kind in ("kafka", "kafka_json"):  # external JSON topics on the same brokers
             continue

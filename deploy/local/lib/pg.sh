@@ -74,6 +74,18 @@ EOF
   touch "$inst/.needs-createdb"
 }
 
+# Logical decoding for the postgres source's CDC mode (pgoutput slots); appended once, so a
+# cluster initialised before it gets it at its next start.
+_pg_logical() {
+  grep -q '^wal_level = logical' "$1/postgresql.conf" && return 0
+  cat >>"$1/postgresql.conf" <<EOF
+# CDC (logical replication, pgoutput): deploy/local/lib/pg.sh
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+EOF
+}
+
 # Starts PostgreSQL for <inst> on <port> unless it runs; waits until it accepts connections.
 pg_start() {
   local inst=$1 port=$2 log=$3 pid
@@ -88,6 +100,7 @@ pg_start() {
     touch "$log"
     if (( EUID == 0 )); then chown "$PG_OS_USER": "$log" "$inst" "$(_pg_sock "$inst")"; fi
     _pg_init "$inst" "$port" "$log"
+    _pg_logical "$(_pg_data "$inst")"
     _pg_as "$PG_BIN/pg_ctl" -D "$(_pg_data "$inst")" -l "$log" -w -t 60 -s start ||
       stack_die "PostgreSQL did not start; see $log"
   fi
