@@ -19,6 +19,10 @@
       with --settle, then also until no consumer lags and the counts hold still. On timeout
       exits 1 naming the lagging stage. --report writes the last snapshot plus each stage's
       records and busy seconds since the baseline snapshot (for throughput).
+  pipeline_tool.py wait-read PIPELINE_DIR [--timeout S] [--interval S] [--quiet]
+      For sources that are not fed files (an HTTP API): waits until every position in the
+      pipeline's positions topic says its source read all it has (a sweep done), then as
+      `wait --settle` for the rows it read.
   pipeline_tool.py feed FILE INBOX [--pipeline-dir PIPELINE_DIR]
       Drops FILE into the watched directory INBOX under a hidden name, then renames it (the
       producer never sees half a file). With --pipeline-dir, first records what `summary` needs
@@ -495,13 +499,35 @@ def dedupe_rules(pdir):
 
 def rows_read_total(pipeline):
     """Every row the producer has read, from its positions topic (last record per key)."""
+    return sum(int(p.get("records", 0)) + int(p.get("rejected", 0)) for p in positions(pipeline).values())
+
+
+def positions(pipeline):
+    """The producer's committed positions (last record per key), decoded."""
     last = {}
     for env in read_topic(f"{pipeline}.positions", kafka_brokers()):
         try:
             last[env.get("key")] = json.loads(env.get("payload") or "null")
         except ValueError:
             continue
-    return sum(int(p.get("records", 0)) + int(p.get("rejected", 0)) for p in last.values() if p)
+    return {k: v for k, v in last.items() if v}
+
+
+def cmd_wait_read(args):
+    """Waits until every source of the pipeline has read what it has (a csv file done, an http
+    source's sweep done), then until table rows + DLQ records = what was read, settled."""
+    pipeline = os.path.basename(os.path.normpath(args.pipeline_dir))
+    deadline = time.time() + args.timeout
+    while True:
+        pos = positions(pipeline)
+        if pos and all(p.get("done") or p.get("sweep_done") for p in pos.values()):
+            break
+        if time.time() >= deadline:
+            sys.exit(f"{pipeline}: the producer has not read everything within {args.timeout:.0f}s "
+                     f"(positions: {json.dumps(pos)[:300]})")
+        time.sleep(0.5)
+    wait_until(args.pipeline_dir, rows_read_total(pipeline), max(1.0, deadline - time.time()),
+               args.interval, True, None, args.quiet)
 
 
 def build_summary(pdir, args):
@@ -676,6 +702,11 @@ def main():
     w.add_argument("--report")
     w.add_argument("--settle", action="store_true")
     w.add_argument("--quiet", action="store_true")
+    wr = sub.add_parser("wait-read")
+    wr.add_argument("pipeline_dir")
+    wr.add_argument("--timeout", type=float, default=600)
+    wr.add_argument("--interval", type=float, default=3)
+    wr.add_argument("--quiet", action="store_true")
     f = sub.add_parser("feed")
     f.add_argument("file")
     f.add_argument("inbox")
@@ -693,7 +724,7 @@ def main():
     ds.add_argument("--json", action="store_true")
     a = p.parse_args()
     {"dlq": cmd_dlq, "metric": cmd_metric, "count-csv": cmd_count_csv,
-     "snapshot": cmd_snapshot, "wait": cmd_wait, "feed": cmd_feed, "summary": cmd_summary,
+     "snapshot": cmd_snapshot, "wait": cmd_wait, "wait-read": cmd_wait_read, "feed": cmd_feed, "summary": cmd_summary,
      "dlq-show": cmd_dlq_show}[a.cmd](a)
 
 
