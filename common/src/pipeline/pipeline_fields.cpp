@@ -1,5 +1,6 @@
 #include "sluice/pipeline/pipeline_fields.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -186,6 +187,28 @@ class Checker {
         if (use.coerced_to.empty()) continue;
         if (use.coerced_to == "string") coerced.erase(use.field);
         else coerced[use.field] = Coerced{i, use.coerced_to};
+      }
+      if (RuleType(rules, i) == "dedupe") DedupeBeforeRewrite(rules, uses, i);
+    }
+  }
+
+  // A dedupe rule compares a record's key as the rules before it left it, but remembers the
+  // key of the row the cleaner emits: a later rule that rewrites a key field (a date coerced
+  // from its text) makes the two differ, and no duplicate is ever found.
+  void DedupeBeforeRewrite(const YAML::Node& rules, const std::vector<std::vector<FieldUse>>& uses,
+                           std::size_t i) {
+    for (const auto& key : uses[i]) {
+      for (std::size_t j = i + 1; j < uses.size(); ++j) {
+        const auto rewrites = std::find_if(uses[j].begin(), uses[j].end(), [&](const FieldUse& u) {
+          return u.field == key.field && u.access == FieldAccess::kUpdate;
+        });
+        if (rewrites == uses[j].end()) continue;
+        Error(JoinPath(Indexed("cleaner.rules", i), key.key),
+              "rule '" + RuleName(rules, i) + "' (dedupe) keys on '" + key.field + "', which rule '" +
+                  RuleName(rules, j) + "' (" + Indexed("cleaner.rules", j) + ", " + RuleType(rules, j) +
+                  ") rewrites after it, so the key it remembers is not the key it compares and no "
+                  "duplicate would be found: put the dedupe rule after it");
+        break;
       }
     }
   }

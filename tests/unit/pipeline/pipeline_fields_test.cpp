@@ -147,6 +147,17 @@ TEST_CASE("fields: an allowed rule after a coerce that made the field non-text i
   }
 }
 
+TEST_CASE("fields: a dedupe before a rule that rewrites its key field is told the order") {
+  // The loans dedupe keys on loan_id; a key on term, which rule 4 (term_months) coerces, would
+  // never find a duplicate (the key compared is the text, the key remembered the number).
+  const std::string issue = OneIssue(Edited("      key: [loan_id]\n      window: 24h",
+                                            "      key: [term]\n      window: 24h"));
+  CHECK(issue.find("cleaner.rules[0].key[0]: rule 'duplicate' (dedupe) keys on 'term', which rule "
+                   "'term_months' (cleaner.rules[4], coerce) rewrites after it, so the key it "
+                   "remembers is not the key it compares and no duplicate would be found: put the "
+                   "dedupe rule after it") != std::string::npos);
+}
+
 TEST_CASE("fields: a field a cleaner rule writes must be in the clean schema") {
   const std::string issue = OneIssue(Edited("      field: issue_date\n", "      field: issue_day\n"));
   CHECK(issue.find("cleaner.rules[25].field: field 'issue_day' is not in the clean schema "
