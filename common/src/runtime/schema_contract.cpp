@@ -28,13 +28,13 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-// The schema file as the pipeline file names it: relative to the file's folder when inside it.
+// The schema file as the pipeline file names it: relative to the file's folder.
 std::string ShownFile(const pipeline::PipelineConfig& config, const std::string& key) {
   const std::filesystem::path path = config.SchemaPath(key);
   const std::filesystem::path base = config.File().parent_path();
   if (!base.empty()) {
     const std::filesystem::path rel = path.lexically_relative(base);
-    if (!rel.empty() && *rel.begin() != "..") return rel.string();
+    if (!rel.empty()) return rel.string();
   }
   return path.string();
 }
