@@ -220,7 +220,7 @@ std::optional<std::vector<ContractResult>> CheckSchemaContract(
       }
     }
     log.Info("schema contract: subject checked",
-             {{"subject", name}, {"role", RoleName(s.role)}, {"level", r.level},
+             {{"subject", name}, {"role", RoleName(s.role)}, {"compatibility", r.level},
               {"latest_version", r.version}, {"schema", s.shown_file}, {"verdict", r.verdict}});
     results.push_back(std::move(r));
   }
