@@ -223,6 +223,24 @@ TEST_CASE("the subject's own level decides: under NONE the same schema passes th
   CHECK(producer->Wait() != 2);
 }
 
+TEST_CASE("under a transitive level the configured schema is tested against every version") {
+  InProcessRegistry registry;
+  Pipeline p;
+  registry.SetLevel(p.raw_subject, "BACKWARD_TRANSITIVE");
+  registry.Register(p.raw_subject, kIncompatible);  // version 1: price a string
+  registry.Register(p.raw_subject, kEarlier);       // version 2: no price (reads version 1)
+
+  // The configured schema reads version 2 (its price has a default) but not version 1.
+  auto producer = p.Start("sluice-producer", registry);
+  CHECK(producer->WaitExit(kBound) == 2);
+  const std::string text = ReadFile(p.output);
+  INFO(text);
+  CHECK(text.find("sluice-producer: schema contract: subject '" + p.raw_subject +
+                  "' (level BACKWARD_TRANSITIVE): the configured schema schemas/prices.raw.v1.avsc "
+                  "is incompatible with the versions up to 2: ") != std::string::npos);
+  CHECK(text.find("{oldSchemaVersion: 1}") != std::string::npos);
+}
+
 TEST_CASE("a compatible evolution of the output subject passes the contract and the producer goes on") {
   InProcessRegistry registry;
   Pipeline p;
