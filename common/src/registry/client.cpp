@@ -202,7 +202,8 @@ std::string Client::Compatibility(const SubjectName& subject) {
     throw core::InfraError("schema registry config: unexpected answer " + r.body, core::Retry::kNo);
   };
   try {
-    return level_of(CallOk("GET", "/config/" + SegmentOf(subject) + "?defaultToGlobal=true", nullptr));
+    return level_of(
+        CallOk("GET", "/config/" + SegmentOf(subject) + "?defaultToGlobal=true", nullptr));
   } catch (const RegistryError& e) {
     if (e.ErrorCode() != 40408 && e.ErrorCode() != 40401) throw;
   }

@@ -59,7 +59,8 @@ class ContractSource {
   // The subject's effective compatibility level (its own, else the global one).
   virtual std::string Level(const registry::SubjectName& subject) = 0;
   // The subject's latest version, or nullopt when the subject does not exist.
-  virtual std::optional<registry::RegisteredSchema> Latest(const registry::SubjectName& subject) = 0;
+  virtual std::optional<registry::RegisteredSchema> Latest(
+      const registry::SubjectName& subject) = 0;
   // True when the schema is already one of the subject's versions.
   virtual bool Holds(const registry::SubjectName& subject, const std::string& schema_json) = 0;
   // The registry's verbose compatibility test under the subject's level: against the latest
