@@ -20,6 +20,7 @@
 #include "registry_store.hpp"
 #include "schemas_log.hpp"
 #include "sluice/http/server.hpp"
+#include "sluice/registry/client.hpp"
 #include "support/child_process.hpp"
 #include "support/stack_env.hpp"
 
@@ -305,4 +306,26 @@ TEST_CASE("an unreachable registry is an infrastructure failure (exit 1), not a 
   CHECK(text.find("sluice-producer: infrastructure failure: schema contract: " + p.raw_subject +
                   ": gave up") != std::string::npos);
   CHECK(text.find("sluice-producer: schema contract: subject") == std::string::npos);
+}
+
+TEST_CASE("the effective level of a registry that answers 40408 to defaultToGlobal is the global one") {
+  // An older Confluent registry: a subject without its own level is 40408, flag or not.
+  sluice::http::Server server({}, nullptr);
+  server.Route(sluice::http::Method::kGet, "/config/:subject", [](const sluice::http::Request& req) {
+    if (req.Param("subject") == "own-value") {
+      return sluice::http::Response{200, R"({"compatibilityLevel":"FORWARD"})", kContentType, {}};
+    }
+    return sluice::http::Response{
+        404, R"({"error_code":40408,"message":"Subject does not have subject-level compatibility configured"})",
+        kContentType, {}};
+  });
+  server.Route(sluice::http::Method::kGet, "/config", [](const sluice::http::Request&) {
+    return sluice::http::Response{200, R"({"compatibilityLevel":"FULL_TRANSITIVE"})", kContentType, {}};
+  });
+  server.Start();
+  sluice::registry::ClientOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server.Port());
+  sluice::registry::Client client(options);
+  CHECK(client.Compatibility(sluice::registry::SubjectName("own-value")) == "FORWARD");
+  CHECK(client.Compatibility(sluice::registry::SubjectName("other-value")) == "FULL_TRANSITIVE");
 }
