@@ -1,6 +1,7 @@
 #include "support/child_process.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -39,7 +40,8 @@ int FreePort() {
 }
 
 ChildProcess::ChildProcess(std::vector<std::string> argv,
-                           const std::map<std::string, std::string>& env) {
+                           const std::map<std::string, std::string>& env,
+                           const std::string& output) {
   REQUIRE_FALSE(argv.empty());
   program_ = argv[0];
   // The environment is built before the spawn: the child must not allocate between fork and
@@ -55,7 +57,15 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
   args.push_back(nullptr);
   for (auto& v : variables) envp.push_back(v.data());
   envp.push_back(nullptr);
-  const int rc = posix_spawn(&pid_, program_.c_str(), nullptr, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!output.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  }
+  const int rc = posix_spawn(&pid_, program_.c_str(), &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
     FAIL("cannot start " << program_ << ": " << std::strerror(rc));

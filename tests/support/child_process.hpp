@@ -19,11 +19,14 @@ inline constexpr std::chrono::seconds kProcessBound{180};
 int FreePort();
 
 // A child process running argv[0] (a path) with argv, in this process's environment plus
-// `env`. Destruction stops it (SIGTERM, then waits) if it still runs. One thread at a time.
+// `env`; with `output` set, its stdout and stderr both go to that file (truncated), for tests
+// that read what it printed. Destruction stops it (SIGTERM, then waits) if it still runs. One
+// thread at a time.
 class ChildProcess {
  public:
   explicit ChildProcess(std::vector<std::string> argv,
-                        const std::map<std::string, std::string>& env = {});
+                        const std::map<std::string, std::string>& env = {},
+                        const std::string& output = "");
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

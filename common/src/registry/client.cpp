@@ -175,10 +175,9 @@ CompatibilityResult Client::TestCompatibility(const SubjectName& subject, const 
                                               const std::string& version) {
   std::lock_guard lock(mu_);
   std::string body = json{{"schema", schema_json}}.dump();
-  Reply r = CallOk("POST",
-                   "/compatibility/subjects/" + SegmentOf(subject) + "/versions/" +
-                       http::UrlEncode(version) + "?verbose=true",
-                   &body);
+  std::string path = "/compatibility/subjects/" + SegmentOf(subject) + "/versions";
+  if (!version.empty()) path += "/" + http::UrlEncode(version);
+  Reply r = CallOk("POST", path + "?verbose=true", &body);
   json j = json::parse(r.body, nullptr, false);
   CompatibilityResult out;
   if (j.is_object() && j.contains("is_compatible") && j["is_compatible"].is_boolean()) {
@@ -190,6 +189,25 @@ CompatibilityResult Client::TestCompatibility(const SubjectName& subject, const 
     }
   }
   return out;
+}
+
+std::string Client::Compatibility(const SubjectName& subject) {
+  std::lock_guard lock(mu_);
+  const auto level_of = [](const Reply& r) {
+    json j = json::parse(r.body, nullptr, false);
+    // GET answers compatibilityLevel; some registries answer the PUT spelling, compatibility.
+    for (const char* key : {"compatibilityLevel", "compatibility"}) {
+      if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
+    }
+    throw core::InfraError("schema registry config: unexpected answer " + r.body, core::Retry::kNo);
+  };
+  try {
+    return level_of(
+        CallOk("GET", "/config/" + SegmentOf(subject) + "?defaultToGlobal=true", nullptr));
+  } catch (const RegistryError& e) {
+    if (e.ErrorCode() != 40408 && e.ErrorCode() != 40401) throw;
+  }
+  return level_of(CallOk("GET", "/config", nullptr));
 }
 
 void Client::SetCompatibility(const std::optional<SubjectName>& subject, const std::string& level) {

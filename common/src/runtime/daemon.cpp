@@ -12,10 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "sluice/core/error.hpp"
 #include "sluice/pipeline/pipeline_fields.hpp"
+#include "sluice/runtime/registry_schema_source.hpp"
+#include "sluice/runtime/schema_contract.hpp"
 
 namespace sluice::runtime {
 namespace {
@@ -204,12 +207,30 @@ int RunDaemon(int argc, char** argv, DaemonSpec spec) {
     server.AddReadinessCheck("running", [token = shutdown.Token()] {
       return token.Requested() ? http::CheckResult{false, "shutting down"} : http::CheckResult{};
     });
+    auto contract_ok = std::make_shared<std::atomic<bool>>(!spec.needs_registry);
+    server.AddReadinessCheck("schema_contract", [contract_ok] {
+      return contract_ok->load() ? http::CheckResult{}
+                                 : http::CheckResult{false, "checking the schema contract"};
+    });
     if (spec.setup) spec.setup(ctx);
     server.Start();
     if (!http_port_file.empty()) WritePortFile(http_port_file, server.Port());
     log.Info("started", {{"pipeline", cfg.Name()},
                          {"config", cfg.File().string()},
                          {"http_port", server.Port()}});
+    if (spec.needs_registry) {
+      // Before the stage does any work, with the health server up (/livez answers while the
+      // check waits for an upstream subject). See schema_contract.hpp.
+      registry::Client client(RegistryClientOptions(cfg.Endpoint()));
+      RegistryContractSource source(client);
+      if (!CheckSchemaContract(ContractOf(cfg, spec.stage), source,
+                               RetryPolicy::FromConfig(cfg.SectionView("retry")), shutdown.Token(),
+                               log)) {
+        log.Info("stopped before the schema contract was checked", {{"pipeline", cfg.Name()}});
+        return 0;
+      }
+      contract_ok->store(true);
+    }
     spec.run(ctx);
     log.Info("stopped", {{"pipeline", cfg.Name()}});
     return 0;

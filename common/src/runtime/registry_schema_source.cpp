@@ -1,9 +1,8 @@
 #include "sluice/runtime/registry_schema_source.hpp"
 
 namespace sluice::runtime {
-namespace {
 
-registry::ClientOptions OptionsFor(const pipeline::Endpoints& ep) {
+registry::ClientOptions RegistryClientOptions(const pipeline::Endpoints& ep) {
   registry::ClientOptions options;
   options.url = ep.registry_url;
   options.username = ep.registry_username;
@@ -11,10 +10,8 @@ registry::ClientOptions OptionsFor(const pipeline::Endpoints& ep) {
   return options;
 }
 
-}  // namespace
-
 RegistrySchemaSource::RegistrySchemaSource(const pipeline::Endpoints& endpoints)
-    : client_(OptionsFor(endpoints)) {}
+    : client_(RegistryClientOptions(endpoints)) {}
 
 std::int32_t RegistrySchemaSource::Register(const std::string& subject,
                                             const std::string& schema_json) {

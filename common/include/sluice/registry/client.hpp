@@ -82,9 +82,15 @@ class Client {
   avro::Schema Schema(SchemaId id);
   // The subject's latest version. Not cached.
   RegisteredSchema Latest(const SubjectName& subject);
-  // Tests the schema against the subject's version ("latest" by default), verbosely.
+  // Tests the schema against the subject's version ("latest" by default), verbosely. An empty
+  // `version` tests against the versions the subject's level names (all of them for a
+  // *_TRANSITIVE level, the latest otherwise), as registering would.
   CompatibilityResult TestCompatibility(const SubjectName& subject, const std::string& schema_json,
                                         const std::string& version = "latest");
+  // The subject's effective compatibility level ("BACKWARD", ...): its own when set, else the
+  // global one (GET /config/<subject>?defaultToGlobal=true; a registry that ignores the flag
+  // and answers 40408 is asked GET /config). Not cached (it moves).
+  std::string Compatibility(const SubjectName& subject);
   // Sets the compatibility level of a subject (or the global one when subject is nullopt).
   void SetCompatibility(const std::optional<SubjectName>& subject, const std::string& level);
 

@@ -11,6 +11,9 @@
 
 namespace sluice::runtime {
 
+// The registry client options of a daemon: SLUICE_REGISTRY_URL and its credentials.
+registry::ClientOptions RegistryClientOptions(const pipeline::Endpoints& endpoints);
+
 class RegistrySchemaSource : public SchemaSource {
  public:
   explicit RegistrySchemaSource(registry::ClientOptions options) : client_(std::move(options)) {}
