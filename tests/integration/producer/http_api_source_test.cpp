@@ -323,7 +323,7 @@ TEST_CASE("records that drift from the schema go to the DLQ with the reason, and
   CHECK(json::parse(loop.items[10].record.original)["date"] == Day(10));
 }
 
-TEST_CASE("--once is one sweep, and response size is limited") {
+TEST_CASE("once mode is one sweep, and response size is limited") {
   FakeApi api;
   HttpApiSourceOptions o = Options(api, stages::Pagination::kCursor);
   o.once = true;
