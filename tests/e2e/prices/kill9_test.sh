@@ -9,20 +9,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 e2e_init prices_kill9
 prices_api_start --fail-every 0
-# Slow enough (2 requests/s, 21 pages) for the kills to land mid-sweep.
-prices_copy prices "$E2E_ID" "$E2E_PIPELINE" rate_limit=2/s
+# Slow enough (1 request/s, 21 pages) for both kills to land mid-sweep.
+prices_copy prices "$E2E_ID" "$E2E_PIPELINE" rate_limit=1/s
 E2E_UP=1
 "$E2E_PIPE" up "$E2E_PIPELINE" || e2e_fail "the prices pipeline did not come up"
 days=$(prices_days)
 
-for at in 500 2500; do
+for at in 500 3000; do
   for (( i = 0; i < 240; i++ )); do
     (( $(e2e_rows) >= at )) && break
     sleep 0.25
   done
   (( $(e2e_rows) >= at )) || e2e_fail "the table never reached $at rows"
   (( $(prices_sweeps "$E2E_PDIR") == 0 )) || e2e_fail "the sweep ended before the kill at $at rows (too fast to test)"
-  "$E2E_PIPE" kill -9 "$E2E_ID" producer
+  # The keeper may still be restarting it after the last kill: wait until it runs again.
+  for (( i = 0; i < 60; i++ )); do
+    "$E2E_PIPE" kill -9 "$E2E_ID" producer 2>/dev/null && break
+    sleep 0.5
+  done
+  (( i < 60 )) || e2e_fail "the producer was not running again 30 s after the last kill"
   e2e_log "producer killed with $(e2e_rows) rows in the table; its keeper restarts it"
 done
 prices_wait_sweep "$E2E_PDIR" 240
