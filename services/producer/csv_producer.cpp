@@ -52,6 +52,11 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       s.settings = *api;
       s.raw = raw_spec;
       result.sources.emplace_back(std::move(s));
+    } else if (const auto* topic = dynamic_cast<const stages::KafkaJsonSourceSettings*>(source.get())) {
+      KafkaJsonSourceOptions s;
+      s.settings = *topic;
+      s.raw = raw_spec;
+      result.sources.emplace_back(std::move(s));
     } else {
       SLUICE_ASSERT(false, "a source type without a plug-in");
     }
@@ -70,6 +75,9 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       csv->settings.csv.max_record_bytes = o.max_record_bytes;
       csv->key_fields = key_fields;
       csv->once = once;
+    } else if (auto* topic = std::get_if<KafkaJsonSourceOptions>(&source)) {
+      topic->key_fields = key_fields;
+      topic->once = once;
     } else {
       auto& api = std::get<HttpApiSourceOptions>(source);
       api.key_fields = key_fields;
@@ -80,6 +88,12 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
   }
   o.transactional_id = config.TransactionalId(config::Stage::kProducer);
   o.librdkafka = config.Librdkafka(config::Stage::kProducer);
+  for (auto& source : result.sources) {
+    if (auto* topic = std::get_if<KafkaJsonSourceOptions>(&source)) {
+      topic->librdkafka = o.librdkafka;
+      topic->timeout = o.kafka_timeout;
+    }
+  }
   o.partitions = topics.partitions;
   o.replication = topics.replication;
   o.topic_configs = topics.configs;
@@ -107,6 +121,8 @@ std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions&
   for (const auto& s : options.sources) {
     if (const auto* csv = std::get_if<CsvSourceOptions>(&s)) {
       sources.push_back(std::make_unique<CsvFileSource>(*csv, log));
+    } else if (const auto* topic = std::get_if<KafkaJsonSourceOptions>(&s)) {
+      sources.push_back(std::make_unique<KafkaJsonSource>(*topic, log));
     } else {
       sources.push_back(std::make_unique<HttpApiSource>(std::get<HttpApiSourceOptions>(s), log));
     }

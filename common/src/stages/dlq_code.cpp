@@ -29,6 +29,12 @@ const std::vector<DlqCodeInfo>& DlqCodes() {
        "a record of an HTTP page that does not fit the raw schema: a required field missing or "
        "null, or a value of the wrong JSON type. The record's JSON is the DLQ value",
        "`field 'close': missing (required)` or `field 'volume': expected a number, got a string`"},
+      {DlqCode::kJsonMessage, "json_message", "producer",
+       "a message of a kafka_json source's topic that is empty (a tombstone), not JSON, or a JSON "
+       "record that does not fit the raw schema. The message's bytes are the DLQ value; its topic, "
+       "partition and offset are in the reason and the `sluice-origin` header",
+       "`<topic>/<partition>@<offset>: not JSON: …` or `<topic>/<p>@<o>: field 'speed_kmh' "
+       "(speed_kmh): expected a number, got a string`"},
       {DlqCode::kTooLarge, "too_large", "producer, cleaner, enricher, pg-sink",
        "a record longer than the stage's `max_record_bytes` (not decoded; the producer resumes "
        "at the next line), or a row whose encoding is larger",

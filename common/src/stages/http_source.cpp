@@ -338,7 +338,10 @@ std::optional<HttpPosition> DecodeHttpPosition(const std::string& text, std::str
 }
 
 HttpPageReader::HttpPageReader(HttpSourceSettings settings, RecordSpec raw)
-    : settings_(std::move(settings)), raw_(std::move(raw)) {}
+    : settings_(std::move(settings)), mapper_(settings_.fields, std::move(raw), DlqCode::kHttpRecord) {}
+
+JsonRowMapper::JsonRowMapper(std::map<std::string, std::string> fields, RecordSpec raw, DlqCode reject)
+    : fields_(std::move(fields)), raw_(std::move(raw)), reject_(reject) {}
 
 bool HttpPageReader::ValidCursor(const std::string& v) const {
   if (v.empty()) return false;
@@ -357,20 +360,20 @@ bool HttpPageReader::CursorAfter(const std::string& a, const std::string& b) con
   return a > b;
 }
 
-HttpRecord HttpPageReader::MapRecord(const json& record, const json& body) const {
+HttpRecord JsonRowMapper::Map(const json& record, const json& body) const {
   HttpRecord r;
   r.original = record.dump();
   if (!record.is_object()) {
-    r.outcome = Outcome::Reject(DlqCode::kHttpRecord, "record is " + JsonType(record) + ", not a JSON object");
+    r.outcome = Outcome::Reject(reject_, "record is " + JsonType(record) + ", not a JSON object");
     return r;
   }
   r.row.Reserve(raw_.fields.size());
   for (const FieldSpec& f : raw_.fields) {
-    const auto mapped = settings_.fields.find(f.name);
-    const std::string path = mapped == settings_.fields.end() ? f.name : mapped->second;
+    const auto mapped = fields_.find(f.name);
+    const std::string path = mapped == fields_.end() ? f.name : mapped->second;
     const json* v = path.rfind("$.", 0) == 0 ? JsonAt(body, path.substr(2)) : JsonAt(record, path);
     auto reject = [&](const std::string& what) {
-      r.outcome = Outcome::Reject(DlqCode::kHttpRecord, "field '" + f.name + "' (" + path + "): " + what);
+      r.outcome = Outcome::Reject(reject_, "field '" + f.name + "' (" + path + "): " + what);
     };
     if (v == nullptr || v->is_null()) {
       if (!f.nullable) {
@@ -414,14 +417,6 @@ HttpRecord HttpPageReader::MapRecord(const json& record, const json& body) const
       case FieldType::kDate:
         return reject("date fields are not read by the http source"), r;
     }
-  }
-  if (!settings_.cursor_field.empty()) {
-    const Value& c = r.row.Get(settings_.cursor_field);
-    std::string text;
-    if (const auto* s = std::get_if<std::string>(&c)) text = *s;
-    else if (const auto* i = std::get_if<std::int64_t>(&c)) text = std::to_string(*i);
-    else if (const auto* d = std::get_if<double>(&c)) text = json(*d).dump();
-    if (ValidCursor(text)) r.cursor = text;
   }
   return r;
 }
@@ -467,7 +462,18 @@ HttpPage HttpPageReader::Read(const std::string& body, const std::string& page) 
   }
   out.readable = true;
   out.records.reserve(list->size());
-  for (const json& record : *list) out.records.push_back(MapRecord(record, doc));
+  for (const json& record : *list) {
+    HttpRecord r = mapper_.Map(record, doc);
+    if (!settings_.cursor_field.empty() && r.outcome.IsEmit()) {
+      const Value& c = r.row.Get(settings_.cursor_field);
+      std::string text;
+      if (const auto* s = std::get_if<std::string>(&c)) text = *s;
+      else if (const auto* i = std::get_if<std::int64_t>(&c)) text = std::to_string(*i);
+      else if (const auto* d = std::get_if<double>(&c)) text = json(*d).dump();
+      if (ValidCursor(text)) r.cursor = text;
+    }
+    out.records.push_back(std::move(r));
+  }
   const std::size_t n = list->size();
   switch (settings_.pagination) {
     case Pagination::kNone:

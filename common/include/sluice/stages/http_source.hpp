@@ -17,6 +17,7 @@
 #include "sluice/core/duration.hpp"
 #include "sluice/stages/component.hpp"
 #include "sluice/stages/csv_source.hpp"
+#include "sluice/stages/dlq_code.hpp"
 #include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
@@ -88,13 +89,29 @@ struct HttpPosition {
 std::string EncodeHttpPosition(const HttpPosition& p);
 std::optional<HttpPosition> DecodeHttpPosition(const std::string& text, std::string* why);
 
-// One record of a page, mapped onto the raw schema: a row (strings, numbers, booleans, nulls
-// as the JSON had them, checked against the field's type) or a reject (kHttpRecord).
+// One JSON record mapped onto the raw schema: a row (strings, numbers, booleans, nulls as the
+// JSON had them, checked against the field's type) or a reject under the mapper's code.
 struct HttpRecord {
   Outcome outcome;
   Row row;
   std::string original;  // the record's JSON text (the DLQ value)
   std::string cursor;    // the cursor field's value as text ("" when absent or not valid)
+};
+
+// Maps JSON records onto a raw schema: each field from `fields` (raw field -> JSON path in the
+// record, or in the enclosing body with "$."; unlisted fields by name), type-checked. Shared by
+// the http source (records of a page) and the kafka_json source (one record per message).
+class JsonRowMapper {
+ public:
+  // `reject` is the DLQ code of a record that does not fit (kHttpRecord, kJsonMessage).
+  JsonRowMapper(std::map<std::string, std::string> fields, RecordSpec raw, DlqCode reject);
+  HttpRecord Map(const nlohmann::json& record, const nlohmann::json& body) const;
+  const RecordSpec& raw() const { return raw_; }
+
+ private:
+  std::map<std::string, std::string> fields_;
+  RecordSpec raw_;
+  DlqCode reject_;
 };
 
 // A page read: the records (mapped) and where the next page is.
@@ -119,10 +136,8 @@ class HttpPageReader {
   bool ValidCursor(const std::string& v) const;
 
  private:
-  HttpRecord MapRecord(const nlohmann::json& record, const nlohmann::json& body) const;
-
   HttpSourceSettings settings_;
-  RecordSpec raw_;
+  JsonRowMapper mapper_;
 };
 
 }  // namespace sluice::stages
