@@ -360,6 +360,49 @@ bool HttpPageReader::CursorAfter(const std::string& a, const std::string& b) con
   return a > b;
 }
 
+namespace {
+
+// A JSON value as the raw field's type; the problem when it does not fit.
+std::optional<std::string> TypeJson(const json& v, const FieldSpec& f, Value* out) {
+  switch (f.type) {
+    case FieldType::kString:
+      if (v.is_string()) *out = v.get<std::string>();
+      else if (v.is_number()) *out = v.dump();  // an id served as a number
+      else return "expected a string, got " + JsonType(v);
+      return std::nullopt;
+    case FieldType::kBoolean:
+      if (!v.is_boolean()) return "expected a boolean, got " + JsonType(v);
+      *out = v.get<bool>();
+      return std::nullopt;
+    case FieldType::kInt:
+    case FieldType::kLong: {
+      std::optional<std::int64_t> n;
+      if (v.is_number_integer()) {
+        n = v.get<std::int64_t>();
+      } else if (v.is_number_float()) {
+        const double d = v.get<double>();
+        if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) n = static_cast<std::int64_t>(d);
+      }
+      if (!n) return "expected an integer, got " + (v.is_number() ? v.dump() : JsonType(v));
+      if (f.type == FieldType::kInt && (*n > INT32_MAX || *n < INT32_MIN)) {
+        return "integer " + std::to_string(*n) + " does not fit an int";
+      }
+      *out = *n;
+      return std::nullopt;
+    }
+    case FieldType::kFloat:
+    case FieldType::kDouble:
+      if (!v.is_number()) return "expected a number, got " + JsonType(v);
+      *out = v.get<double>();
+      return std::nullopt;
+    case FieldType::kDate:
+      return "date fields are read as strings (coerce them in the cleaner)";
+  }
+  return "unknown field type";
+}
+
+}  // namespace
+
 HttpRecord JsonRowMapper::Map(const json& record, const json& body) const {
   HttpRecord r;
   r.original = record.dump();
@@ -372,51 +415,18 @@ HttpRecord JsonRowMapper::Map(const json& record, const json& body) const {
     const auto mapped = fields_.find(f.name);
     const std::string path = mapped == fields_.end() ? f.name : mapped->second;
     const json* v = path.rfind("$.", 0) == 0 ? JsonAt(body, path.substr(2)) : JsonAt(record, path);
-    auto reject = [&](const std::string& what) {
-      r.outcome = Outcome::Reject(reject_, "field '" + f.name + "' (" + path + "): " + what);
-    };
+    std::optional<std::string> problem;
+    Value value = Null{};
     if (v == nullptr || v->is_null()) {
-      if (!f.nullable) {
-        reject(v == nullptr ? "missing (required)" : "null (required)");
-        return r;
-      }
-      r.row.Append(f.name, Null{});
-      continue;
+      if (!f.nullable) problem = v == nullptr ? "missing (required)" : "null (required)";
+    } else {
+      problem = TypeJson(*v, f, &value);
     }
-    switch (f.type) {
-      case FieldType::kString:
-        if (v->is_string()) r.row.Append(f.name, v->get<std::string>());
-        else if (v->is_number()) r.row.Append(f.name, v->dump());  // an id served as a number
-        else return reject("expected a string, got " + JsonType(*v)), r;
-        break;
-      case FieldType::kBoolean:
-        if (!v->is_boolean()) return reject("expected a boolean, got " + JsonType(*v)), r;
-        r.row.Append(f.name, v->get<bool>());
-        break;
-      case FieldType::kInt:
-      case FieldType::kLong: {
-        std::optional<std::int64_t> n;
-        if (v->is_number_integer()) {
-          n = v->get<std::int64_t>();
-        } else if (v->is_number_float()) {
-          const double d = v->get<double>();
-          if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) n = static_cast<std::int64_t>(d);
-        }
-        if (!n) return reject("expected an integer, got " + (v->is_number() ? v->dump() : JsonType(*v))), r;
-        if (f.type == FieldType::kInt && (*n > INT32_MAX || *n < INT32_MIN)) {
-          return reject("integer " + std::to_string(*n) + " does not fit an int"), r;
-        }
-        r.row.Append(f.name, *n);
-        break;
-      }
-      case FieldType::kFloat:
-      case FieldType::kDouble:
-        if (!v->is_number()) return reject("expected a number, got " + JsonType(*v)), r;
-        r.row.Append(f.name, v->get<double>());
-        break;
-      case FieldType::kDate:
-        return reject("date fields are not read by the http source"), r;
+    if (problem) {
+      r.outcome = Outcome::Reject(reject_, "field '" + f.name + "' (" + path + "): " + *problem);
+      return r;
     }
+    r.row.Append(f.name, std::move(value));
   }
   return r;
 }
