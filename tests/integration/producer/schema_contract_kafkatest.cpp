@@ -19,6 +19,7 @@
 #include "sluice/kafka/admin.hpp"
 #include "sluice/registry/client.hpp"
 #include "support/child_process.hpp"
+#include "support/contract_schemas.hpp"
 #include "support/stack_env.hpp"
 
 namespace fs = std::filesystem;
@@ -32,25 +33,6 @@ using sluice::testing::RequireEnv;
 namespace {
 
 constexpr auto kBound = std::chrono::seconds(180);
-
-// The configured schema: Price with an optional price (default null).
-const char* kConfigured = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"},
-  {"name":"price","type":["null","double"],"default":null}]})";
-// An earlier version without price: the configured schema is a BACKWARD-compatible evolution.
-const char* kEarlier = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"}]})";
-// price as a string: the configured schema cannot read it (BACKWARD).
-const char* kIncompatible = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"},
-  {"name":"price","type":"string","default":""}]})";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Pipeline {
   std::string name = "ctest" + RandomSuffix();
@@ -69,7 +51,7 @@ struct Pipeline {
     registry.WaitReady();
     fs::create_directories(work / "in");
     fs::create_directories(work / "schemas");
-    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << kConfigured;
+    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << sluice::testing::kContractConfigured;
     std::ofstream out(file);
     out << "pipeline: " << name << "\n"
         << "schemas: {raw: schemas/prices.raw.v1.avsc}\n"
@@ -114,12 +96,12 @@ struct Pipeline {
 
 TEST_CASE("a producer started against a registry holding an incompatible schema for its subject exits 2 with the message") {
   Pipeline p;
-  p.Register(kEarlier);
-  p.Register(kIncompatible);
+  p.Register(sluice::testing::kContractEarlier);
+  p.Register(sluice::testing::kContractIncompatible);
   REQUIRE(p.Versions() == std::vector<int>{1, 2});
 
   CHECK(p.RunOnce() == 2);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   const std::string head = "sluice-producer: schema contract: subject '" + p.raw_subject +
                            "' (level BACKWARD): the configured schema schemas/prices.raw.v1.avsc "
@@ -131,10 +113,10 @@ TEST_CASE("a producer started against a registry holding an incompatible schema 
 
 TEST_CASE("a producer whose configured schema is a compatible evolution starts, registers it and runs") {
   Pipeline p;
-  p.Register(kEarlier);
+  p.Register(sluice::testing::kContractEarlier);
 
   CHECK(p.RunOnce() == 0);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   CHECK(text.find("\"msg\":\"schema contract: subject checked\"") != std::string::npos);
   CHECK(text.find("\"verdict\":\"compatible\"") != std::string::npos);

@@ -22,6 +22,7 @@
 #include "sluice/http/server.hpp"
 #include "sluice/registry/client.hpp"
 #include "support/child_process.hpp"
+#include "support/contract_schemas.hpp"
 #include "support/stack_env.hpp"
 
 namespace fs = std::filesystem;
@@ -34,18 +35,6 @@ using sluice::testing::RandomSuffix;
 namespace {
 
 constexpr auto kBound = std::chrono::seconds(60);
-
-// The schema the pipeline file configures: Price with an optional price (default null).
-const char* kConfigured = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"},
-  {"name":"price","type":["null","double"],"default":null}]})";
-// An earlier version without price: the configured schema is a BACKWARD-compatible evolution.
-const char* kEarlier = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"}]})";
-// price as a string (a BACKWARD evolution of kEarlier): the configured schema cannot read it.
-const char* kIncompatible = R"({"type":"record","name":"Price","namespace":"sluice.prices","fields":[
-  {"name":"symbol","type":"string"},{"name":"date","type":"string"},
-  {"name":"price","type":"string","default":""}]})";
 
 // The REST API over an in-memory log, on a free loopback port, for the test's lifetime.
 class InProcessRegistry {
@@ -115,13 +104,6 @@ class InProcessRegistry {
   sluice::http::Server server_;
 };
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // A pipeline folder: pipeline.yaml naming schemas/prices.raw.v1.avsc, a csv source on an empty
 // directory, unique topic names.
 struct Pipeline {
@@ -134,7 +116,7 @@ struct Pipeline {
   Pipeline() {
     fs::create_directories(work / "in");
     fs::create_directories(work / "schemas");
-    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << kConfigured;
+    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << sluice::testing::kContractConfigured;
     std::ofstream out(file);
     out << "pipeline: " << name << "\n"
         << "schemas: {raw: schemas/prices.raw.v1.avsc}\n"
@@ -164,7 +146,7 @@ struct Pipeline {
   std::string AwaitOutput(const std::string& needle, ChildProcess& process) {
     const auto deadline = std::chrono::steady_clock::now() + kBound;
     for (;;) {
-      std::string text = ReadFile(output);
+      std::string text = sluice::testing::ReadWholeFile(output);
       if (text.find(needle) != std::string::npos) return text;
       if (!process.Running()) FAIL("the daemon exited with " << process.Wait() << " before printing "
                                                              << needle << ":\n" << text);
@@ -187,12 +169,12 @@ int CountLines(const std::string& text, const std::string& needle) {
 TEST_CASE("a producer whose output subject holds an incompatible schema exits 2 with one message") {
   InProcessRegistry registry;
   Pipeline p;
-  registry.Register(p.raw_subject, kEarlier);
-  registry.Register(p.raw_subject, kIncompatible);  // BACKWARD: string price reads the earlier one
+  registry.Register(p.raw_subject, sluice::testing::kContractEarlier);
+  registry.Register(p.raw_subject, sluice::testing::kContractIncompatible);  // BACKWARD: string price reads the earlier one
 
   auto producer = p.Start("sluice-producer", registry);
   CHECK(producer->WaitExit(kBound) == 2);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   const std::string head = "sluice-producer: schema contract: subject '" + p.raw_subject +
                            "' (level BACKWARD): the configured schema schemas/prices.raw.v1.avsc "
@@ -214,7 +196,7 @@ TEST_CASE("a producer whose output subject holds an incompatible schema exits 2 
 TEST_CASE("the subject's own level decides: under NONE the same schema passes the contract") {
   InProcessRegistry registry;
   Pipeline p;
-  registry.Register(p.raw_subject, kIncompatible);
+  registry.Register(p.raw_subject, sluice::testing::kContractIncompatible);
   registry.SetLevel(p.raw_subject, "NONE");
 
   auto producer = p.Start("sluice-producer", registry);
@@ -229,13 +211,13 @@ TEST_CASE("under a transitive level the configured schema is tested against ever
   InProcessRegistry registry;
   Pipeline p;
   registry.SetLevel(p.raw_subject, "BACKWARD_TRANSITIVE");
-  registry.Register(p.raw_subject, kIncompatible);  // version 1: price a string
-  registry.Register(p.raw_subject, kEarlier);       // version 2: no price (reads version 1)
+  registry.Register(p.raw_subject, sluice::testing::kContractIncompatible);  // version 1: price a string
+  registry.Register(p.raw_subject, sluice::testing::kContractEarlier);       // version 2: no price (reads version 1)
 
   // The configured schema reads version 2 (its price has a default) but not version 1.
   auto producer = p.Start("sluice-producer", registry);
   CHECK(producer->WaitExit(kBound) == 2);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   CHECK(text.find("sluice-producer: schema contract: subject '" + p.raw_subject +
                   "' (level BACKWARD_TRANSITIVE): the configured schema schemas/prices.raw.v1.avsc "
@@ -246,7 +228,7 @@ TEST_CASE("under a transitive level the configured schema is tested against ever
 TEST_CASE("a compatible evolution of the output subject passes the contract and the producer goes on") {
   InProcessRegistry registry;
   Pipeline p;
-  registry.Register(p.raw_subject, kEarlier);
+  registry.Register(p.raw_subject, sluice::testing::kContractEarlier);
 
   auto producer = p.Start("sluice-producer", registry);
   const std::string text = p.AwaitOutput("\"msg\":\"schema contract: subject checked\"", *producer);
@@ -266,11 +248,11 @@ TEST_CASE("a cleaner whose input subject its reader schema cannot read exits 2 w
   InProcessRegistry registry;
   Pipeline p;
   registry.SetLevel(p.raw_subject, "NONE");
-  registry.Register(p.raw_subject, kIncompatible);
+  registry.Register(p.raw_subject, sluice::testing::kContractIncompatible);
 
   auto cleaner = p.Start("sluice-cleaner", registry);
   CHECK(cleaner->WaitExit(kBound) == 2);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   CHECK(text.find("sluice-cleaner: schema contract: subject '" + p.raw_subject +
                   "' (level NONE): the configured reader schema schemas/prices.raw.v1.avsc cannot "
@@ -284,7 +266,7 @@ TEST_CASE("a cleaner waits for its input subject, then refuses when it never app
 
   auto cleaner = p.Start("sluice-cleaner", registry);
   CHECK(cleaner->WaitExit(kBound) == 2);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   CHECK(text.find("schema contract: waiting for the subject the stage reads") != std::string::npos);
   CHECK(text.find("sluice-cleaner: schema contract: subject '" + p.raw_subject +
@@ -301,7 +283,7 @@ TEST_CASE("an unreachable registry is an infrastructure failure (exit 1), not a 
                          {"SLUICE_REGISTRY_URL", "http://127.0.0.1:" + std::to_string(closed)}},
                         p.output.string());
   CHECK(producer.WaitExit(kBound) == 1);
-  const std::string text = ReadFile(p.output);
+  const std::string text = sluice::testing::ReadWholeFile(p.output);
   INFO(text);
   CHECK(text.find("sluice-producer: infrastructure failure: schema contract: " + p.raw_subject +
                   ": gave up") != std::string::npos);
