@@ -129,9 +129,11 @@ class Unit:
         if self.kind == "sea":
             i = self.coast_.index(self.at)
             return self.coast_[rng.choice([j for j in (i - 1, i + 1) if 0 <= j < len(self.coast_)])]
-        near = [c for c in self.road_airports_ if c != self.at and kRoadLegKm[0] <= DistanceKm(
-            self.lat, self.lon, *self.airports_[c]) <= kRoadLegKm[1]]
-        return rng.choice(near)
+        distances = [(DistanceKm(self.lat, self.lon, *self.airports_[c]), c) for c in self.road_airports_
+                     if c != self.at]
+        near = [c for d, c in distances if kRoadLegKm[0] <= d <= kRoadLegKm[1]]
+        # An airport with no other one in range (none in the data so far): the 5 nearest instead.
+        return rng.choice(near or [c for _, c in sorted(distances)[:5]])
 
     def Step(self):
         """Moves one 15-minute step: (speed km/h, path km) of the step; legs chain at airports."""
@@ -249,7 +251,7 @@ def Percentile(values, fraction):
     return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
 
-def Classify(messages, lateness, described):
+def Classify(messages, lateness):
     """What a consumer reading the lines in order must make of each: 'bad_json', 'wrong_type',
     'duplicate' (an event_id seen before), 'late' (ts older than the largest ts seen before it minus
     the lateness) or 'valid'. Returns [(message, class, event or None)]."""
@@ -279,7 +281,7 @@ def Classify(messages, lateness, described):
 
 def Truth(args, units, ghost, messages, injected):
     lateness = datetime.timedelta(minutes=args.lateness_min)
-    classified = Classify(messages, lateness, {u.unit_id for u in units})
+    classified = Classify(messages, lateness)
     count = {c: sum(1 for _, k, _ in classified if k == c) for c in ("bad_json", "wrong_type", "duplicate", "late",
                                                                     "valid")}
     valid = [e for _, k, e in classified if k == "valid"]
