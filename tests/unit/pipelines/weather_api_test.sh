@@ -42,6 +42,21 @@ if ! python3 "$here/weather_api_check.py" "http://127.0.0.1:$port" "t0ken-$$" "$
   echo "--- server log (last 20 lines)"; tail -20 "$tmp/log"; exit 1
 fi
 
+# Ties of /nearest go to the first station in the fixed order: two stations at one place.
+tie() {  # tie <weather_api.py>: exit 0 when the first of two equidistant stations wins
+  python3 - "$1" <<'PY'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("weather_api", sys.argv[1])
+api = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(api)
+a, b = api.Station("AAA", "A", "X", 45.0, -100.0), api.Station("BBB", "B", "X", 45.0, -100.0)
+first = [api.Nearest(pair, 40.0, -90.0)[0].code for pair in ([a, b], [b, a])]
+sys.exit(0 if first == ["AAA", "BBB"] else 1)
+PY
+}
+tie "$src/pipelines/fleet/api/weather_api.py" || { echo "FAIL: a tie of /nearest does not go to the first station"; exit 1; }
+echo "ok: a tie of /nearest goes to the first station"
+
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
@@ -69,7 +84,11 @@ mutate "nearest picks the farthest station" 's/if best is None or d < best\[1\]:
 mutate "New York placed at JFK" 's/("NYC", "New York", "LGA")/("NYC", "New York", "JFK")/'
 mutate "temp_min served as temp_max" 's/body.update({k: float(row\[k\]) for k in kFields})/&; body["temp_max"] = body["temp_min"]/'
 mutate "a day missing from the served file" 's/^kWeatherFile = .*/&/' 'sed -i 2d weather.csv'
-mutate "every K-th request counted from 0" 's/self.count_ += 1/pass/'
+mutate "the request count never advances" 's/self.count_ += 1/pass/'
 mutate "slow answers ignored" 's/self.sleep_(slow_ms \/ 1000.0)/pass/'
 mutate "no auth" 's/if token and headers.get/if False and headers.get/'
+sed 's/if best is None or d < best\[1\]:/if best is None or d <= best[1]:/' \
+  "$src/pipelines/fleet/api/weather_api.py" >"$tmp/tie.py"
+if tie "$tmp/tie.py"; then echo "FAIL: mutation not caught: a tie goes to the last station"; exit 1; fi
+echo "caught: a tie goes to the last station"
 echo "ok"
