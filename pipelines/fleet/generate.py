@@ -251,6 +251,22 @@ def Percentile(values, fraction):
     return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
 
+def Aggregate(events, key):
+    """Rows {<name>: <value>, <name>: <value>, count, speed_kmh: {mean, p90}, distance_km: {...}}
+    per group; key(event) is (name, value, name, value); rows sorted by the values."""
+    groups = {}
+    for e in events:
+        groups.setdefault(key(e), []).append(e)
+    rows = []
+    for (name1, value1, name2, value2), group in sorted(groups.items(), key=lambda g: (g[0][1], g[0][3])):
+        row = {name1: value1, name2: value2, "count": len(group)}
+        for field in ("speed_kmh", "distance_km"):
+            values = [e[field] for e in group]
+            row[field] = {"mean": sum(values) / len(values), "p90": Percentile(values, 0.9)}
+        rows.append(row)
+    return rows
+
+
 def Classify(messages, lateness):
     """What a consumer reading the lines in order must make of each: 'bad_json', 'wrong_type',
     'duplicate' (an event_id seen before), 'late' (ts older than the largest ts seen before it minus
@@ -292,16 +308,15 @@ def Truth(args, units, ghost, messages, injected):
             if e["unit_id"] in latest and ts < latest[e["unit_id"]]:
                 out_of_order += 1
             latest[e["unit_id"]] = max(ts, latest.get(e["unit_id"], ts))
-    groups = {}
-    for e in valid:
-        groups.setdefault((e["unit_id"], e["ts"][:13] + ":00:00Z"), []).append(e)
-    by_unit_hour = []
-    for (unit_id, hour), group in sorted(groups.items()):
-        row = {"unit_id": unit_id, "hour": hour, "count": len(group)}
-        for field in ("speed_kmh", "distance_km"):
-            values = [e[field] for e in group]
-            row[field] = {"mean": sum(values) / len(values), "p90": Percentile(values, 0.9)}
-        by_unit_hour.append(row)
+    kinds = {u.unit_id: u.kind for u in units}   # the unknown unit has no type: not in by_type_*
+    aggregates = {
+        "by_unit_hour": Aggregate(valid, lambda e: ("unit_id", e["unit_id"], "hour", e["ts"][:13] + ":00:00Z")),
+        "by_unit_day": Aggregate(valid, lambda e: ("unit_id", e["unit_id"], "day", e["ts"][:10])),
+        "by_type_hour": Aggregate([e for e in valid if e["unit_id"] in kinds],
+                                  lambda e: ("type", kinds[e["unit_id"]], "hour", e["ts"][:13] + ":00:00Z")),
+        "by_type_day": Aggregate([e for e in valid if e["unit_id"] in kinds],
+                                 lambda e: ("type", kinds[e["unit_id"]], "day", e["ts"][:10])),
+    }
     return {
         "data": kSynthetic,
         "note": kBanner,
@@ -320,8 +335,8 @@ def Truth(args, units, ghost, messages, injected):
             "valid_in_lateness": count["valid"],
         },
         "injected": injected,
-        "aggregates": {"group_by": ["unit_id", "hour"], "over": "valid_in_lateness events (unknown unit included)",
-                       "p90": "percentile_cont(0.9): linear interpolation", "by_unit_hour": by_unit_hour},
+        "aggregates": dict(aggregates, over="valid_in_lateness events (the unknown unit only in by_unit_*)",
+                           p90="percentile_cont(0.9): linear interpolation"),
     }
 
 

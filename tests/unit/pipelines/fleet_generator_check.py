@@ -158,20 +158,32 @@ def P90(values):
     return values[0] if len(values) == 1 else statistics.quantiles(values, n=10, method="inclusive")[8]
 
 
-groups = {}
-for e in valid:
-    groups.setdefault((e["unit_id"], e["ts"][:13] + ":00:00Z"), []).append(e)
-theirs = {(r["unit_id"], r["hour"]): r for r in truth["aggregates"]["by_unit_hour"]}
-Check(set(theirs) == set(groups), f"groups: {len(theirs)} in truth.json, {len(groups)} recomputed")
-for key, group in groups.items():
-    row = theirs[key]
-    Check(row["count"] == len(group), f"{key}: count {row['count']}, recomputed {len(group)}")
-    for field in ("speed_kmh", "distance_km"):
-        values = [e[field] for e in group]
-        mean, p90 = statistics.fmean(values), P90(values)
-        Check(abs(row[field]["mean"] - mean) < 1e-9, f"{key} {field}: mean {row[field]['mean']}, recomputed {mean}")
-        Check(abs(row[field]["p90"] - p90) < 1e-9, f"{key} {field}: p90 {row[field]['p90']}, recomputed {p90}")
-print(f"ok: count, mean and p90 of speed and distance in {len(groups)} unit-hours equal the recomputed ones")
+kinds = dict(described)
+keys = {"by_unit_hour": lambda e: (e["unit_id"], e["ts"][:13] + ":00:00Z"),
+        "by_unit_day": lambda e: (e["unit_id"], e["ts"][:10]),
+        "by_type_hour": lambda e: (kinds.get(e["unit_id"]), e["ts"][:13] + ":00:00Z"),
+        "by_type_day": lambda e: (kinds.get(e["unit_id"]), e["ts"][:10])}
+for name, key in keys.items():
+    groups = {}
+    for e in valid:
+        if name.startswith("by_unit") or e["unit_id"] in kinds:   # no type for the unknown unit
+            groups.setdefault(key(e), []).append(e)
+    columns = ("unit_id" if name.startswith("by_unit") else "type", "hour" if name.endswith("hour") else "day")
+    theirs = {(r[columns[0]], r[columns[1]]): r for r in truth["aggregates"][name]}
+    Check(set(theirs) == set(groups), f"{name}: {len(theirs)} groups in truth.json, {len(groups)} recomputed")
+    for group_key, group in groups.items():
+        row = theirs[group_key]
+        Check(row["count"] == len(group), f"{name} {group_key}: count {row['count']}, recomputed {len(group)}")
+        for field in ("speed_kmh", "distance_km"):
+            values = [e[field] for e in group]
+            mean, p90 = statistics.fmean(values), P90(values)
+            Check(abs(row[field]["mean"] - mean) < 1e-9 * max(1.0, abs(mean)),
+                  f"{name} {group_key} {field}: mean {row[field]['mean']}, recomputed {mean}")
+            Check(abs(row[field]["p90"] - p90) < 1e-9 * max(1.0, abs(p90)),
+                  f"{name} {group_key} {field}: p90 {row[field]['p90']}, recomputed {p90}")
+    print(f"ok: {name}: count, mean and p90 of speed and distance in {len(groups)} groups equal the recomputed ones")
+Check(sum(r["count"] for r in truth["aggregates"]["by_unit_day"]) == counts["valid_in_lateness"], "by_unit_day total")
+
 
 # Daily statistics: a row per unit and day, each day's rows written once on the next day.
 rows = re.findall(r"\(\s*'(U\d{3})',\s*'(\d{4}-\d{2}-\d{2})',[^)]*'([0-9T:-]+Z)'\)", stats_sql)
