@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/error.hpp"
@@ -18,6 +20,15 @@ fs::path Good(const std::string& name) {
 
 std::string Formatted(const std::vector<sluice::config::Issue>& issues) {
   return sluice::config::FormatIssues(issues);
+}
+
+// A use case's folder may hold its data and tools before its pipeline file: then its README.md
+// says "no pipeline.yaml yet" (pipelines/README.md).
+bool DeclaresNoPipelineYet(const fs::path& folder) {
+  std::ifstream in(folder / "README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str().find("no pipeline.yaml yet") != std::string::npos;
 }
 
 }  // namespace
@@ -163,6 +174,7 @@ TEST_CASE("the pipeline files shipped in pipelines/ validate") {
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_directory()) continue;
     const fs::path file = entry.path() / "pipeline.yaml";
+    if (!fs::exists(file) && DeclaresNoPipelineYet(entry.path())) continue;
     INFO(file.string());
     REQUIRE(fs::is_regular_file(file));
     CHECK(Formatted(PipelineConfig::Check(file, Environment())) == "");

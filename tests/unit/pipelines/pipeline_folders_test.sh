@@ -25,5 +25,7 @@ mutate "a sample changed after its sha256 was written" \
 mutate "a sample file PROVENANCE.md does not name" 'cp pipelines/loans/sample/lending_club_sample.csv pipelines/loans/sample/more.csv'
 mutate "no enricher case file" 'rm pipelines/loans/cases/enricher_*.yaml'
 mutate "a schema outside the folder" 'sed -i "s#  raw: schemas/#  raw: ../../schemas/#" pipelines/loans/pipeline.yaml'
+mutate "a folder without pipeline.yaml that does not say so" \
+  'mkdir pipelines/planned && echo "# planned: data only" >pipelines/planned/README.md'
 mutate "a pipeline file at the old place" 'mkdir -p docs && echo "see pipelines/loans.yaml" >docs/x.md'
 echo "ok"
