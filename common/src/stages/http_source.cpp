@@ -170,15 +170,8 @@ std::shared_ptr<SourceSettings> MakeHttpSource(const ComponentInput& in, const R
   s->body = o.OptionalString("body").value_or("");
   s->records = o.String("records");
   s->fields = o.StringMap("fields");
-  for (const auto& [field, path] : s->fields) {
-    if (!raw.Find(field)) in.Fail("fields", "'" + field + "' is not a field of the raw schema");
-  }
-  for (const FieldSpec& f : raw.fields) {
-    if (f.type == FieldType::kDate) {
-      in.Fail("", "raw field '" + f.name + "' is a date: an http source reads dates as strings (coerce them in the cleaner)");
-    }
-    s->fields_in_order.push_back(f.name);
-  }
+  CheckJsonSourceFields(in, raw, s->fields, id, "an http source");
+  for (const FieldSpec& f : raw.fields) s->fields_in_order.push_back(f.name);
   if (o.Has("cursor")) {
     const config::View c = o.Child("cursor");
     s->cursor_field = c.String("field");
@@ -207,8 +200,21 @@ std::shared_ptr<SourceSettings> MakeHttpSource(const ComponentInput& in, const R
   s->max_response_bytes = o.Int("max_response_bytes");
   s->max_records_per_page = o.Int("max_records_per_page");
   s->rate_per_second = ParseRate(o.String("rate_limit")).value_or(0);
-  if (id.Exists()) in.Fail("", "producer.id derives ids from CSV rows; an http source keys its records by producer.key");
   return s;
+}
+
+void CheckJsonSourceFields(const ComponentInput& in, const RecordSpec& raw,
+                           const std::map<std::string, std::string>& fields, const config::View& id,
+                           const std::string& type) {
+  for (const auto& [field, path] : fields) {
+    if (!raw.Find(field)) in.Fail("fields", "'" + field + "' is not a field of the raw schema");
+  }
+  for (const FieldSpec& f : raw.fields) {
+    if (f.type == FieldType::kDate) {
+      in.Fail("", "raw field '" + f.name + "' is a date: " + type + " reads dates as strings (coerce them in the cleaner)");
+    }
+  }
+  if (id.Exists()) in.Fail("", "producer.id derives ids from CSV rows; " + type + " keys its records by producer.key");
 }
 
 std::optional<double> ParseRate(const std::string& text) {

@@ -28,15 +28,7 @@ std::shared_ptr<SourceSettings> MakeKafkaJsonSource(const ComponentInput& in, co
   s->topic = o.String("topic");
   s->fields = o.StringMap("fields");
   s->from_beginning = o.String("start") == "earliest";
-  for (const auto& [field, path] : s->fields) {
-    if (!raw.Find(field)) in.Fail("fields", "'" + field + "' is not a field of the raw schema");
-  }
-  for (const FieldSpec& f : raw.fields) {
-    if (f.type == FieldType::kDate) {
-      in.Fail("", "raw field '" + f.name + "' is a date: a kafka_json source reads dates as strings (coerce them in the cleaner)");
-    }
-  }
-  if (id.Exists()) in.Fail("", "producer.id derives ids from CSV rows; a kafka_json source keys its records by producer.key");
+  CheckJsonSourceFields(in, raw, s->fields, id, "a kafka_json source");
   return s;
 }
 

@@ -99,30 +99,23 @@ TEST_CASE("an http position survives encoding, and a malformed one is refused wi
 }
 
 TEST_CASE("a page's records are mapped onto the raw schema with type checks") {
-  HttpPageReader reader(Settings(Pagination::kNone), PriceSpec());
-  const HttpPage page = reader.Read(R"({"symbol":"SPX","data":[
+  // Six records: over max_records_per_page (3 in Settings), the page is refused as a whole.
+  const std::string body = R"({"symbol":"SPX","data":[
       {"date":"2000-01-03","close":1455.2,"volume":931800000,"days":3,"live":true},
       {"date":"2000-01-04","volume":1},
       {"date":"2000-01-05","close":1.5,"volume":"12"},
       {"date":"2000-01-06","close":1.5,"volume":1.0e3,"days":3000000000},
       {"date":20000107,"close":2,"volume":null},
-      "not an object"]})",
-                                    "");
-  // six records, max_records_per_page 3 in Settings: the page is refused as a whole
+      "not an object"]})";
+  HttpPageReader reader(Settings(Pagination::kNone), PriceSpec());
+  const HttpPage page = reader.Read(body, "");
   CHECK_FALSE(page.readable);
   CHECK(page.problem == "6 records, more than max_records_per_page (3)");
 
   HttpSourceSettings wide = Settings(Pagination::kNone);
   wide.max_records_per_page = 100;
   HttpPageReader r2(wide, PriceSpec());
-  const HttpPage p2 = r2.Read(R"({"symbol":"SPX","data":[
-      {"date":"2000-01-03","close":1455.2,"volume":931800000,"days":3,"live":true},
-      {"date":"2000-01-04","volume":1},
-      {"date":"2000-01-05","close":1.5,"volume":"12"},
-      {"date":"2000-01-06","close":1.5,"volume":1.0e3,"days":3000000000},
-      {"date":20000107,"close":2,"volume":null},
-      "not an object"]})",
-                              "");
+  const HttpPage p2 = r2.Read(body, "");
   REQUIRE(p2.readable);
   REQUIRE(p2.records.size() == 6);
   const HttpRecord& ok = p2.records[0];

@@ -59,6 +59,13 @@ const std::vector<std::string>& HttpSourceExamples();
 std::shared_ptr<SourceSettings> MakeHttpSource(const ComponentInput& in, const RecordSpec& raw,
                                                const config::View& id);
 
+// The checks every JSON source's factory makes (`type` names it in messages): each mapped
+// field is a raw field, no raw field is a date (read as text, coerced in the cleaner), and
+// producer.id (for CSV rows) is not set. Fails through `in`.
+void CheckJsonSourceFields(const ComponentInput& in, const RecordSpec& raw,
+                           const std::map<std::string, std::string>& fields, const config::View& id,
+                           const std::string& type);
+
 // Reads "10/s", "600/m", "3600/h" into requests per second. nullopt when malformed.
 std::optional<double> ParseRate(const std::string& text);
 
