@@ -32,4 +32,23 @@ inline std::string ReadWholeFile(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Writes a pipeline folder under `work`: pipeline.yaml (pipeline `name`, the configured schema
+// as schemas/prices.raw.v1.avsc, a csv source on the empty directory in/, `extra` lines at the
+// top level, e.g. a retry section).
+inline void WriteContractPipeline(const std::filesystem::path& work, const std::string& name,
+                                  const std::string& extra = "") {
+  std::filesystem::create_directories(work / "in");
+  std::filesystem::create_directories(work / "schemas");
+  std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << kContractConfigured;
+  std::ofstream out(work / "pipeline.yaml");
+  out << "pipeline: " << name << "\n"
+      << "schemas: {raw: schemas/prices.raw.v1.avsc}\n"
+      << extra
+      << "producer:\n"
+      << "  sources:\n"
+      << "    - {type: csv, name: prices, dir: " << (work / "in").string() << ", glob: '*.csv'}\n"
+      << "  key: [symbol, date]\n"
+      << "sink: {table: prices, key: [symbol, date]}\n";
+}
+
 }  // namespace sluice::testing

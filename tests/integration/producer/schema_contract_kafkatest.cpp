@@ -49,17 +49,7 @@ struct Pipeline {
 
   Pipeline() {
     registry.WaitReady();
-    fs::create_directories(work / "in");
-    fs::create_directories(work / "schemas");
-    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << sluice::testing::kContractConfigured;
-    std::ofstream out(file);
-    out << "pipeline: " << name << "\n"
-        << "schemas: {raw: schemas/prices.raw.v1.avsc}\n"
-        << "producer:\n"
-        << "  sources:\n"
-        << "    - {type: csv, name: prices, dir: " << (work / "in").string() << ", glob: '*.csv'}\n"
-        << "  key: [symbol, date]\n"
-        << "sink: {table: prices, key: [symbol, date]}\n";
+    sluice::testing::WriteContractPipeline(work, name);
   }
   ~Pipeline() {
     std::error_code ec;

@@ -114,18 +114,7 @@ struct Pipeline {
   std::string raw_subject = name + ".raw-value";
 
   Pipeline() {
-    fs::create_directories(work / "in");
-    fs::create_directories(work / "schemas");
-    std::ofstream(work / "schemas" / "prices.raw.v1.avsc") << sluice::testing::kContractConfigured;
-    std::ofstream out(file);
-    out << "pipeline: " << name << "\n"
-        << "schemas: {raw: schemas/prices.raw.v1.avsc}\n"
-        << "retry: {initial_backoff: 50ms, max_backoff: 200ms, budget: 2s}\n"
-        << "producer:\n"
-        << "  sources:\n"
-        << "    - {type: csv, name: prices, dir: " << (work / "in").string() << ", glob: '*.csv'}\n"
-        << "  key: [symbol, date]\n"
-        << "sink: {table: prices, key: [symbol, date]}\n";
+    sluice::testing::WriteContractPipeline(work, name, "retry: {initial_backoff: 50ms, max_backoff: 200ms, budget: 2s}\n");
   }
   ~Pipeline() {
     std::error_code ec;
