@@ -12,6 +12,7 @@
 
 #include "csv_file_source.hpp"
 #include "http_api_source.hpp"
+#include "pg_cdc_source.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -23,7 +24,7 @@ namespace sluice::producer {
 // the order of the pipeline file.
 struct ProducerOptions {
   runtime::SourceLoopOptions loop;
-  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions>> sources;
+  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, PgCdcSourceOptions>> sources;
 };
 
 // Reads the pipeline file: topics (positions topic "<pipeline>.positions"), raw schema,
