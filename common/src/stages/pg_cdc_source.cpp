@@ -1,5 +1,6 @@
 #include "sluice/stages/pg_cdc_source.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>

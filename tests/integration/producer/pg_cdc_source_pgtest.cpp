@@ -242,7 +242,7 @@ TEST_CASE("inserts, updates and deletes stream exactly once across aborts, split
   CHECK(next.items.back().record.key == "3");
 }
 
-TEST_CASE("tombstones for deletes; TRUNCATE to the DLQ; an update of the key is a delete and a create") {
+TEST_CASE("tombstones for deletes, TRUNCATE to the DLQ, an update of the key is a delete and a create") {
   Fixture f;
   PgCdcSource source(f.Options(stages::CdcSnapshot::kNever, stages::CdcDeletes::kTombstone), obs::Logger("test"));
   source.Restore({});

@@ -26,6 +26,8 @@ struct Bytes {
   Bytes& U64(std::uint64_t v) { return N(v, 8); }
   Bytes& Str(const std::string& s) { b += s; b += '\0'; return *this; }
   Bytes& Text(const std::string& s) { C('t'); U32(static_cast<std::uint32_t>(s.size())); b += s; return *this; }
+  Bytes& Null() { return C('n'); }
+  Bytes& Unchanged() { return C('u'); }
   Bytes& N(std::uint64_t v, int n) {
     for (int i = n - 1; i >= 0; --i) b += static_cast<char>((v >> (8 * i)) & 0xff);
     return *this;
@@ -80,7 +82,7 @@ TEST_CASE("LSNs format and parse as PostgreSQL writes them") {
   CHECK_FALSE(ParseLsn("x/1"));
 }
 
-TEST_CASE("XLogData and keepalives are framed; a standby status update is 34 bytes") {
+TEST_CASE("XLogData and keepalives are framed, a standby status update is 34 bytes") {
   std::string why;
   Bytes w;
   w.C('w').U64(0x100).U64(0x200).U64(42).C('B');
@@ -161,7 +163,7 @@ TEST_CASE("pgoutput Begin, Commit, Origin, Type, Relation decode") {
 TEST_CASE("pgoutput Insert, Update (with and without old tuple), Delete, Truncate decode") {
   std::string why;
   Bytes i;
-  i.C('I').U32(16384).C('N').U16(4).Text("1").Text("lamp").N().U();
+  i.C('I').U32(16384).C('N').U16(4).Text("1").Text("lamp").Null().Unchanged();
   auto m = DecodePgOutput(i.b, &why);
   REQUIRE(m);
   CHECK(m->kind == PgOutputKind::kInsert);
@@ -180,7 +182,7 @@ TEST_CASE("pgoutput Insert, Update (with and without old tuple), Delete, Truncat
   CHECK(m->new_tuple[1].data == "desk");
 
   Bytes uk;
-  uk.C('U').U32(16384).C('K').U16(2).Text("1").N().C('N').U16(2).Text("2").Text("desk");
+  uk.C('U').U32(16384).C('K').U16(2).Text("1").Null().C('N').U16(2).Text("2").Text("desk");
   m = DecodePgOutput(uk.b, &why);
   REQUIRE(m);
   CHECK(m->old_kind == 'K');
@@ -336,7 +338,7 @@ TEST_CASE("a snapshot row maps by column name with _op r") {
   CHECK(r.row.cells().front().first == "id");  // schema order
 }
 
-TEST_CASE("positions round-trip; malformed ones are refused") {
+TEST_CASE("positions round-trip, malformed ones are refused") {
   PgCdcPosition p;
   p.snapshot_done = true;
   p.lsn = (1ull << 32) | 0x20;
