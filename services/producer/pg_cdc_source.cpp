@@ -245,6 +245,12 @@ void PgCdcSource::StartSnapshot() {
     log_.Warn("replication slot dropped: the snapshot starts over (rows already written are written again)",
               {{"source", Name()}, {"slot", s.slot}});
   }
+  // The snapshot rows' source time: the server's clock before the slot exists, so that every
+  // change streamed after them (committed after the consistent point) has a later commit time
+  // and the sink's version guard never prefers a snapshot row over a newer change.
+  Result clock = Exec(repl_->pg, "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint", PGRES_TUPLES_OK,
+                      "reading the server's clock", fail);
+  snapshot_time_ms_ = std::stoll(PQgetvalue(clock.get(), 0, 0));
   Result made = Exec(repl_->pg, "CREATE_REPLICATION_SLOT " + repl_->Ident(s.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT",
                      PGRES_TUPLES_OK, "creating replication slot " + s.slot, fail);
   const auto point = stages::ParseLsn(PQgetvalue(made.get(), 0, 1));
@@ -309,7 +315,6 @@ runtime::PollStatus PgCdcSource::PollSnapshot(runtime::SourceBatch& batch, std::
   std::vector<std::string> columns;
   for (int j = 0; j < cols; ++j) columns.emplace_back(PQfname(rows.get(), j));
   std::vector<std::optional<std::string>> values(static_cast<std::size_t>(cols));
-  const std::int64_t now = NowMs();
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < cols; ++j) {
       values[static_cast<std::size_t>(j)] =
@@ -318,7 +323,6 @@ runtime::PollStatus PgCdcSource::PollSnapshot(runtime::SourceBatch& batch, std::
                                                                                  static_cast<std::size_t>(PQgetlength(rows.get(), i, j))));
     }
     AddChange(batch, mapper_.MapSnapshot(display, columns, values, consistent_point_), display, "r");
-    batch.items.back().record.source_time = runtime::SourceTime(std::chrono::milliseconds(now));
     ++pos_.rows;
     ++pos_.changes;
     ++counters_.snapshot_rows;
@@ -369,7 +373,7 @@ runtime::SourceItem PgCdcSource::Provenance(const std::string& table, std::int64
 }
 
 void PgCdcSource::AddChange(runtime::SourceBatch& batch, stages::CdcRow row, const std::string& table, const char* op) {
-  runtime::SourceItem item = Provenance(table, in_txn_ ? txn_time_ms_ : NowMs());
+  runtime::SourceItem item = Provenance(table, pos_.snapshot_done ? txn_time_ms_ : snapshot_time_ms_);
   item.record.headers.emplace_back(kHeaderSourceOp, op);
   if (row.outcome.IsEmit()) {
     item.record.key = KeyOf(row.row, opt_.key_fields);

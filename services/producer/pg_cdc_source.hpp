@@ -92,6 +92,7 @@ class PgCdcSource : public runtime::Source {
   stages::PgCdcPosition pos_;        // after what was handed to the loop
   stages::PgCdcPosition committed_;  // after the last commit
   stages::Lsn consistent_point_ = 0;  // of the snapshot being read
+  std::int64_t snapshot_time_ms_ = 0;  // server clock before its slot was created: its rows' source time
   std::map<std::uint32_t, stages::PgRelation> relations_;
   // The transaction being read from the stream.
   bool in_txn_ = false;
