@@ -24,10 +24,10 @@ cdc_wait_rows 50 180
 ) &
 burst=$!
 for (( i = 0; i < 240; i++ )); do
-  (( $(cdc_raw_count c) >= 40 )) && break
+  (( $(e2e_psql "SELECT count(*) FROM \"$E2E_TABLE\" WHERE id > 3000") >= 40 )) && break
   sleep 0.25
 done
-e2e_log "restarting PostgreSQL with $(cdc_raw_count c) inserts streamed"
+e2e_log "restarting PostgreSQL mid-stream"
 "$SLUICE_ROOT/deploy/local/stack" restart-pg || e2e_fail "stack restart-pg failed"
 wait "$burst" || e2e_fail "the inserts failed"
 inserted=$(e2e_psql "SELECT count(*) FROM \"$CDC_SRC\" WHERE id > 3000")
