@@ -16,6 +16,7 @@ cdc_up
 
 # Inserts from the start: with 6000 rows read 50 per Kafka transaction, some land while the
 # snapshot is read, the rest after it.
+e2e_wait_log producer '"msg":"snapshot started"' 1 60
 overlap=0
 for i in $(seq 10001 10100); do
   e2e_psql "INSERT INTO \"$CDC_SRC\" VALUES ($i, 'late $i', $i, 'office')" >/dev/null

@@ -3,8 +3,8 @@
 # enricher) written into $E2E_TMP, with its slot and publication dropped at teardown.
 #
 #   cdc_source_table <rows>       creates "$CDC_SRC" (id, name, price numeric, category) with rows 1..n
-#   cdc_pipeline                  writes $E2E_PIPELINE and its schemas
-#   cdc_up                        brings the pipeline up
+#   cdc_pipeline                  writes $E2E_PIPELINE and its schemas (CDC_DELETES, CDC_BATCH_SIZE)
+#   cdc_up [up options]           brings the pipeline up
 #   cdc_raw_count [op]            committed records of the raw topic (with that _op: c u d r)
 #   cdc_wait_rows <n> [timeout]   waits until the sink table holds n rows
 #   cdc_same_as_source            0 when every live source row is in the sink table as is
@@ -57,7 +57,7 @@ producer:
       tables: [public.$CDC_SRC]
       slot: $CDC_SLOT
       publication: $CDC_PUB
-      deletes: event
+      deletes: ${CDC_DELETES:-event}
       snapshot: initial
       status_interval: 2s
       snapshot_fetch: 100
@@ -76,7 +76,7 @@ YAML
 
 cdc_up() {
   E2E_UP=1
-  "$E2E_PIPE" up "$E2E_PIPELINE" || e2e_fail "the cdc pipeline did not come up"
+  "$E2E_PIPE" up "$E2E_PIPELINE" "$@" || e2e_fail "the cdc pipeline did not come up"
 }
 
 cdc_raw_count() {
