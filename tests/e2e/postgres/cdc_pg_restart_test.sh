@@ -28,7 +28,10 @@ for (( i = 0; i < 240; i++ )); do
   sleep 0.25
 done
 e2e_log "restarting PostgreSQL mid-stream"
-"$SLUICE_ROOT/deploy/local/stack" restart-pg || e2e_fail "stack restart-pg failed"
+# The stack that runs the PostgreSQL we use (a git worktree shares the main checkout's stack).
+data_dir=$(e2e_psql "SHOW data_directory")
+[[ $data_dir == */pg/data ]] || e2e_fail "PostgreSQL's data directory $data_dir is not a local stack's"
+SLUICE_STACK_DIR=${data_dir%/pg/data} "$SLUICE_ROOT/deploy/local/stack" restart-pg || e2e_fail "stack restart-pg failed"
 wait "$burst" || e2e_fail "the inserts failed"
 inserted=$(e2e_psql "SELECT count(*) FROM \"$CDC_SRC\" WHERE id > 3000")
 for (( i = 0; i < 360; i++ )); do
