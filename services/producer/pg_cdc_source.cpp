@@ -92,12 +92,15 @@ namespace {
 
 // Runs one statement; throws through fail() unless its status is `want`. 55006 (a slot in use
 // by another process, e.g. the walsender of a killed producer not yet gone) is retryable.
+// An error with SQLSTATE `ignored` counts as success.
 template <typename FailFn>
-Result Exec(PGconn* pg, const std::string& sql, ExecStatusType want, const std::string& what, FailFn fail) {
+Result Exec(PGconn* pg, const std::string& sql, ExecStatusType want, const std::string& what, FailFn fail,
+            const char* ignored = nullptr) {
   Result r(PQexec(pg, sql.c_str()));
   if (r && PQresultStatus(r.get()) == want) return r;
   const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
   const std::string sqlstate = state ? state : "";
+  if (ignored != nullptr && sqlstate == ignored) return r;
   const std::string message = Trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(pg));
   const bool lost = PQstatus(pg) != CONNECTION_OK || sqlstate.empty() || sqlstate.rfind("08", 0) == 0;
   const bool retryable = lost || sqlstate == "55006" || pg::Classify(sqlstate) == pg::SqlStateClass::kRetryable;
@@ -170,12 +173,9 @@ void PgCdcSource::PrepareServer() {
   Result pub = Exec(c.pg, "SELECT 1 FROM pg_publication WHERE pubname = " + c.Literal(s.publication), PGRES_TUPLES_OK,
                     "looking up the publication", fail);
   if (PQntuples(pub.get()) == 0) {
-    Result created(PQexec(c.pg, ("CREATE PUBLICATION " + c.Ident(s.publication) + " FOR TABLE " + list).c_str()));
-    const char* state = created ? PQresultErrorField(created.get(), PG_DIAG_SQLSTATE) : nullptr;
-    if (!created || (PQresultStatus(created.get()) != PGRES_COMMAND_OK && !(state && std::string(state) == "42710"))) {
-      Exec(c.pg, "CREATE PUBLICATION " + c.Ident(s.publication) + " FOR TABLE " + list, PGRES_COMMAND_OK,
-           "creating publication " + s.publication, fail);
-    }
+    // 42710: another process created it meanwhile.
+    Exec(c.pg, "CREATE PUBLICATION " + c.Ident(s.publication) + " FOR TABLE " + list, PGRES_COMMAND_OK,
+         "creating publication " + s.publication, fail, "42710");
     log_.Info("publication created", {{"source", Name()}, {"publication", s.publication}, {"tables", list}});
   } else {
     for (const auto& t : s.tables) {

@@ -41,3 +41,4 @@ done
 e2e_check "cdc_same_as_source" "the sink table equals the source table after the restart"
 e2e_check "(( \$(cdc_raw_count c) == inserted ))" "each of the $inserted inserts is in the raw topic exactly once"
 e2e_check "(( \$(e2e_rows) == 50 + inserted ))" "every row in the sink table"
+e2e_check "(( \$(e2e_log_count producer '\"msg\":\"streaming changes\"') >= 2 ))" "the producer streamed again after the restart"

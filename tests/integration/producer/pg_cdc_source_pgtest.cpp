@@ -320,3 +320,20 @@ TEST_CASE("a process killed mid-snapshot: the next one snapshots again, nothing 
     if (it.record.key == "2") CHECK(std::get<double>(it.record.Row().Get("price")) == 100);
   }
 }
+
+TEST_CASE("a table that does not exist stops the daemon with the server's message") {
+  Fixture f;
+  auto options = f.Options(stages::CdcSnapshot::kNever);
+  options.settings.tables = {f.table + "_missing"};
+  PgCdcSource source(options, obs::Logger("test"));
+  source.Restore({});
+  SourceBatch batch;
+  try {
+    source.Poll(batch, 10);
+    FAIL("no error");
+  } catch (const core::ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("source products: creating publication " + f.publication));
+    CHECK_THAT(e.what(), Catch::Contains("does not exist"));
+    CHECK_THAT(e.what(), Catch::Contains("SQLSTATE 42P01"));
+  }
+}
