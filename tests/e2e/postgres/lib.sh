@@ -17,6 +17,30 @@ cdc_init() {
   e2e_on_teardown "for i in \$(seq 50); do n=\$(psql -X -tAc \"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$CDC_SLOT' AND active\"); [[ \$n == 0 ]] && break; sleep 0.2; done; psql -X -q -c \"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$CDC_SLOT'\""
   e2e_on_teardown "psql -X -q -c 'DROP PUBLICATION IF EXISTS $CDC_PUB'"
   e2e_on_teardown "psql -X -q -c 'DROP TABLE IF EXISTS \"$CDC_SRC\"'"
+  trap cdc_exit EXIT
+}
+
+# A failed run keeps its table and topics for inspection, but not its slot: an inactive slot
+# holds WAL back on the shared server. Dropped in the background once the teardown has
+# stopped the producer (its walsender gone).
+cdc_exit() {
+  local rc=$?
+  if (( rc != 0 )); then
+    e2e_log "dropping replication slot $CDC_SLOT once the pipeline is down"
+    (
+      for (( i = 0; i < 600; i++ )); do
+        n=$(psql -X -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$CDC_SLOT' AND NOT active" 2>/dev/null || echo err)
+        if [[ $n == 1 ]]; then
+          psql -X -q -c "SELECT pg_drop_replication_slot('$CDC_SLOT')" && break
+        fi
+        [[ $(psql -X -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$CDC_SLOT'" 2>/dev/null) == 0 ]] && break
+        sleep 0.2
+      done
+    ) >/dev/null 2>&1 &
+  fi
+  set +e  # e2e_teardown reads the status from $?: (exit rc) must not end the shell here
+  (exit "$rc")
+  e2e_teardown
 }
 
 cdc_source_table() {
