@@ -57,6 +57,11 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       s.settings = *topic;
       s.raw = raw_spec;
       result.sources.emplace_back(std::move(s));
+    } else if (const auto* cdc = dynamic_cast<const stages::PgCdcSourceSettings*>(source.get())) {
+      PgCdcSourceOptions s;
+      s.settings = *cdc;
+      s.raw = raw_spec;
+      result.sources.emplace_back(std::move(s));
     } else {
       SLUICE_ASSERT(false, "a source type without a plug-in");
     }
@@ -78,6 +83,9 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
     } else if (auto* topic = std::get_if<KafkaJsonSourceOptions>(&source)) {
       topic->key_fields = key_fields;
       topic->once = once;
+    } else if (auto* cdc = std::get_if<PgCdcSourceOptions>(&source)) {
+      cdc->key_fields = key_fields;
+      cdc->once = once;
     } else {
       auto& api = std::get<HttpApiSourceOptions>(source);
       api.key_fields = key_fields;
@@ -123,6 +131,8 @@ std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions&
       sources.push_back(std::make_unique<CsvFileSource>(*csv, log));
     } else if (const auto* topic = std::get_if<KafkaJsonSourceOptions>(&s)) {
       sources.push_back(std::make_unique<KafkaJsonSource>(*topic, log));
+    } else if (const auto* cdc = std::get_if<PgCdcSourceOptions>(&s)) {
+      sources.push_back(std::make_unique<PgCdcSource>(*cdc, log));
     } else {
       sources.push_back(std::make_unique<HttpApiSource>(std::get<HttpApiSourceOptions>(s), log));
     }

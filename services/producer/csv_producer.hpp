@@ -13,6 +13,7 @@
 #include "csv_file_source.hpp"
 #include "http_api_source.hpp"
 #include "kafka_json_source.hpp"
+#include "pg_cdc_source.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -24,7 +25,7 @@ namespace sluice::producer {
 // the order of the pipeline file.
 struct ProducerOptions {
   runtime::SourceLoopOptions loop;
-  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, KafkaJsonSourceOptions>> sources;
+  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, KafkaJsonSourceOptions, PgCdcSourceOptions>> sources;
 };
 
 // Reads the pipeline file: topics (positions topic "<pipeline>.positions"), raw schema,

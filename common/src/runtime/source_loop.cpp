@@ -160,6 +160,15 @@ struct SourceLoop::Impl {
         if (item.counted) ++in;
         SLUICE_ASSERT(!item.outcome.IsSkip(), "a source leaves what is not a record out of its batch");
         SerdeResult<std::string> bytes;
+        if (item.outcome.IsEmit() && item.tombstone) {
+          kafka::Message m;
+          m.topic = opt.output_topic;
+          m.key = std::move(item.record.key);
+          m.headers = ToKafkaHeaders(item.record.headers);
+          producer.Produce(m);
+          ++out;
+          continue;
+        }
         if (item.outcome.IsEmit()) {
           bytes = serde.Encode(opt.output_topic, item.record.Row());
           if (!bytes) {

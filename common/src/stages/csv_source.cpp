@@ -6,6 +6,7 @@
 #include "sluice/stages/dlq_code.hpp"
 #include "sluice/stages/http_source.hpp"
 #include "sluice/stages/kafka_json_source.hpp"
+#include "sluice/stages/pg_cdc_source.hpp"
 
 namespace sluice::stages {
 
@@ -81,7 +82,9 @@ const SourceList& SourceTypes() {
                  {"http", "A JSON HTTP API polled page by page, incrementally from the last position",
                   DeclareHttpSource, HttpSourceExamples(), MakeHttpSource},
                  {"kafka_json", "A topic of JSON messages written by another team, one record per message",
-                  DeclareKafkaJsonSource, KafkaJsonSourceExamples(), MakeKafkaJsonSource}});
+                  DeclareKafkaJsonSource, KafkaJsonSourceExamples(), MakeKafkaJsonSource},
+                 {"postgres_cdc", "PostgreSQL changes by logical replication (pgoutput): an initial snapshot, then inserts, updates and deletes",
+                  DeclarePgCdcSource, PgCdcSourceExamples(), MakePgCdcSource}});
   return list;
 }
 

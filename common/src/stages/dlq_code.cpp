@@ -35,6 +35,13 @@ const std::vector<DlqCodeInfo>& DlqCodes() {
        "partition and offset are in the reason and the `sluice-origin` header",
        "`<topic>/<partition>@<offset>: not JSON: …` or `<topic>/<p>@<o>: field 'speed_kmh' "
        "(speed_kmh): expected a number, got a string`"},
+      {DlqCode::kPgChange, "pg_change", "producer",
+       "a change read by a postgres_cdc source (insert, update, delete, snapshot row) that does "
+       "not fit the raw schema: a value that does not convert to its field's type, a required "
+       "field without a column or without a value (a delete event carries only the replica "
+       "identity), an unchanged TOASTed value PostgreSQL did not send, or a TRUNCATE. The change "
+       "as JSON is the DLQ value",
+       "`public.products: field 'price': expected a double, got 'abc'` or `TRUNCATE of public.products`"},
       {DlqCode::kTooLarge, "too_large", "producer, cleaner, enricher, pg-sink",
        "a record longer than the stage's `max_record_bytes` (not decoded; the producer resumes "
        "at the next line), or a row whose encoding is larger",

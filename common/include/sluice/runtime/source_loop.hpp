@@ -48,6 +48,9 @@ struct SourceItem {
   Record record;
   stages::Outcome outcome;  // emit, or dead-lettered with its DlqRule() and DlqReason()
   bool counted = true;      // counted in "rows in" (false for a file's header line)
+  // An emit written as a Kafka tombstone: record.key with no value (a postgres_cdc delete with
+  // deletes: tombstone). record.value is not encoded.
+  bool tombstone = false;
 };
 
 // What one Poll read. Positions are written in the same transaction as the items; the loop
