@@ -52,6 +52,11 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       s.settings = *api;
       s.raw = raw_spec;
       result.sources.emplace_back(std::move(s));
+    } else if (const auto* table = dynamic_cast<const stages::PgSourceSettings*>(source.get())) {
+      PgTableSourceOptions s;
+      s.settings = *table;
+      s.raw = raw_spec;
+      result.sources.emplace_back(std::move(s));
     } else {
       SLUICE_ASSERT(false, "a source type without a plug-in");
     }
@@ -70,6 +75,9 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       csv->settings.csv.max_record_bytes = o.max_record_bytes;
       csv->key_fields = key_fields;
       csv->once = once;
+    } else if (auto* table = std::get_if<PgTableSourceOptions>(&source)) {
+      table->key_fields = key_fields;
+      table->once = once;
     } else {
       auto& api = std::get<HttpApiSourceOptions>(source);
       api.key_fields = key_fields;
@@ -107,6 +115,8 @@ std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions&
   for (const auto& s : options.sources) {
     if (const auto* csv = std::get_if<CsvSourceOptions>(&s)) {
       sources.push_back(std::make_unique<CsvFileSource>(*csv, log));
+    } else if (const auto* table = std::get_if<PgTableSourceOptions>(&s)) {
+      sources.push_back(std::make_unique<PgTableSource>(*table, log));
     } else {
       sources.push_back(std::make_unique<HttpApiSource>(std::get<HttpApiSourceOptions>(s), log));
     }

@@ -1,6 +1,6 @@
 #pragma once
 // sluice-producer, the source daemon: the runtime::SourceLoop hosting one plug-in per entry of
-// producer.sources (CsvFileSource, HttpApiSource), writing <p>.raw exactly once
+// producer.sources (CsvFileSource, HttpApiSource, PgTableSource), writing <p>.raw exactly once
 // (docs/architecture.md, "Delivery guarantees"). Per transaction: a batch of rows to the raw
 // topic, malformed items to the DLQ, and the source's position after them to the compacted
 // positions topic, so a restart resumes exactly where the last committed transaction ended.
@@ -12,6 +12,7 @@
 
 #include "csv_file_source.hpp"
 #include "http_api_source.hpp"
+#include "pg_table_source.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -23,15 +24,15 @@ namespace sluice::producer {
 // the order of the pipeline file.
 struct ProducerOptions {
   runtime::SourceLoopOptions loop;
-  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions>> sources;
+  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, PgTableSourceOptions>> sources;
 };
 
 // Reads the pipeline file: topics (positions topic "<pipeline>.positions"), raw schema,
-// producer.sources (csv, http), key, id, batch_size, retry; transactional.id
+// producer.sources (csv, http, postgres), key, id, batch_size, retry; transactional.id
 // "sluice-producer-<pipeline>-<SLUICE_INSTANCE_ID or 0>". Throws core::ConfigError.
 ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config, bool once);
 
-// One CsvFileSource or HttpApiSource per entry of `options.sources`.
+// One CsvFileSource, HttpApiSource or PgTableSource per entry of `options.sources`.
 std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions& options,
                                                           const obs::Logger& log);
 

@@ -5,6 +5,7 @@
 #include "sluice/core/error.hpp"
 #include "sluice/stages/dlq_code.hpp"
 #include "sluice/stages/http_source.hpp"
+#include "sluice/stages/pg_source.hpp"
 
 namespace sluice::stages {
 
@@ -78,7 +79,9 @@ const SourceList& SourceTypes() {
                    "{dir: inbox, glob: '*.txt', watch: true, poll_interval: 200ms}"},
                   MakeCsv},
                  {"http", "A JSON HTTP API polled page by page, incrementally from the last position",
-                  DeclareHttpSource, HttpSourceExamples(), MakeHttpSource}});
+                  DeclareHttpSource, HttpSourceExamples(), MakeHttpSource},
+                 {"postgres", "A PostgreSQL table polled incrementally, by transaction windows that never skip a row committed out of order",
+                  DeclarePgSource, PgSourceExamples(), MakePgSource}});
   return list;
 }
 

@@ -16,6 +16,7 @@ enum class DlqCode {
   kHeader,       // producer: the file's header does not map onto the raw schema
   kHttpPage,     // producer: an HTTP response page that cannot be read (not JSON, over a limit)
   kHttpRecord,   // producer: a record of an HTTP page that does not fit the raw schema
+  kPgRow,        // producer: a row of a postgres source that does not fit the raw schema
   kTooLarge,     // any stage: a record over max_record_bytes
   kUndecodable,  // cleaner, enricher, sink: bytes that do not decode
   kUnencodable,  // producer, cleaner, enricher: a row that does not fit the output schema
