@@ -226,11 +226,14 @@ std::optional<PgPosition> DecodePgPosition(const std::string& text, std::string*
 PgPageQuery BuildPageQuery(const PgQueryPlan& plan, const PgPosition& p) {
   SLUICE_ASSERT(p.e != 0, "a page query needs a started window");
   PgPageQuery q;
+  // Output columns are named c0, c1...: ORDER BY a bare name would pick an output column of
+  // that name (the text form) over the table's column.
   std::string sql = "SELECT ";
-  for (const PgFieldRead& f : plan.fields) sql += f.expr + ", ";
-  for (const PgColumn& c : plan.order) sql += QuoteIdent(c.name) + "::text, ";
+  std::size_t n = 0;
+  for (const PgFieldRead& f : plan.fields) sql += f.expr + " AS c" + std::to_string(n++) + ", ";
+  for (const PgColumn& c : plan.order) sql += QuoteIdent(c.name) + "::text AS c" + std::to_string(n++) + ", ";
   const std::string x = "xmin::text::bigint";
-  sql += "xmin::text FROM " + plan.table + " WHERE ";
+  sql += "xmin::text AS c" + std::to_string(n) + " FROM " + plan.table + " WHERE ";
   const std::string e32 = std::to_string(p.e % kXidSpace);
   if (p.h == 0 || p.e - p.h > kMaxWindow) {
     // Everything but the versions whose xmin is in [e, the statement's xmax): those are newer.
@@ -268,7 +271,7 @@ PgPageQuery BuildPageQuery(const PgQueryPlan& plan, const PgPosition& p) {
   }
   sql += " ORDER BY ";
   for (std::size_t i = 0; i < plan.order.size(); ++i) {
-    sql += (i ? ", " : "") + QuoteIdent(plan.order[i].name) + (i == 0 ? " ASC NULLS FIRST" : " ASC");
+    sql += (i ? ", " : "") + plan.table + "." + QuoteIdent(plan.order[i].name) + (i == 0 ? " ASC NULLS FIRST" : " ASC");
   }
   sql += " LIMIT " + std::to_string(plan.batch_size);
   q.sql = std::move(sql);
