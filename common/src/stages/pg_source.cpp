@@ -41,7 +41,7 @@ void DeclarePgSource(config::Section& pg) { DeclarePg(pg); }
 
 const std::vector<std::string>& PgSourceExamples() {
   static const std::vector<std::string> examples = {
-      "{name: orders_db, table: sales.orders, columns: {order_id: id, amount: total_amount}, by: updated_at, "
+      "{name: orders_db, table: sales.orders, columns: {a: total_amount}, by: updated_at, "
       "key: [id], where: 'region <> ''test''', poll_interval: 500ms, batch_size: 5000, statement_timeout: 10s}",
       "{table: products, by: id}",
   };

@@ -145,7 +145,7 @@ TEST_CASE("the first window takes everything but the versions newer than its end
   CHECK(q.sql.find("\"updated_at\"::text AS c9, \"id\"::text AS c10, xmin::text AS c11 FROM") != std::string::npos);
 }
 
-TEST_CASE("a later window takes the versions whose xmin is in [h, e), across the 32-bit wrap") {
+TEST_CASE("a later window takes the versions whose xmin is between h and e, across the 32-bit wrap") {
   const PgQueryPlan plan = BuildPgQueryPlan(Settings(), OrderSpec(), Catalog(), {"id"});
   PgPosition p;
   p.h = (std::uint64_t{1} << 32) - 10;  // the window straddles an epoch boundary
