@@ -291,3 +291,61 @@ TEST_CASE("outages and timeouts are retryable, configuration problems are not") 
     CHECK_THROWS_AS(bad_where.Poll(batch, 10), core::ConfigError);
   }
 }
+
+TEST_CASE("timestamps committed out of order: by updated_at reads both, a naive timestamp watermark skips one") {
+  Table t("id bigint PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now()");
+  PgTableSourceOptions o = Options(t, R"({"name":"id","type":"long"},{"name":"updated_at","type":"string"})");
+  o.settings.by = "updated_at";
+  PgTableSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  // now() is the transaction's start: T1 starts first (the smaller timestamp) and commits last.
+  pqxx::connection c1(t.conninfo);
+  pqxx::work t1(c1);
+  t1.exec("INSERT INTO " + t.name + " (id) VALUES (1)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  t.Exec("INSERT INTO " + t.name + " (id) VALUES (2)");
+  std::string naive_last = "-infinity";
+  std::vector<std::int64_t> naive;
+  auto naive_poll = [&] {
+    pqxx::work w(t.conn);
+    for (const auto& r : w.exec_params("SELECT id, updated_at::text FROM " + t.name +
+                                       " WHERE updated_at > $1::timestamptz ORDER BY updated_at", naive_last)) {
+      naive.push_back(r[0].as<std::int64_t>());
+      naive_last = r[1].c_str();
+    }
+    w.commit();
+  };
+  naive_poll();
+  loop.Drain();
+  t1.commit();
+  naive_poll();
+  loop.Drain();
+  CHECK(naive == std::vector<std::int64_t>{2});
+  CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
+}
+
+TEST_CASE("a session the server ends is an outage: retryable, then the source reconnects") {
+  Table t("id bigint PRIMARY KEY, name text");
+  t.Exec("INSERT INTO " + t.name + " VALUES (1, 'a')");
+  PgTableSourceOptions o = Options(t);
+  o.settings.name = t.name;  // application_name sluice-producer-<name>: ours alone
+  PgTableSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  loop.Drain();
+  CHECK(loop.Ids() == std::vector<std::int64_t>{1});
+  t.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice-producer-" + t.name + "'");
+  t.Exec("INSERT INTO " + t.name + " VALUES (2, 'b')");
+  SourceBatch batch;
+  bool retryable = false;
+  try {
+    source.Poll(batch, 10);
+  } catch (const core::InfraError& e) {
+    retryable = e.Retryable();
+  }
+  CHECK(retryable);
+  source.Restore(loop.committed);  // what the loop does after an aborted batch
+  loop.Drain();
+  CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
+}
