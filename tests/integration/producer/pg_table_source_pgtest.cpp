@@ -349,3 +349,46 @@ TEST_CASE("a session the server ends is an outage: retryable, then the source re
   loop.Drain();
   CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
 }
+
+TEST_CASE("least privileges: a role with SELECT on the table alone reads it") {
+  Table t("id bigint PRIMARY KEY, name text");
+  t.Exec("INSERT INTO " + t.name + " VALUES (1, 'a'), (2, 'b')");
+  const std::string role = t.name + "_reader";
+  // A login role of its own (dropped at the end): CONNECT and USAGE on public come from
+  // PUBLIC's defaults; SELECT is granted below, after the first attempt.
+  t.Exec("CREATE ROLE " + role + " LOGIN PASSWORD 'pgpoll'");
+  struct DropRole {
+    Table& t;
+    std::string role;
+    ~DropRole() {
+      try {
+        t.Exec("DROP OWNED BY " + role + "; DROP ROLE IF EXISTS " + role);
+      } catch (...) {
+      }
+    }
+  } drop{t, role};
+  std::string conninfo;
+  {
+    pqxx::work w(t.conn);
+    const pqxx::row r = w.exec1("SELECT inet_server_addr()::text, current_setting('port'), current_database()");
+    std::string host = r[0].is_null() ? "" : r[0].c_str();
+    if (const auto slash = host.find('/'); slash != std::string::npos) host.resize(slash);
+    conninfo = (host.empty() ? std::string() : "host=" + host + " ") + "port=" + r[1].c_str() + " dbname=" + r[2].c_str() +
+               " user=" + role + " password=pgpoll";
+    w.commit();
+  }
+  PgTableSourceOptions o = Options(t);
+  o.conninfo = conninfo;
+  {
+    PgTableSource denied(o, obs::Logger("test"));
+    denied.Restore({});
+    SourceBatch batch;
+    CHECK_THROWS_WITH(denied.Poll(batch, 10), Catch::Contains("permission denied"));
+  }
+  t.Exec("GRANT SELECT ON " + t.name + " TO " + role);
+  PgTableSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  loop.Drain();
+  CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
+}
