@@ -392,3 +392,16 @@ TEST_CASE("least privileges: a role with SELECT on the table alone reads it") {
   loop.Drain();
   CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
 }
+
+TEST_CASE("rows with a NULL `by` value come first and are paged by the key") {
+  Table t("id bigint PRIMARY KEY, name text, seq int");
+  t.Exec("INSERT INTO " + t.name + " SELECT g, 'x', CASE WHEN g % 2 = 0 THEN NULL ELSE 100 - g END FROM generate_series(1, 9) g");
+  PgTableSourceOptions o = Options(t);
+  o.settings.by = "seq";
+  PgTableSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  loop.Drain(2, 3);  // pages of 2, every third batch aborted
+  // NULL seq first (ids 2, 4, 6, 8 by key), then seq ascending: 91 (9), 93 (7), 95 (5), 97 (3), 99 (1).
+  CHECK(loop.Ids() == std::vector<std::int64_t>{2, 4, 6, 8, 9, 7, 5, 3, 1});
+}
