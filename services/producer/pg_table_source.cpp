@@ -103,7 +103,6 @@ PgTableSource::Page PgTableSource::ReadPage(pqxx::connection& c, std::size_t lim
     pos_.e = e;
     pos_.resume = false;
     pos_.after.clear();
-    page.started = true;
   }
   stages::PgQueryPlan plan = *plan_;
   plan.batch_size = static_cast<std::int64_t>(limit);

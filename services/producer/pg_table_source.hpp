@@ -61,8 +61,7 @@ class PgTableSource : public runtime::Source {
 
  private:
   struct Page {
-    bool started = false;  // a window was started by this poll
-    std::vector<std::vector<std::optional<std::string>>> rows;
+    std::vector<std::vector<std::optional<std::string>>> rows;  // the cells of each row, as text
   };
   void LoadPlan(pqxx::connection& c);
   Page ReadPage(pqxx::connection& c, std::size_t limit);
