@@ -80,7 +80,7 @@ const SourceList& SourceTypes() {
                   MakeCsv},
                  {"http", "A JSON HTTP API polled page by page, incrementally from the last position",
                   DeclareHttpSource, HttpSourceExamples(), MakeHttpSource},
-                 {"postgres", "A PostgreSQL table polled incrementally, by transaction windows that never skip a row committed out of order",
+                 {"postgres", "A PostgreSQL table polled incrementally, by transaction windows that never skip a row committed out of order (connection: SLUICE_PG_URL or the PG* variables)",
                   DeclarePgSource, PgSourceExamples(), MakePgSource}});
   return list;
 }
