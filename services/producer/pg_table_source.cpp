@@ -96,6 +96,15 @@ PgTableSource::Page PgTableSource::ReadPage(pqxx::connection& c, std::size_t lim
     // A new window ends at the oldest transaction still running: every xid below it is over.
     const pqxx::row r = tx.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
     const std::uint64_t e = r[0].as<std::uint64_t>();
+    if (e < pos_.h) {
+      // The snapshot xmin never goes back on one cluster: the database was replaced or
+      // restored from a backup, and its new transactions may have ids the windows already
+      // passed. Read the table again from its start: duplicates (upserted by the sink), no gap.
+      log_.Error("the database's transaction ids are behind the committed position (restored or replaced?); "
+                 "reading the table again from its start",
+                 {{"source", Name()}, {"window_start", std::to_string(pos_.h)}, {"snapshot_xmin", std::to_string(e)}});
+      pos_.h = 0;
+    }
     if (e <= pos_.h) {
       tx.commit();
       return page;  // nothing ended since the last window

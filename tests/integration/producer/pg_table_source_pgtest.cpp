@@ -439,3 +439,17 @@ TEST_CASE("VACUUM FREEZE keeps the raw xmin: frozen rows are read in their windo
   loop.Drain();
   CHECK(loop.Ids().size() == 2);
 }
+
+TEST_CASE("a position ahead of the database's transaction ids (a restored database) reads the table again") {
+  Table t("id bigint PRIMARY KEY, name text");
+  t.Exec("INSERT INTO " + t.name + " VALUES (1, 'a'), (2, 'b')");
+  stages::PgPosition ahead;
+  ahead.h = std::uint64_t{1} << 40;  // far beyond any xid this database has used
+  ahead.windows = 1;
+  PgTableSource source(Options(t), obs::Logger("test"));
+  const std::map<std::string, std::string> committed = {{"window", stages::EncodePgPosition(ahead)}};
+  source.Restore(committed);
+  Loop loop{source, committed};
+  loop.Drain();
+  CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
+}
