@@ -453,3 +453,17 @@ TEST_CASE("a position ahead of the database's transaction ids (a restored databa
   loop.Drain();
   CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
 }
+
+TEST_CASE("--once reads what has ended, then finishes") {
+  Table t("id bigint PRIMARY KEY, name text");
+  t.Exec("INSERT INTO " + t.name + " SELECT g, 'x' FROM generate_series(1, 5) g");
+  PgTableSourceOptions o = Options(t);
+  o.once = true;
+  PgTableSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  PollStatus st = PollStatus::kBatch;
+  for (int i = 0; i < 100 && st != PollStatus::kFinished; ++i) st = loop.Step(2);
+  CHECK(st == PollStatus::kFinished);
+  CHECK(loop.Ids() == Range(1, 5));
+}
