@@ -58,6 +58,7 @@ void PgTableSource::Restore(const std::map<std::string, std::string>& committed)
 
 void PgTableSource::LoadPlan(pqxx::connection& c) {
   pqxx::read_transaction tx(c);
+  tx.exec("SET LOCAL statement_timeout = " + std::to_string(opt_.settings.statement_timeout.count()));
   const std::string table = stages::QuoteTable(opt_.settings.table);
   const pqxx::result cols = tx.exec_params(
       "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, t.typname, a.attnotnull "
