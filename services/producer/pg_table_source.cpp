@@ -95,8 +95,9 @@ PgTableSource::Page PgTableSource::ReadPage(pqxx::connection& c, std::size_t lim
           "; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 3");
   if (pos_.e == 0) {
     // A new window ends at the oldest transaction still running: every xid below it is over.
-    const pqxx::row r = tx.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text");
+    const pqxx::row r = tx.exec1("SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text FROM pg_current_snapshot() s");
     const std::uint64_t e = r[0].as<std::uint64_t>();
+    NoteHeld(e, r[1].as<std::uint64_t>());
     if (e < pos_.h) {
       // The snapshot xmin never goes back on one cluster: the database was replaced or
       // restored from a backup, and its new transactions may have ids the windows already
@@ -129,6 +130,23 @@ PgTableSource::Page PgTableSource::ReadPage(pqxx::connection& c, std::size_t lim
     page.rows.push_back(std::move(cells));
   }
   return page;
+}
+
+void PgTableSource::NoteHeld(std::uint64_t xmin, std::uint64_t xmax) {
+  // xmin < xmax: transaction xmin is running, and rows of transactions that began after it
+  // wait for it to end. Say so once a minute while the same one holds the window.
+  const auto now = std::chrono::steady_clock::now();
+  if (xmin >= xmax || xmin != held_xid_) {
+    held_xid_ = xmin < xmax ? xmin : 0;
+    held_since_ = now;
+    held_warned_ = now;
+    return;
+  }
+  if (now - held_warned_ < std::chrono::minutes(1)) return;
+  held_warned_ = now;
+  log_.Warn("a long transaction holds the source back: rows of later transactions wait until it ends",
+            {{"source", Name()}, {"xid", std::to_string(xmin)},
+             {"held_s", std::chrono::duration_cast<std::chrono::seconds>(now - held_since_).count()}});
 }
 
 void PgTableSource::TakeRow(runtime::SourceBatch& batch, const std::vector<std::optional<std::string>>& cells) {

@@ -20,6 +20,7 @@
 //
 // Connection: libpq's PG* variables or SLUICE_PG_URL (pg::ConninfoFromEnv), never the file.
 // Lifecycle: connects on the first Poll; called on the loop's thread only.
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -65,6 +66,7 @@ class PgTableSource : public runtime::Source {
   };
   void LoadPlan(pqxx::connection& c);
   Page ReadPage(pqxx::connection& c, std::size_t limit);
+  void NoteHeld(std::uint64_t xmin, std::uint64_t xmax);
   void TakeRow(runtime::SourceBatch& batch, const std::vector<std::optional<std::string>>& cells);
 
   PgTableSourceOptions opt_;
@@ -74,6 +76,10 @@ class PgTableSource : public runtime::Source {
   stages::PgPosition pos_;        // after what was handed to the loop
   stages::PgPosition committed_;  // after the last commit
   bool finished_ = false;         // once: the first empty window was reached
+  // The oldest running transaction seen at the last window start, and since when (a warning
+  // once a minute while one transaction holds the windows back).
+  std::uint64_t held_xid_ = 0;
+  std::chrono::steady_clock::time_point held_since_{}, held_warned_{};
 };
 
 }  // namespace sluice::producer
