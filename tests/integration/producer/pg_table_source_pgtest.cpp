@@ -454,7 +454,7 @@ TEST_CASE("a position ahead of the database's transaction ids (a restored databa
   CHECK(loop.Ids() == std::vector<std::int64_t>{1, 2});
 }
 
-TEST_CASE("--once reads what has ended, then finishes") {
+TEST_CASE("once mode (--once) reads what has ended, then finishes") {
   Table t("id bigint PRIMARY KEY, name text");
   t.Exec("INSERT INTO " + t.name + " SELECT g, 'x' FROM generate_series(1, 5) g");
   PgTableSourceOptions o = Options(t);
