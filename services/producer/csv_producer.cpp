@@ -62,6 +62,11 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       s.settings = *cdc;
       s.raw = raw_spec;
       result.sources.emplace_back(std::move(s));
+    } else if (const auto* table = dynamic_cast<const stages::PgSourceSettings*>(source.get())) {
+      PgTableSourceOptions s;
+      s.settings = *table;
+      s.raw = raw_spec;
+      result.sources.emplace_back(std::move(s));
     } else {
       SLUICE_ASSERT(false, "a source type without a plug-in");
     }
@@ -86,6 +91,9 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
     } else if (auto* cdc = std::get_if<PgCdcSourceOptions>(&source)) {
       cdc->key_fields = key_fields;
       cdc->once = once;
+    } else if (auto* table = std::get_if<PgTableSourceOptions>(&source)) {
+      table->key_fields = key_fields;
+      table->once = once;
     } else {
       auto& api = std::get<HttpApiSourceOptions>(source);
       api.key_fields = key_fields;
@@ -133,6 +141,8 @@ std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions&
       sources.push_back(std::make_unique<KafkaJsonSource>(*topic, log));
     } else if (const auto* cdc = std::get_if<PgCdcSourceOptions>(&s)) {
       sources.push_back(std::make_unique<PgCdcSource>(*cdc, log));
+    } else if (const auto* table = std::get_if<PgTableSourceOptions>(&s)) {
+      sources.push_back(std::make_unique<PgTableSource>(*table, log));
     } else {
       sources.push_back(std::make_unique<HttpApiSource>(std::get<HttpApiSourceOptions>(s), log));
     }

@@ -1,6 +1,6 @@
 #pragma once
 // sluice-producer, the source daemon: the runtime::SourceLoop hosting one plug-in per entry of
-// producer.sources (CsvFileSource, HttpApiSource, KafkaJsonSource), writing <p>.raw exactly once
+// producer.sources (CsvFileSource, HttpApiSource, KafkaJsonSource, PgCdcSource, PgTableSource), writing <p>.raw exactly once
 // (docs/architecture.md, "Delivery guarantees"). Per transaction: a batch of rows to the raw
 // topic, malformed items to the DLQ, and the source's position after them to the compacted
 // positions topic, so a restart resumes exactly where the last committed transaction ended.
@@ -14,6 +14,7 @@
 #include "http_api_source.hpp"
 #include "kafka_json_source.hpp"
 #include "pg_cdc_source.hpp"
+#include "pg_table_source.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -25,15 +26,16 @@ namespace sluice::producer {
 // the order of the pipeline file.
 struct ProducerOptions {
   runtime::SourceLoopOptions loop;
-  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, KafkaJsonSourceOptions, PgCdcSourceOptions>> sources;
+  std::vector<std::variant<CsvSourceOptions, HttpApiSourceOptions, KafkaJsonSourceOptions, PgCdcSourceOptions,
+                           PgTableSourceOptions>> sources;
 };
 
 // Reads the pipeline file: topics (positions topic "<pipeline>.positions"), raw schema,
-// producer.sources (csv, http, kafka_json), key, id, batch_size, retry; transactional.id
+// producer.sources (csv, http, kafka_json, postgres_cdc, postgres), key, id, batch_size, retry; transactional.id
 // "sluice-producer-<pipeline>-<SLUICE_INSTANCE_ID or 0>". Throws core::ConfigError.
 ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config, bool once);
 
-// One CsvFileSource, HttpApiSource or KafkaJsonSource per entry of `options.sources`.
+// One plug-in (CsvFileSource, HttpApiSource, KafkaJsonSource, PgCdcSource, PgTableSource) per entry of `options.sources`.
 std::vector<std::unique_ptr<runtime::Source>> MakeSources(const ProducerOptions& options,
                                                           const obs::Logger& log);
 

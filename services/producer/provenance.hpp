@@ -17,7 +17,8 @@ inline constexpr const char* kHeaderSourceOffset = "sluice-source-offset"; // cs
 inline constexpr const char* kHeaderSourceUrl = "sluice-source-url";       // http: the request URL
 inline constexpr const char* kHeaderSourcePage = "sluice-source-page";     // http: page number/token
 inline constexpr const char* kHeaderSourceIndex = "sluice-source-index";   // http: record in page
-inline constexpr const char* kHeaderSourceTable = "sluice-source-table";   // postgres_cdc: schema.table
+inline constexpr const char* kHeaderSourceTable = "sluice-source-table";   // postgres, postgres_cdc: the table
+inline constexpr const char* kHeaderSourceXmin = "sluice-source-xmin";     // postgres: the row's xmin
 inline constexpr const char* kHeaderSourceOp = "sluice-source-op";         // postgres_cdc: c u d r t
 
 inline std::int64_t NowMs() {

@@ -7,6 +7,7 @@
 #include "sluice/stages/http_source.hpp"
 #include "sluice/stages/kafka_json_source.hpp"
 #include "sluice/stages/pg_cdc_source.hpp"
+#include "sluice/stages/pg_source.hpp"
 
 namespace sluice::stages {
 
@@ -84,7 +85,9 @@ const SourceList& SourceTypes() {
                  {"kafka_json", "A topic of JSON messages written by another team, one record per message",
                   DeclareKafkaJsonSource, KafkaJsonSourceExamples(), MakeKafkaJsonSource},
                  {"postgres_cdc", "PostgreSQL changes by logical replication (pgoutput): an initial snapshot, then inserts, updates and deletes",
-                  DeclarePgCdcSource, PgCdcSourceExamples(), MakePgCdcSource}});
+                  DeclarePgCdcSource, PgCdcSourceExamples(), MakePgCdcSource},
+                 {"postgres", "A PostgreSQL table polled incrementally, by transaction windows that never skip a row committed out of order (connection: SLUICE_PG_URL or the PG* variables)",
+                  DeclarePgSource, PgSourceExamples(), MakePgSource}});
   return list;
 }
 

@@ -42,6 +42,12 @@ const std::vector<DlqCodeInfo>& DlqCodes() {
        "identity), an unchanged TOASTed value PostgreSQL did not send, or a TRUNCATE. The change "
        "as JSON is the DLQ value",
        "`public.products: field 'price': expected a double, got 'abc'` or `TRUNCATE of public.products`"},
+      {DlqCode::kPgRow, "pg_row", "producer",
+       "a row of a postgres source's table that does not fit the raw schema: a NULL in a "
+       "required field, or a value that does not convert to the field's type (text that is not "
+       "a number, an integer out of range). The row's columns as a JSON object of texts are the "
+       "DLQ value; the source moves past it",
+       "`field 'qty' (column quantity): expected an integer, got '2.5'`, plus `sluice-source-table`"},
       {DlqCode::kTooLarge, "too_large", "producer, cleaner, enricher, pg-sink",
        "a record longer than the stage's `max_record_bytes` (not decoded; the producer resumes "
        "at the next line), or a row whose encoding is larger",

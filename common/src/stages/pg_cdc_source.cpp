@@ -273,7 +273,7 @@ std::optional<PgOutputMessage> DecodePgOutput(std::string_view bytes, std::strin
       m.relation.replica_identity = static_cast<char>(r.U8());
       const std::uint16_t n = r.U16();
       for (std::uint16_t i = 0; i < n && r.ok(); ++i) {
-        PgColumn c;
+        PgRelColumn c;
         c.key = (r.U8() & 1) != 0;
         c.name = r.CString();
         c.type_oid = r.U32();

@@ -18,6 +18,7 @@ enum class DlqCode {
   kHttpRecord,   // producer: a record of an HTTP page that does not fit the raw schema
   kJsonMessage,  // producer: a message of a JSON topic that is not JSON or does not fit
   kPgChange,     // producer: a PostgreSQL change (CDC) or snapshot row that does not fit the raw schema
+  kPgRow,        // producer: a row of a postgres source that does not fit the raw schema
   kTooLarge,     // any stage: a record over max_record_bytes
   kUndecodable,  // cleaner, enricher, sink: bytes that do not decode
   kUnencodable,  // producer, cleaner, enricher: a row that does not fit the output schema

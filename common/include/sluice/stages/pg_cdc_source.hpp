@@ -79,7 +79,7 @@ std::int64_t UnixMillis(std::int64_t pg_micros);
 
 // ---- pgoutput v1 -----------------------------------------------------------------------------
 
-struct PgColumn {
+struct PgRelColumn {
   bool key = false;  // part of the replica identity
   std::string name;
   std::uint32_t type_oid = 0;
@@ -89,7 +89,7 @@ struct PgRelation {
   std::uint32_t oid = 0;
   std::string schema, name;
   char replica_identity = 'd';  // d default, n nothing, f full, i index
-  std::vector<PgColumn> columns;
+  std::vector<PgRelColumn> columns;
   std::string Display() const { return schema + "." + name; }
 };
 struct PgDatum {
