@@ -371,43 +371,6 @@ char CdcOpLetter(CdcOp op) {
   return '?';
 }
 
-std::optional<Value> PgTextToValue(const std::string& text, FieldType type, std::string* why) {
-  auto fail = [&](const std::string& what) -> std::optional<Value> {
-    if (why) *why = "expected " + what + ", got '" + text.substr(0, 60) + (text.size() > 60 ? "...'" : "'");
-    return std::nullopt;
-  };
-  switch (type) {
-    case FieldType::kString: return Value{text};
-    case FieldType::kBoolean:
-      if (text == "t" || text == "true") return Value{true};
-      if (text == "f" || text == "false") return Value{false};
-      return fail("a boolean");
-    case FieldType::kInt:
-    case FieldType::kLong: {
-      const auto n = ParseInt64(text);
-      if (!n) return fail(type == FieldType::kInt ? "an int" : "a long");
-      if (type == FieldType::kInt && (*n < std::numeric_limits<std::int32_t>::min() || *n > std::numeric_limits<std::int32_t>::max())) {
-        return fail("an int (32 bits)");
-      }
-      return Value{*n};
-    }
-    case FieldType::kFloat:
-    case FieldType::kDouble: {
-      if (text == "NaN") return Value{std::numeric_limits<double>::quiet_NaN()};
-      if (text == "Infinity") return Value{std::numeric_limits<double>::infinity()};
-      if (text == "-Infinity") return Value{-std::numeric_limits<double>::infinity()};
-      const auto d = ParseDouble(text);
-      if (!d) return fail(type == FieldType::kFloat ? "a float" : "a double");
-      return Value{*d};
-    }
-    case FieldType::kDate: {
-      const auto days = ParseDate(text, "%Y-%m-%d");
-      if (!days) return fail("a date YYYY-MM-DD");
-      return Value{*days};
-    }
-  }
-  return fail("a known type");
-}
 
 PgChangeMapper::PgChangeMapper(CdcDeletes deletes, RecordSpec raw) : deletes_(deletes), raw_(std::move(raw)) {}
 

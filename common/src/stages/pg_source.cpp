@@ -278,24 +278,19 @@ PgPageQuery BuildPageQuery(const PgQueryPlan& plan, const PgPosition& p) {
   return q;
 }
 
-std::optional<Value> PgTextToValue(const std::optional<std::string>& text, const PgFieldRead& f,
-                                   std::string* why) {
+std::optional<Value> PgTextToValue(const std::string& t, FieldType type, std::string* why) {
   auto fail = [&](const std::string& what) -> std::optional<Value> {
-    if (why) *why = "field '" + f.field + "' (column " + f.column + "): " + what;
+    if (why) *why = what;
     return std::nullopt;
   };
-  if (!text) {
-    if (!f.nullable) return fail("null (required)");
-    return Value(Null{});
-  }
-  const std::string& t = *text;
-  switch (f.type) {
+  const std::string shown = "'" + t.substr(0, 60) + (t.size() > 60 ? "...'" : "'");
+  switch (type) {
     case FieldType::kString:
       return Value(t);
     case FieldType::kBoolean:
       if (t == "true" || t == "t") return Value(true);
       if (t == "false" || t == "f") return Value(false);
-      return fail("expected a boolean, got '" + t + "'");
+      return fail("expected a boolean, got " + shown);
     case FieldType::kInt:
     case FieldType::kLong: {
       std::string digits = t;
@@ -305,9 +300,9 @@ std::optional<Value> PgTextToValue(const std::optional<std::string>& text, const
         digits.resize(dot);
       }
       const auto n = ParseInt64(digits);
-      if (!n) return fail("expected an integer, got '" + t + "'");
-      if (f.type == FieldType::kInt && (*n > std::numeric_limits<std::int32_t>::max() ||
-                                        *n < std::numeric_limits<std::int32_t>::min())) {
+      if (!n) return fail("expected an integer, got " + shown);
+      if (type == FieldType::kInt && (*n > std::numeric_limits<std::int32_t>::max() ||
+                                      *n < std::numeric_limits<std::int32_t>::min())) {
         return fail("integer " + t + " does not fit an int");
       }
       return Value(*n);
@@ -318,16 +313,31 @@ std::optional<Value> PgTextToValue(const std::optional<std::string>& text, const
       if (t == "Infinity") return Value(std::numeric_limits<double>::infinity());
       if (t == "-Infinity") return Value(-std::numeric_limits<double>::infinity());
       const auto d = ParseDouble(t);
-      if (!d) return fail("expected a number, got '" + t + "'");
+      if (!d) return fail("expected a number, got " + shown);
       return Value(*d);
     }
     case FieldType::kDate: {
       const auto days = ParseDate(t, "%Y-%m-%d");
-      if (!days) return fail("expected a date (YYYY-MM-DD), got '" + t + "'");
+      if (!days) return fail("expected a date (YYYY-MM-DD), got " + shown);
       return Value(*days);
     }
   }
   return fail("unsupported field type");
+}
+
+std::optional<Value> PgTextToValue(const std::optional<std::string>& text, const PgFieldRead& f,
+                                   std::string* why) {
+  std::string problem;
+  std::optional<Value> v;
+  if (!text) {
+    if (f.nullable) return Value(Null{});
+    problem = "null (required)";
+  } else if (!(v = PgTextToValue(*text, f.type, &problem))) {
+  } else {
+    return v;
+  }
+  if (why) *why = "field '" + f.field + "' (column " + f.column + "): " + problem;
+  return std::nullopt;
 }
 
 }  // namespace sluice::stages

@@ -276,7 +276,7 @@ TEST_CASE("a change that does not fit the raw schema goes to the DLQ, the stream
   REQUIRE(loop.items.size() == 2);
   CHECK(loop.items[0].outcome.IsEmit());
   REQUIRE(loop.items[1].outcome.IsDeadLettered());
-  CHECK_THAT(loop.items[1].outcome.DlqReason(), Catch::Contains("field 'name': expected a long, got 'twelve'"));
+  CHECK_THAT(loop.items[1].outcome.DlqReason(), Catch::Contains("field 'name': expected an integer, got 'twelve'"));
   CHECK(json::parse(loop.items[1].record.original)["values"]["name"] == "twelve");
 }
 

@@ -15,6 +15,7 @@
 #include "sluice/core/duration.hpp"
 #include "sluice/stages/component.hpp"
 #include "sluice/stages/csv_source.hpp"
+#include "sluice/stages/pg_source.hpp"
 #include "sluice/stages/outcome.hpp"
 #include "sluice/stages/row.hpp"
 
@@ -158,9 +159,6 @@ class PgChangeMapper {
   RecordSpec raw_;
 };
 
-// A text-format PostgreSQL value as a cell of `type`: booleans t/f, integers, floats (NaN,
-// Infinity), dates YYYY-MM-DD; anything for strings. nullopt + *why when it does not convert.
-std::optional<Value> PgTextToValue(const std::string& text, FieldType type, std::string* why);
 
 // ---- The position --------------------------------------------------------------------------
 

@@ -128,6 +128,10 @@ PgPageQuery BuildPageQuery(const PgQueryPlan& plan, const PgPosition& p);
 
 // A column's text (nullopt = SQL NULL) as the field's cell; nullopt + *why when it does not
 // fit (the row goes to the DLQ, code pg_row).
+// A PostgreSQL value's text as a raw field's type (numeric "12.00" is an integer; NaN and
+// +-Infinity are doubles; dates YYYY-MM-DD); nullopt with the problem in `why`. Shared by the
+// postgres and postgres_cdc sources.
+std::optional<Value> PgTextToValue(const std::string& text, FieldType type, std::string* why);
 std::optional<Value> PgTextToValue(const std::optional<std::string>& text, const PgFieldRead& f,
                                    std::string* why);
 
