@@ -9,20 +9,19 @@ for the station nearest to a position; every K-th data request failing and every
 changeable at run time through /admin. Python 3 standard library only. Endpoints, options and
 faults: README.md beside this file.
 """
-import argparse
 import csv
-import json
 import math
 import os
 import re
-import signal
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
+from local_api import ApiError, ArgParser, ErrorResponse, ParseArgs, ParseBody, Response, Route, Serve  # noqa: E402
+
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "fleet"))
 kWeatherFile = "weather.csv"
 kAirportsFile = "airports.csv"
@@ -36,15 +35,6 @@ kDate = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?$")
 kStationPath = re.compile(r"^/v1/weather/([^/]+)/([^/]+)$")
 kNearestPath = "/v1/weather/nearest"
 kDataPrefix = "/v1/weather/"
-
-
-class ApiError(Exception):
-    """A request the API answers with an error status and {"error": message}."""
-
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -192,17 +182,6 @@ class Stats:
 
 # ------------------------------------------------------------------------------------------ api
 
-class Response:
-    def __init__(self, status, body, headers=None):
-        self.status = status
-        self.body = Json(body)
-        self.headers = headers or {}
-
-
-def Json(value):
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 class WeatherApi:
     """The API without HTTP: Handle() maps a request to a Response. Thread-safe (one lock); a slow
     answer sleeps outside it."""
@@ -215,8 +194,9 @@ class WeatherApi:
         self.stats_ = Stats()
         self.count_ = 0   # data requests since start or reset
 
-    def Handle(self, method, path, query, headers, body):
-        """query: {name: last value}; headers: a case-insensitive mapping; body: bytes."""
+    def Handle(self, method, path, query, headers, body, base_url=None):
+        """query: {name: last value}; headers: a case-insensitive mapping; body: bytes; base_url
+        (http://host:port, given by local_api.Serve) is unused: no answer holds a link."""
         if path.startswith(kDataPrefix):
             response, station = self.Data(method, path, query, headers)
             with self.lock_:
@@ -228,7 +208,7 @@ class WeatherApi:
         try:
             return self.Other(method, path, body)
         except ApiError as e:
-            return Response(e.status, {"error": str(e)}, e.headers)
+            return ErrorResponse(e)
 
     def Data(self, method, path, query, headers):
         """(response, station code of a 200 answer or None)."""
@@ -251,7 +231,7 @@ class WeatherApi:
             body = self.Weather(path, query)
             return Response(200, body), body["station"]
         except ApiError as e:
-            return Response(e.status, {"error": str(e)}, e.headers), None
+            return ErrorResponse(e), None
 
     def Weather(self, path, query):
         if path == kNearestPath:
@@ -284,13 +264,7 @@ class WeatherApi:
                   ("GET", "/admin/config"): self.ConfigJson,
                   ("POST", "/admin/reset"): self.Reset,
                   ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body)))}
-        route = routes.get((method, path))
-        if route:
-            return Response(200, route())
-        allowed = [m for m, p in routes if p == path]
-        if allowed:
-            raise ApiError(405, f"{method} not allowed here", {"Allow": ", ".join(allowed)})
-        raise ApiError(404, f"no such endpoint {path}")
+        return Route(routes, method, path)
 
     def StatsJson(self):
         with self.lock_:
@@ -314,60 +288,10 @@ class WeatherApi:
             return self.settings_.Config()
 
 
-def ParseBody(body):
-    try:
-        return json.loads(body.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body is not JSON")
+# ----------------------------------------------------------------------------------------- main
 
-
-# ----------------------------------------------------------------------------------------- http
-
-class Handler(BaseHTTPRequestHandler):
-    """One request on one of the server's threads; the logic is WeatherApi's."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "SluiceWeatherApi/1"
-    api = None        # set by Serve
-    quiet = False
-
-    def Dispatch(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = self.headers.get("Content-Length") or "0"
-        if not length.isdigit():
-            return self.send_error(400, f"bad Content-Length {length!r}")
-        body = self.rfile.read(int(length))
-        response = self.api.Handle(self.command, url.path, query, self.headers, body)
-        self.Send(response.status, response.body, response.headers)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = Dispatch
-
-    def Send(self, status, body, headers):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def send_error(self, code, message=None, explain=None):
-        # Errors of the HTTP layer itself (bad request line, unsupported method) are JSON too.
-        self.close_connection = True
-        self.Send(code, Json({"error": message or self.responses.get(code, ("error",))[0]}),
-                  {"Connection": "close"})
-
-    def log_message(self, format, *args):
-        if not self.quiet:
-            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % args))
-
-
-def ParseArgs(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port; default 0)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port-file", help="write the port to this file once listening")
+def ParseServerArgs(argv):
+    parser = ArgParser(__doc__)
     parser.add_argument("--data-dir", default=kDefaultDataDir, help="dir with %s and %s (default: %s)"
                         % (kWeatherFile, kAirportsFile, os.path.relpath(kDefaultDataDir)))
     parser.add_argument("--fail-every", type=int, default=0,
@@ -375,40 +299,13 @@ def ParseArgs(argv):
     parser.add_argument("--slow-every", type=int, default=0,
                         help="every K-th data request is answered after --slow-ms (0: off; default 0)")
     parser.add_argument("--slow-ms", type=int, default=0, help="delay of a slow answer in ms (default 0)")
-    parser.add_argument("--token", default=os.environ.get("WEATHER_API_TOKEN", ""),
-                        help="bearer token data requests need (default: env WEATHER_API_TOKEN; empty: no auth)")
-    parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
-    args = parser.parse_args(argv)
-    for name in ("fail_every", "slow_every", "slow_ms"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0")
-    return args
+    return ParseArgs(parser, argv, "WEATHER_API_TOKEN", ("fail_every", "slow_every", "slow_ms"))
 
 
-def Stop(signum, frame):
-    raise SystemExit(0)   # unwinds serve_forever in the main thread; the finally closes the socket
-
-
-def Serve(args):
-    signal.signal(signal.SIGTERM, Stop)   # first: a stop while the data loads is clean too
-    signal.signal(signal.SIGINT, Stop)
+def Main(args):
     settings = Settings(args.fail_every, args.slow_every, args.slow_ms, args.token)
-    Handler.api = WeatherApi(Dataset(args.data_dir), settings)
-    Handler.quiet = args.quiet
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-    port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)   # readers never see a half-written file
-    print(f"listening on http://{args.host}:{port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    Serve(args, lambda: WeatherApi(Dataset(args.data_dir), settings), "SluiceWeatherApi/1")
 
 
 if __name__ == "__main__":
-    Serve(ParseArgs(sys.argv[1:]))
+    Main(ParseServerArgs(sys.argv[1:]))

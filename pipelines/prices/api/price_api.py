@@ -9,7 +9,6 @@ pagination) from tests/data/prices, with a rate limit, every K-th data request f
 permanently malformed FX page, schema drift and bearer auth, all changeable at run time through
 /admin. Python 3 standard library only. Endpoints, options and faults: README.md beside this file.
 """
-import argparse
 import base64
 import binascii
 import csv
@@ -17,14 +16,15 @@ import json
 import math
 import os
 import re
-import signal
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
+from local_api import ApiError, ArgParser, ErrorResponse, Json, ParseArgs, ParseBody, Response, Route, Serve  # noqa: E402
+
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "prices"))
 kHistoryFile = "sp500_daily.csv"
 kFxFile = "usd_fx_2000.csv"
@@ -39,15 +39,6 @@ kDriftTypes = ("string",)
 kDate = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 kHistoryPath = re.compile(r"^/v1/instruments/([^/]+)/history$")
 kFxPath = re.compile(r"^/v1/fx/([^/]+)$")
-
-
-class ApiError(Exception):
-    """A request the API answers with an error status and {"error": message}."""
-
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -296,17 +287,6 @@ class Stats:
 
 # ------------------------------------------------------------------------------------------ api
 
-class Response:
-    def __init__(self, status, body, headers=None):
-        self.status = status
-        self.body = body if isinstance(body, bytes) else Json(body)
-        self.headers = headers or {}
-
-
-def Json(value):
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 class PriceApi:
     """The API without HTTP: Handle() maps a request to a Response. Thread-safe (one lock)."""
 
@@ -331,7 +311,7 @@ class PriceApi:
         try:
             return self.Other(method, path, body)
         except ApiError as e:
-            return Response(e.status, {"error": str(e)}, e.headers)
+            return ErrorResponse(e)
 
     def Data(self, method, history, fx, query, headers, base_url):
         try:
@@ -354,7 +334,7 @@ class PriceApi:
                 return self.History(urllib.parse.unquote(history.group(1)), query)
             return self.Fx(urllib.parse.unquote(fx.group(1)), query, base_url)
         except ApiError as e:
-            return Response(e.status, {"error": str(e)}, e.headers)
+            return ErrorResponse(e)
 
     def History(self, symbol, query):
         if symbol not in {i["symbol"] for i in kInstruments}:
@@ -402,13 +382,7 @@ class PriceApi:
                   ("POST", "/admin/reset"): self.Reset,
                   ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body))),
                   ("POST", "/admin/drift"): lambda: self.SetDrift(*ParseDrift(ParseBody(body)))}
-        route = routes.get((method, path))
-        if route:
-            return Response(200, route())
-        allowed = [m for m, p in routes if p == path]
-        if allowed:
-            raise ApiError(405, f"{method} not allowed here", {"Allow": ", ".join(allowed)})
-        raise ApiError(404, f"no such endpoint {path}")
+        return Route(routes, method, path)
 
     def StatsJson(self):
         with self.lock_:
@@ -440,61 +414,10 @@ class PriceApi:
             return self.settings_.Config()
 
 
-def ParseBody(body):
-    try:
-        return json.loads(body.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the body is not JSON")
+# ----------------------------------------------------------------------------------------- main
 
-
-# ----------------------------------------------------------------------------------------- http
-
-class Handler(BaseHTTPRequestHandler):
-    """One request on one of the server's threads; the logic is PriceApi's."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "SluicePriceApi/1"
-    api = None        # set by Serve
-    quiet = False
-
-    def Dispatch(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        length = self.headers.get("Content-Length") or "0"
-        if not length.isdigit():
-            return self.send_error(400, f"bad Content-Length {length!r}")
-        body = self.rfile.read(int(length))
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
-        response = self.api.Handle(self.command, url.path, query, self.headers, body, f"http://{host}")
-        self.Send(response.status, response.body, response.headers)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = Dispatch
-
-    def Send(self, status, body, headers):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def send_error(self, code, message=None, explain=None):
-        # Errors of the HTTP layer itself (bad request line, unsupported method) are JSON too.
-        self.close_connection = True
-        self.Send(code, Json({"error": message or self.responses.get(code, ("error",))[0]}),
-                  {"Connection": "close"})
-
-    def log_message(self, format, *args):
-        if not self.quiet:
-            sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % args))
-
-
-def ParseArgs(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port; default 0)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port-file", help="write the port to this file once listening")
+def ParseServerArgs(argv):
+    parser = ArgParser(__doc__)
     parser.add_argument("--data-dir", default=kDefaultDataDir, help="dir with %s and %s (default: %s)"
                         % (kHistoryFile, kFxFile, os.path.relpath(kDefaultDataDir)))
     parser.add_argument("--rate-limit", type=float, default=20,
@@ -505,42 +428,15 @@ def ParseArgs(argv):
                         help="every K-th data request is a 503 (0: off; default 0)")
     parser.add_argument("--malformed-fx-page", type=int, default=3,
                         help="FX page served as invalid JSON (0: off; default 3)")
-    parser.add_argument("--token", default=os.environ.get("PRICE_API_TOKEN", ""),
-                        help="bearer token data requests need (default: env PRICE_API_TOKEN; empty: no auth)")
-    parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
-    args = parser.parse_args(argv)
-    for name in ("rate_limit", "fail_every", "unavailable_every", "malformed_fx_page"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0")
-    return args
+    return ParseArgs(parser, argv, "PRICE_API_TOKEN",
+                     ("rate_limit", "fail_every", "unavailable_every", "malformed_fx_page"))
 
 
-def Stop(signum, frame):
-    raise SystemExit(0)   # unwinds serve_forever in the main thread; the finally closes the socket
-
-
-def Serve(args):
-    signal.signal(signal.SIGTERM, Stop)   # first: a stop while the data loads is clean too
-    signal.signal(signal.SIGINT, Stop)
+def Main(args):
     settings = Settings(args.rate_limit, args.fail_every, args.unavailable_every, args.malformed_fx_page,
                         args.token)
-    api = PriceApi(Dataset(args.data_dir), settings)
-    Handler.api = api
-    Handler.quiet = args.quiet
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
-    port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)   # readers never see a half-written file
-    print(f"listening on http://{args.host}:{port}", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    Serve(args, lambda: PriceApi(Dataset(args.data_dir), settings), "SluicePriceApi/1")
 
 
 if __name__ == "__main__":
-    Serve(ParseArgs(sys.argv[1:]))
+    Main(ParseServerArgs(sys.argv[1:]))

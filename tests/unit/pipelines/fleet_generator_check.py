@@ -17,21 +17,13 @@ import re
 import statistics
 import sys
 
+from check_lib import Check, Fail
+
 DIR, UNITS, HOURS, START, LATENESS_MIN, AIRPORTS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
     sys.argv[4], int(sys.argv[5]), sys.argv[6]
 SPEED = {"air": (700.0, 900.0), "road": (60.0, 100.0), "sea": (25.0, 40.0)}   # README, Tracks
 NUMERIC = ("lat", "lon", "speed_kmh", "distance_km", "heading")
 RADIUS_KM = 6371.0088
-
-
-def Fail(message):
-    print(f"FAIL: {message}")
-    sys.exit(1)
-
-
-def Check(condition, message):
-    if not condition:
-        Fail(message)
 
 
 def Time(text):

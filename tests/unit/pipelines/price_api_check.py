@@ -12,22 +12,12 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from check_lib import Call, Check, Fail
 
 BASE, TOKEN, DATA = sys.argv[1], sys.argv[2], sys.argv[3]
 HISTORY = "/v1/instruments/SPX/history"
 FX = "/v1/fx/USD"
-
-
-def Fail(message):
-    print(f"FAIL: {message}")
-    sys.exit(1)
-
-
-def Check(condition, message):
-    if not condition:
-        Fail(message)
 
 
 # What the server must serve, from the files.
@@ -56,21 +46,7 @@ class Client:
 
     def Get(self, path, token=TOKEN, method="GET", body=None):
         """(status, headers, body bytes) of one request; a data request is tallied."""
-        request = urllib.request.Request(BASE + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode())
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as r:
-                status, headers, data = r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            status, headers, data = e.code, e.headers, e.read()
-        Check(headers.get("Content-Type") == "application/json",
-              f"{method} {path}: Content-Type {headers.get('Content-Type')!r}")
-        if status != 200:
-            error = json.loads(data)
-            Check(isinstance(error.get("error"), str),
-                  f"{path}: {status} without an error message: {data[:200]!r}")
+        status, headers, data = Call(BASE + path, token, method, body)
         if path.startswith(("/v1/fx/", "/v1/instruments/")):
             self.requests += 1
             self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1

@@ -13,22 +13,12 @@ import math
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+
+from check_lib import Call, Check
 
 BASE, TOKEN, DATA = sys.argv[1], sys.argv[2], sys.argv[3]
 RADIUS_KM = 6371.0088   # the sphere the README states
-
-
-def Fail(message):
-    print(f"FAIL: {message}")
-    sys.exit(1)
-
-
-def Check(condition, message):
-    if not condition:
-        Fail(message)
 
 
 with open(os.path.join(DATA, "weather.csv"), newline="") as f:
@@ -68,21 +58,10 @@ class Client:
 
     def Get(self, path, token=TOKEN, method="GET", body=None):
         """(status, parsed body, seconds) of one request; a data request is tallied."""
-        request = urllib.request.Request(BASE + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode())
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
         began = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=10) as r:
-                status, headers, data = r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            status, headers, data = e.code, e.headers, e.read()
+        status, _, data = Call(BASE + path, token, method, body)
         seconds = time.monotonic() - began
-        Check(headers.get("Content-Type") == "application/json", f"{path}: Content-Type {headers.get('Content-Type')}")
         value = json.loads(data)
-        if status != 200:
-            Check(isinstance(value.get("error"), str), f"{path}: {status} without an error message: {data[:200]!r}")
         if path.startswith("/v1/weather/"):
             self.requests += 1
             self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
