@@ -61,6 +61,30 @@ def Route(routes, method, path):
     raise ApiError(404, f"no such endpoint {path}")
 
 
+class AdminState:
+    """The /admin/stats, GET and POST /admin/config answers of an api object that holds lock_,
+    stats_ (with Json()) and settings_ (with Config()); Configured(changes) runs under the lock
+    after a config change (e.g. to refill a rate limiter)."""
+
+    def StatsJson(self):
+        with self.lock_:
+            return self.stats_.Json()
+
+    def ConfigJson(self):
+        with self.lock_:
+            return self.settings_.Config()
+
+    def SetConfig(self, changes):
+        with self.lock_:
+            for key, value in changes.items():
+                setattr(self.settings_, key, value)
+            self.Configured(changes)
+            return self.settings_.Config()
+
+    def Configured(self, changes):
+        pass
+
+
 class Handler(BaseHTTPRequestHandler):
     """One request on one of the server's threads; the logic is the api object's. Serve makes a
     subclass per server that sets api, quiet and server_version."""

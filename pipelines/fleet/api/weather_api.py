@@ -20,7 +20,9 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
-from local_api import ApiError, ArgParser, ErrorResponse, ParseArgs, ParseBody, Response, Route, Serve  # noqa: E402
+from local_api import (  # noqa: E402 (found through the sys.path line above)
+    AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs,
+    ParseBody, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "fleet"))
 kWeatherFile = "weather.csv"
@@ -182,7 +184,7 @@ class Stats:
 
 # ------------------------------------------------------------------------------------------ api
 
-class WeatherApi:
+class WeatherApi(AdminState):
     """The API without HTTP: Handle() maps a request to a Response. Thread-safe (one lock); a slow
     answer sleeps outside it."""
 
@@ -266,26 +268,12 @@ class WeatherApi:
                   ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body)))}
         return Route(routes, method, path)
 
-    def StatsJson(self):
-        with self.lock_:
-            return self.stats_.Json()
-
-    def ConfigJson(self):
-        with self.lock_:
-            return self.settings_.Config()
-
     def Reset(self):
         """Zeroes the counters and the K-th request count; keeps the settings."""
         with self.lock_:
             self.stats_ = Stats()
             self.count_ = 0
             return self.stats_.Json()
-
-    def SetConfig(self, changes):
-        with self.lock_:
-            for key, value in changes.items():
-                setattr(self.settings_, key, value)
-            return self.settings_.Config()
 
 
 # ----------------------------------------------------------------------------------------- main

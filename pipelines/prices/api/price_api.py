@@ -23,7 +23,9 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
-from local_api import ApiError, ArgParser, ErrorResponse, Json, ParseArgs, ParseBody, Response, Route, Serve  # noqa: E402
+from local_api import (  # noqa: E402 (found through the sys.path line above)
+    AdminState, ApiError, ArgParser, ErrorResponse, Json,
+    ParseArgs, ParseBody, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "prices"))
 kHistoryFile = "sp500_daily.csv"
@@ -287,7 +289,7 @@ class Stats:
 
 # ------------------------------------------------------------------------------------------ api
 
-class PriceApi:
+class PriceApi(AdminState):
     """The API without HTTP: Handle() maps a request to a Response. Thread-safe (one lock)."""
 
     def __init__(self, dataset, settings):
@@ -384,14 +386,6 @@ class PriceApi:
                   ("POST", "/admin/drift"): lambda: self.SetDrift(*ParseDrift(ParseBody(body)))}
         return Route(routes, method, path)
 
-    def StatsJson(self):
-        with self.lock_:
-            return self.stats_.Json()
-
-    def ConfigJson(self):
-        with self.lock_:
-            return self.settings_.Config()
-
     def Reset(self):
         """Zeroes the counters, the K-th request count and refills the bucket; keeps settings."""
         with self.lock_:
@@ -400,13 +394,9 @@ class PriceApi:
             self.bucket_.Reset(self.settings_.rate_limit)
             return self.stats_.Json()
 
-    def SetConfig(self, changes):
-        with self.lock_:
-            for key, value in changes.items():
-                setattr(self.settings_, key, value)
-            if "rate_limit" in changes:
-                self.bucket_.Reset(self.settings_.rate_limit)
-            return self.settings_.Config()
+    def Configured(self, changes):
+        if "rate_limit" in changes:
+            self.bucket_.Reset(self.settings_.rate_limit)
 
     def SetDrift(self, drop, types):
         with self.lock_:
