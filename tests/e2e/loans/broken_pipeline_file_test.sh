@@ -72,14 +72,14 @@ done
 # A source type no plug-in reads is not declared at all (sources are declared by their
 # plug-ins' component table), so every daemon's --check refuses it with one line naming it.
 bad="$E2E_TMP/unread_source.yaml"
-sed 's/^    - type: csv$/    - {type: kafka_json, name: other, topic: other.json}\n    - type: csv/' "$good" >"$bad"
+sed 's/^    - type: csv$/    - {type: sftp, name: other, host: files.example.com}\n    - type: csv/' "$good" >"$bad"
 ! cmp -s "$good" "$bad" || e2e_fail "unread_source: the edit changed nothing (the pipeline file changed shape?)"
 for d in sluice-producer sluice-cleaner sluice-enricher sluice-pg-sink; do
   rc=0
   "$SLUICE_BIN_DIR/$d" --config "$bad" --check >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
   err=$(cat "$E2E_TMP/err")
   (( rc == 2 )) || e2e_fail "unread_source: $d --check exited $rc, expected 2 (stderr: $err)"
-  [[ $(grep -c . "$E2E_TMP/err") == 1 && $err == "$bad"* && $err == *"unknown type 'kafka_json'"* ]] ||
+  [[ $(grep -c . "$E2E_TMP/err") == 1 && $err == "$bad"* && $err == *"unknown type 'sftp'"* ]] ||
     e2e_fail "unread_source: $d: expected one line naming the source type, got: $err"
   e2e_log "ok: unread_source, $d: exit 2, one line: ${err:0:150}"
 done
