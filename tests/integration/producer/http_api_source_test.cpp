@@ -78,6 +78,15 @@ struct FakeApi {
       if (offset + 10 < static_cast<int>(all.size())) body["next_cursor"] = std::to_string(offset + 10);
       return http::Response{200, body.dump(), "application/json", {}};
     });
+    // Next-link paging: the body names the next page by a relative URL.
+    server.Route(http::Method::kGet, "/n", [this](const http::Request& q) {
+      std::lock_guard lock(mu);
+      seen.push_back("/n?from=" + q.Query("from"));
+      const int from = q.HasQuery("from") ? std::stoi(q.Query("from")) : 0;
+      json body = {{"symbol", "SPX"}, {"data", Rows(from, from + 10, "")}, {"links", {{"next", nullptr}}}};
+      if (from + 10 < n) body["links"]["next"] = "/n?from=" + std::to_string(from + 10);
+      return http::Response{200, body.dump(), "application/json", {}};
+    });
     server.Route(http::Method::kGet, "/p", [this](const http::Request& q) {
       std::lock_guard lock(mu);
       seen.push_back("/p?page=" + q.Query("page"));
@@ -221,6 +230,23 @@ TEST_CASE("429 with Retry-After and 500 are retried, never dead-lettered") {
   CHECK(loop.items.size() == 25);  // nothing in the DLQ
   CHECK(source.counters().failures == 3);
   CHECK(api.Seen().size() == 3 + 3);  // three faults, three pages
+}
+
+TEST_CASE("next-link paging follows the relative URL each page names, across an abort") {
+  FakeApi api;
+  HttpApiSourceOptions o = Options(api, stages::Pagination::kPage);
+  o.settings.url = "{env:API}/n";
+  o.settings.pagination = stages::Pagination::kNextLink;
+  o.settings.page_param.clear();
+  o.settings.page_path = "links.next";
+  HttpApiSource source(o, obs::Logger("test"));
+  source.Restore({});
+  Loop loop{source};
+  for (int i = 0; i < 100 && loop.Dates().size() < 25; ++i) loop.Step(4, i % 4 != 3);
+  CHECK(loop.Dates() == AllDays(25));
+  const auto seen = api.Seen();
+  CHECK(std::find(seen.begin(), seen.end(), "/n?from=20") != seen.end());
+  CHECK(*loop.items.back().record.FindHeader("sluice-source-url") == api.Base() + "/n?from=20");
 }
 
 TEST_CASE("a spent retry budget stops the daemon with the request and the last error") {
