@@ -198,7 +198,7 @@ runtime::SourceItem HttpApiSource::Provenance(const std::string& url, std::int64
                {kHeaderSourceName, Name()},
                {kHeaderSourceUrl, url},
                {kHeaderSourcePage, PageLabel()}};
-  if (index >= 0) r.headers.emplace_back(kHeaderSourceIndex, std::to_string(index));
+  if (index >= 0) r.headers.push_back({kHeaderSourceIndex, std::to_string(index)});
   return item;
 }
 

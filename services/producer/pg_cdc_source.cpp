@@ -374,7 +374,7 @@ runtime::SourceItem PgCdcSource::Provenance(const std::string& table, std::int64
 
 void PgCdcSource::AddChange(runtime::SourceBatch& batch, stages::CdcRow row, const std::string& table, const char* op) {
   runtime::SourceItem item = Provenance(table, pos_.snapshot_done ? txn_time_ms_ : snapshot_time_ms_);
-  item.record.headers.emplace_back(kHeaderSourceOp, op);
+  item.record.headers.push_back({kHeaderSourceOp, op});
   if (row.outcome.IsEmit()) {
     item.record.key = KeyOf(row.row, opt_.key_fields);
     item.tombstone = row.tombstone;
