@@ -171,7 +171,6 @@ std::shared_ptr<SourceSettings> MakeHttpSource(const ComponentInput& in, const R
   s->records = o.String("records");
   s->fields = o.StringMap("fields");
   CheckJsonSourceFields(in, raw, s->fields, id, "an http source");
-  for (const FieldSpec& f : raw.fields) s->fields_in_order.push_back(f.name);
   if (o.Has("cursor")) {
     const config::View c = o.Child("cursor");
     s->cursor_field = c.String("field");

@@ -68,7 +68,6 @@ std::shared_ptr<SourceSettings> MakePgSource(const ComponentInput& in, const Rec
     if (!raw.Find(field)) in.Fail("columns", "'" + field + "' is not a field of the raw schema");
     if (column.empty()) in.Fail("columns", "'" + field + "' maps to an empty column name");
   }
-  for (const FieldSpec& f : raw.fields) s->fields_in_order.push_back(f.name);
   if (id.Exists()) in.Fail("", "producer.id derives ids from CSV rows; a postgres source keys its records by producer.key");
   return s;
 }

@@ -58,7 +58,6 @@ PgTableSourceOptions Options(const Table& t, const std::string& fields = kIdName
   o.settings.batch_size = 1000;
   o.settings.poll_interval = core::Duration(10);
   o.raw = Raw(fields);
-  for (const auto& f : o.raw.fields) o.settings.fields_in_order.push_back(f.name);
   o.key_fields = {"id"};
   o.conninfo = t.conninfo;
   return o;

@@ -50,7 +50,6 @@ struct HttpSourceSettings : SourceSettings {
   std::int64_t max_response_bytes = 10 * 1024 * 1024;
   std::int64_t max_records_per_page = 10'000;
   double rate_per_second = 10;               // requests per second at most (0 = no limit)
-  std::vector<std::string> fields_in_order;  // the raw schema's fields
 };
 
 // The http type of SourceTypes(): its declaration, examples and factory.

@@ -55,7 +55,6 @@ struct PgSourceSettings : SourceSettings {
   core::Duration poll_interval{1000};
   std::int64_t batch_size = 1000;             // rows per query
   core::Duration statement_timeout{30'000};
-  std::vector<std::string> fields_in_order;   // the raw schema's fields
 };
 
 // The postgres type of SourceTypes(): its declaration, examples and factory.
