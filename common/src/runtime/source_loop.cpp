@@ -19,6 +19,9 @@ using Clock = std::chrono::steady_clock;
 // longest a transaction stays open: it commits then even if batch_size items are not in.
 constexpr std::size_t kChunk = 1000;
 constexpr std::chrono::milliseconds kMaxTransactionTime{200};
+// A transaction open this long is stuck (a commit retrying while the broker is away): not
+// ready, as in the transform loop, though the retry budget has not run out yet.
+constexpr std::chrono::seconds kStuckTransaction{10};
 
 }  // namespace
 
@@ -66,6 +69,7 @@ struct SourceLoop::Impl {
   std::map<std::string, std::string> committed;  // full position key -> bytes
   std::atomic<bool> ready{false};
   std::atomic<bool> broker_ok{true};  // the last idle-time probe reached a broker
+  std::atomic<Clock::rep> txn_since{0};  // when the open transaction began; 0: none open
   mutable std::mutex stats_mu;
   SourceLoopStats stats;
 
@@ -109,6 +113,10 @@ struct SourceLoop::Impl {
     if (http) {
       http->AddReadinessCheck(opt.stage_name, [this] {
         if (!broker_ok) return http::CheckResult{false, "the broker does not answer"};
+        const Clock::rep since = txn_since.load();
+        if (since != 0 && Clock::now().time_since_epoch() - Clock::duration(since) > kStuckTransaction) {
+          return http::CheckResult{false, "a transaction has been open too long (Kafka not answering)"};
+        }
         return ready ? http::CheckResult{true, ""}
                      : http::CheckResult{false, "positions not read yet, or Kafka failing: no transaction committed since"};
       });
@@ -150,6 +158,7 @@ struct SourceLoop::Impl {
     kafka::Producer& producer = session.Producer();
     producer.BeginTransaction();
     *in_txn = true;
+    txn_since = t0.time_since_epoch().count();
     std::uint64_t in = 0, out = 0, dlq = 0;
     std::size_t items = 0;
     std::map<std::string, std::string> positions;
@@ -211,6 +220,7 @@ struct SourceLoop::Impl {
     }
     session.Commit();
     *in_txn = false;
+    txn_since = 0;
     for (auto& [key, value] : positions) committed[source.Name() + "/" + key] = std::move(value);
     source.Committed();
     ready = true;
@@ -309,6 +319,7 @@ struct SourceLoop::Impl {
         throw;
       }
       ready = false;  // until a transaction commits again
+      txn_since = 0;
       RestoreAll();
       const auto now = Clock::now();
       if (failing_since == Clock::time_point{}) failing_since = now;
