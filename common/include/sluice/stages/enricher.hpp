@@ -96,6 +96,7 @@ class HttpLookup {
 
   // The URL for a row; nullopt (and *why) when a placeholder's field is null or unknown.
   std::optional<std::string> Url(const Row& row, std::string* why) const;
+  const std::string& UrlTemplate() const { return settings_.url; }
   std::uint64_t fetches() const { return fetches_; }
 
  private:
