@@ -15,6 +15,7 @@
 #   e2e_kafka_tool <class> [args]  a Kafka CLI class of the version the stack runs
 #   e2e_on_teardown <command>      more clean-up, run with the rest after the pipeline is down
 #   e2e_api_start <script> <URL var> [options]   a local API (tools/local_api) on a free port
+#   e2e_kill_at <daemon> <fraction> <total>      SIGKILL a daemon once it is that far, restart it
 
 E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SLUICE_ROOT="$(cd "$E2E_LIB_DIR/../../.." && pwd)"
@@ -229,6 +230,36 @@ e2e_api_start() {
   [[ -s $port_file ]] || e2e_fail "$name did not start (log: $E2E_TMP/$name.log)"
   export "$var=http://127.0.0.1:$(cat "$port_file")"
   e2e_log "$name at ${!var} (${*:3})"
+}
+
+# e2e_progress_of <daemon>: how far it got: rows in the table for the pg-sink, records taken in
+# (its sluice_records_in_total) for the others; 0 while it does not answer.
+e2e_progress_of() {
+  if [[ $1 == pg-sink ]]; then
+    e2e_rows 2>/dev/null || echo 0
+  else
+    e2e_metric "$1" sluice_records_in_total 2>/dev/null || echo 0
+  fi
+}
+
+# e2e_kill_at <daemon> <fraction> <total>: waits until its progress reaches fraction * total,
+# kills it with SIGKILL, appends "<daemon> <progress>" to $E2E_TMP/kills, starts it again. Meant
+# to run in the background: a failure is written to $E2E_TMP/kill-<daemon>.err.
+e2e_kill_at() {
+  local d=$1 target deadline progress
+  target=$(python3 -c "print(int($2 * $3))")
+  deadline=$((SECONDS + 300))
+  while :; do
+    progress=$(e2e_progress_of "$d")
+    progress=${progress%.*}
+    (( progress >= target )) && break
+    (( SECONDS < deadline )) || { echo "$d never reached $target (at $progress)" >"$E2E_TMP/kill-$d.err"; return 1; }
+    sleep 0.1
+  done
+  "$E2E_PIPE" kill -9 "$E2E_ID" "$d" || { echo "kill failed" >"$E2E_TMP/kill-$d.err"; return 1; }
+  e2e_log "killed $d with SIGKILL at $progress (target $target of $3)"
+  echo "$d $progress" >>"$E2E_TMP/kills"
+  "$E2E_PIPE" start "$E2E_ID" "$d" || { echo "$d did not come back after kill -9" >"$E2E_TMP/kill-$d.err"; return 1; }
 }
 
 # e2e_log_count <daemon> <extended regex>: lines of the daemon's log matching.
