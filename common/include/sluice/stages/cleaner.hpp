@@ -4,7 +4,7 @@
 // name and a reason, or drop it.
 //
 // Rule types (options in docs/pipeline-file.md, one file each in common/src/stages/rules/):
-// required, coerce, range, regex, allowed, impute, dedupe, outlier, synthetic_date. Each
+// required, coerce, range, regex, allowed, impute, dedupe, outlier, synthetic_date, late. Each
 // rule has an action:
 //   reject - the record goes to the DLQ naming the rule and the reason;
 //   flag   - the record goes on, with the rule's name added to the flags field;
@@ -14,7 +14,7 @@
 // to its Avro type (failures are rejected by the implicit rule "type", DlqCode::kType). A rule
 // may not be named after a fixed DLQ word (IsReservedDlqWord).
 //
-// Running state (dedupe window, imputation and z-score statistics) lives in the Cleaner and
+// Running state (dedupe window, imputation and z-score statistics, late's watermark) lives in the Cleaner and
 // is updated only by emitted records, in input order, so the output is a pure function of
 // the input sequence. After a restart the state starts empty unless the wiring replays the
 // tail of the clean topic through Warm(); the sink's upsert by key is what finally

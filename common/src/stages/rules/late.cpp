@@ -6,6 +6,7 @@
 // timestamp) by the time the rule runs, and be an integer field of the clean schema, so the
 // watermark re-read from the clean topic (Warm) is in the same unit as the values compared
 // (Bind checks both when the cleaner is built).
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 
@@ -53,9 +54,13 @@ class Late final : public Rule {
       return Violation(ctx, field_ + ": " + Describe(v) + " is not a " + (days_ ? "date" : "timestamp"), reason, kNoFix);
     }
     const std::int64_t at = Millis(*n);
-    if (at >= watermark_ - lateness_ms_) return Step::kContinue;
+    if (at >= watermark_) return Step::kContinue;
+    // The gap in unsigned arithmetic: no overflow whatever values a clean topic holds.
+    const std::uint64_t gap = static_cast<std::uint64_t>(watermark_) - static_cast<std::uint64_t>(at);
+    if (gap <= static_cast<std::uint64_t>(lateness_ms_)) return Step::kContinue;
+    const auto shown_gap = static_cast<std::int64_t>(std::min<std::uint64_t>(gap, INT64_MAX));
     return Violation(ctx,
-                     field_ + " " + Show(at) + " is " + core::FormatDuration(core::Duration(watermark_ - at)) +
+                     field_ + " " + Show(at) + " is " + core::FormatDuration(core::Duration(shown_gap)) +
                          " behind the watermark " + Show(watermark_) + " (lateness " +
                          core::FormatDuration(core::Duration(lateness_ms_)) + ")",
                      reason, kNoFix);
