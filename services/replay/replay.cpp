@@ -15,6 +15,8 @@
 #include "enricher_stage.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/kafka/consumer.hpp"
+#include "sluice/kafka/producer.hpp"
+#include "sluice/runtime/retry.hpp"
 #include "sluice/kafka/topic_reader.hpp"
 #include "sluice/runtime/registry_schema_source.hpp"
 #include "sluice/runtime/source_loop.hpp"
@@ -459,6 +461,17 @@ void RunReplay(runtime::DaemonContext& ctx, const ReplayArgs& args, std::ostream
                                                         : "offsets";
   for (const auto& r : wanted) state.next[r.partition] = r.start;
 
+  if (!args.dry_run) {
+    // Fence first: a replay of this stage still running (or killed with a transaction open)
+    // can commit nothing more once its transactional id is initialised here, so the state read
+    // next is final (as the source loop reads its positions after InitTransactions).
+    runtime::WithRetry(opt.retry, ctx.shutdown, ctx.log, "fence an earlier replay", [&] {
+      kafka::Config pcfg(opt.librdkafka);
+      pcfg.Set("transactional.id", opt.transactional_id);
+      kafka::Producer fence(pcfg);
+      runtime::InitTransactions(fence, timeout);
+    });
+  }
   if (!args.dry_run && !args.restart) {
     std::map<std::string, std::string> positions;
     try {

@@ -821,10 +821,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
           continue;
         }
       } catch (const kafka::KafkaError& e) {
-        if (session.Trouble().FencedByTwin(e)) throw core::FencedError(e.what());
+        // A bounded run has no twin to share the work with: a second run under the same
+        // transactional id fenced this one, and it stops at once (rebuilding would fence the
+        // other back, and both would write the range).
+        if (e.IsFenced()) throw core::FencedError(e.what());
         log.Warn("Kafka client unusable; the producer will be rebuilt", {{"error", e.what()}});
         session.DropProducer();
-        if (!e.IsFenced()) session.Trouble().Note();
       } catch (const core::InfraError& e) {
         if (shutdown.Requested()) break;
         if (!e.Retryable()) throw;
