@@ -166,14 +166,17 @@ class ReplayObserver : public runtime::TransformObserver {
     state_.next = next;
     done_.Add(pending_);
     pending_ = Tally();
-    std::uint64_t offsets = 0;
-    for (const auto& [p, n] : next) offsets += static_cast<std::uint64_t>(std::max<std::int64_t>(0, n - first_[p]));
-    Progress(offsets, false);
+    offsets_done_ = 0;
+    for (const auto& [p, n] : next) offsets_done_ += static_cast<std::uint64_t>(std::max<std::int64_t>(0, n - first_[p]));
+    Progress(false);
   }
 
   void Aborted() override { pending_ = Tally(); }
 
-  void Progress(std::uint64_t offsets, bool last) {
+  // The progress line: on a terminal rewritten in place (ended by the last one), else a log
+  // line at most every second.
+  void Progress(bool last) {
+    const std::uint64_t offsets = offsets_done_;
     const auto now = Clock::now();
     if (!last && now - last_report_ < std::chrono::seconds(1)) return;
     last_report_ = now;
@@ -202,6 +205,7 @@ class ReplayObserver : public runtime::TransformObserver {
   obs::Logger log_;
   Tally pending_, done_;
   std::uint64_t total_ = 0;
+  std::uint64_t offsets_done_ = 0;
   std::map<std::int32_t, std::int64_t> first_;
   Clock::time_point t0_ = Clock::now();
   Clock::time_point last_report_{};
@@ -265,7 +269,8 @@ std::vector<runtime::TransformBounds::Partition> ResolveRange(const ReplayArgs& 
       if (!end_of.count(p)) {
         throw core::ConfigError("--from-offsets: " + topic + " has no partition " + std::to_string(p));
       }
-      start_of[p] = o;
+      // An offset below the low watermark (deleted by retention) starts at the first kept one.
+      start_of[p] = std::max(o, consumer.Watermarks({topic, p}, timeout).first);
     }
   } else {
     std::map<std::int32_t, std::int64_t> from;
@@ -529,7 +534,7 @@ void RunReplay(runtime::DaemonContext& ctx, const ReplayArgs& args, std::ostream
     loop.Run();
   }
   const Tally& t = observer.Done();
-  observer.Progress(0, true);
+  if (total > 0) observer.Progress(true);
 
   out << "replay " << input_topic << " -> " << stage << " -> " << output_topic
       << (args.dry_run ? " (DRY RUN: nothing written)" : "") << '\n';

@@ -10,6 +10,7 @@
 #     rest of B is dead-lettered again by the replay, A's rows are untouched (the same content;
 #     its over-range rows still out), and the accounting is exact: rows in (A + B + the
 #     replay's records) = loaded (before + the replay's emits) + DLQ;
+#   - a dry run through the enricher reads every committed clean record;
 #   - a second run of the same range says it is done already and writes nothing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
@@ -108,6 +109,17 @@ PY
 e2e_check '(( $(e2e_psql "SELECT count(*) FROM \"$E2E_TABLE\" WHERE funded_amnt > 15000") == B30 - B15 ))' \
   "older rows untouched: only B's rows over 15000 are in the table, none of A's $over_a"
 e2e_check '[[ "$(loaded_md5)" == "$md5_before" ]]' "the rows loaded before the replay are there with the same key and amount"
+
+# Through the enricher (dry): every committed clean record (the live cleaner's and the
+# replay's) is read and judged by today's steps.
+"$SLUICE_BIN_DIR/sluice-replay" --pipeline "$E2E_TMP/widened.yaml" --through enricher --from-beginning \
+  --dry-run --log-format text --log-level warn >"$E2E_TMP/enrich.out" 2>"$E2E_TMP/enrich.err" ||
+  { cat "$E2E_TMP/enrich.err"; e2e_fail "the dry run through the enricher failed"; }
+cat "$E2E_TMP/enrich.out"
+e2e_check '(( $(summary_value "$E2E_TMP/enrich.out" records) == A15 + B15 + B30 ))' \
+  "a dry run through the enricher reads every committed clean record (A $A15 + B $B15 + replayed $B30)"
+e2e_check '(( $(summary_value "$E2E_TMP/enrich.out" would_emit) + $(summary_value "$E2E_TMP/enrich.out" would_dead_letter) == A15 + B15 + B30 ))' \
+  "and judges each: emitted or dead-lettered"
 
 replay >"$E2E_TMP/again.out" 2>"$E2E_TMP/again.err" || { cat "$E2E_TMP/again.err"; e2e_fail "the second run failed"; }
 ends_done=$(ends)
