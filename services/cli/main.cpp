@@ -1,10 +1,14 @@
 // sluice: one command over the daemons and the local stack (services/cli/README.md).
 //   sluice pipeline new|up|down|status|feed|summary|test ...   sluice dlq show ...
+//   sluice replay <pipeline> ... (forwarded to sluice-replay)
 // Exit codes: 0 done, 1 the work failed, 2 bad command line or input (one message).
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_context.hpp"
 #include "pipeline_commands.hpp"
 #include "sluice/core/error.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -13,7 +17,27 @@ namespace {
 
 using namespace sluice::cli;
 
+// sluice replay <pipeline> [sluice-replay options]: the pipeline by name (or file), every
+// other argument passed to sluice-replay untouched, with the local stack's environment.
+int Replay(int argc, char** argv) {
+  if (argc < 3 || argv[2][0] == '-') {
+    std::cerr << "usage: sluice replay <pipeline> --through cleaner|enricher (--from-beginning | "
+                 "--from-time T | --from-offsets p:o,...) [--to-time T] [--rate N/s] [--dry-run] "
+                 "[--restart]\n       (sluice replay <pipeline> --help: every option)\n";
+    return 2;
+  }
+  const CliContext ctx = FindContext(argv[0]);
+  const PipelineFacts pipeline = LoadPipeline(ctx, argv[2], "");
+  LoadStackEnv(ctx);
+  std::vector<std::string> cmd = {(ctx.bin_dir / "sluice-replay").string(), "--pipeline",
+                                  pipeline.file.string()};
+  for (int i = 3; i < argc; ++i) cmd.push_back(argv[i]);
+  return Run(cmd);
+}
+
 int Main(int argc, char** argv) {
+  // Before CLI11: sluice-replay's options are its own.
+  if (argc >= 2 && std::string(argv[1]) == "replay") return Replay(argc, argv);
   CLI::App app{"sluice: create, run and inspect Sluice pipelines on the local stack"};
   app.require_subcommand(1);
   std::string dir;
@@ -107,6 +131,10 @@ int Main(int argc, char** argv) {
   show->add_flag("--json", json, "One JSON object per record");
   add_dir(show);
   show->callback([&] { action = [&](const CliContext& ctx) { return DlqShow(ctx, name, dir, reason, limit, json); }; });
+
+  // Listed for --help; `sluice replay ...` is taken before parsing (Replay above).
+  app.add_subcommand("replay", "Re-run the cleaner or the enricher over a range of its input topic "
+                               "(sluice-replay): sluice replay <p> --help");
 
   if (auto code = sluice::runtime::ParseCommandLine(app, argc, argv, std::cout, std::cerr)) return *code;
   if (!action) return 2;

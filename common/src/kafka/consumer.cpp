@@ -351,6 +351,17 @@ void Consumer::RewindToCommitted(std::chrono::milliseconds timeout) {
   Seek(offsets, timeout);
 }
 
+std::vector<TopicPartitionOffset> Consumer::OffsetsForTimes(
+    const std::vector<TopicPartitionOffset>& times, std::chrono::milliseconds timeout) {
+  detail::PartitionListPtr list = detail::ToPartitionList(times);
+  if (const rd_kafka_resp_err_t err =
+          rd_kafka_offsets_for_times(impl_->rk, list.get(), detail::TimeoutMs(timeout))) {
+    throw KafkaError::FromCode("offsets for times", err, impl_->rk);
+  }
+  detail::ThrowOnPartitionError("offsets for times", list.get());
+  return detail::OffsetsOf(list.get());
+}
+
 std::vector<TopicPartitionOffset> Consumer::Position(
     const std::vector<TopicPartition>& partitions) {
   detail::PartitionListPtr list = detail::ToPartitionList(partitions);

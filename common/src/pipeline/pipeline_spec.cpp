@@ -40,7 +40,7 @@ std::string StageSectionList() {
 const std::map<std::string, std::string> kFormerStageKeys = {
     {"pg_sink", "the sink's overrides are under 'sink', the name of its section"},
     {"registry", "sluice-registry reads no pipeline file; pass it librdkafka properties with -X key=value"},
-    {"replay", "there is no replay daemon"},
+    {"replay", "sluice-replay uses the overrides of the stage it runs through (cleaner or enricher)"},
 };
 
 // Settings that carry endpoints or secrets must come from the environment.

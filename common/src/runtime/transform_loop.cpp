@@ -47,6 +47,57 @@ bool HasHeader(const Headers& headers, const char* name) {
   return false;
 }
 
+// A record read by the bounded run's TopicReader (an owned kafka::Message), with the accessors
+// of kafka::ReceivedMessage so that Handle reads both the same way.
+class HeldMessage {
+ public:
+  explicit HeldMessage(const kafka::Message& m) : m_(m) {}
+  std::int32_t partition() const { return m_.partition; }
+  std::int64_t offset() const { return m_.offset; }
+  std::optional<std::string_view> key() const {
+    if (!m_.key) return std::nullopt;
+    return std::string_view(*m_.key);
+  }
+  std::optional<std::string_view> value() const {
+    if (!m_.value) return std::nullopt;
+    return std::string_view(*m_.value);
+  }
+  const kafka::Headers& headers() const { return m_.headers; }
+  kafka::Timestamp timestamp() const { return m_.timestamp; }
+  const kafka::Message& ToMessage() const { return m_; }
+
+ private:
+  const kafka::Message& m_;
+};
+
+// Records per second: a token bucket holding at most a tenth of a second's worth (at least
+// one), so a run never bursts far above its rate.
+class TokenBucket {
+ public:
+  explicit TokenBucket(double rate)
+      : rate_(rate), burst_(std::max(1.0, rate / 10)), tokens_(burst_), last_(Clock::now()) {}
+  // Takes one token, waiting for it. Returns at once, without a token, once shutdown is asked.
+  void Take(const core::ShutdownToken& shutdown) {
+    while (true) {
+      const auto now = Clock::now();
+      tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+      last_ = now;
+      if (tokens_ >= 1) {
+        tokens_ -= 1;
+        return;
+      }
+      const auto wait = std::chrono::duration<double>((1 - tokens_) / rate_);
+      if (shutdown.WaitFor(std::chrono::duration_cast<std::chrono::microseconds>(wait) +
+                           std::chrono::microseconds(1))) {
+        return;
+      }
+    }
+  }
+
+ private:
+  double rate_, burst_, tokens_;
+  Clock::time_point last_;
+};
 
 }  // namespace
 
@@ -135,9 +186,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     s.output_topic = o.output_topic;
     s.dlq_topic = o.dlq_topic;
     s.output_schema = o.output_schema;
-    if (o.create_topics) {
+    if (o.create_topics && !(o.bounds && o.bounds->dry_run)) {
       for (const auto* t : {&o.input_topic, &o.output_topic, &o.dlq_topic}) {
         s.topics.push_back({*t, o.partitions, o.replication, o.topic_configs});
+      }
+      if (o.bounds) {
+        for (const auto& t : o.bounds->extra_topics) s.topics.push_back(t);
       }
     }
     s.transactional_id = o.transactional_id;
@@ -165,7 +219,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // TransformStage::WantsWarm). A TopicReader (assigned: no group join, no commits) reads every
   // partition from the beginning to its end as of now, read_committed.
   void WarmStage() {
-    if (!stage->WantsWarm()) return;
+    if (!opt.warm || !stage->WantsWarm()) return;
     auto t0 = Clock::now();
     kafka::Config wcfg(opt.librdkafka);
     wcfg.Set("group.id", opt.group_id + "-warm");
@@ -335,7 +389,12 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
   // Handles one consumed message inside the open transaction; returns (out, dlq) counts. The
   // message is read where librdkafka holds it: its bytes are decoded in place, and only a dead
   // letter copies them.
-  std::pair<int, int> Handle(const kafka::ReceivedMessage& msg) {
+  // Templated on the message: kafka::ReceivedMessage (the live consumer) or HeldMessage (the
+  // bounded run's reader). A dry run writes nothing; the observer hears every verdict.
+  template <class Msg>
+  std::pair<int, int> Handle(const Msg& msg) {
+    const bool dry = opt.bounds && opt.bounds->dry_run;
+    TransformObserver* observer = opt.bounds ? opt.bounds->observer : nullptr;
     Record r;
     r.key = std::string(msg.key().value_or(std::string_view()));
     r.headers = FromKafkaHeaders(msg.headers());
@@ -353,7 +412,8 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       view.headers = FromKafkaHeaders(m.headers);
       view.origin = Origin::Kafka(m.topic, m.partition, m.offset);
       view.original = m.value.value_or(std::string());
-      session.DeadLetter(view, why);
+      if (!dry) session.DeadLetter(view, why);
+      if (observer) observer->Judged(msg.partition(), why, {});
       return std::pair<int, int>{0, 1};
     };
 
@@ -405,7 +465,10 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
         metrics->end_to_end_seconds.Observe(secs < 0 ? 0 : secs);
       }
     }
-    for (const auto& m : out) Producer().Produce(m);
+    if (observer) observer->Judged(msg.partition(), outcome, result.records);
+    if (!dry) {
+      for (const auto& m : out) Producer().Produce(m);
+    }
     return {static_cast<int>(out.size()), 0};
   }
 
@@ -560,6 +623,231 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     if (consumer) consumer->Close();
   }
 
+  // ---- The bounded run (TransformOptions::bounds: sluice-replay) ----
+
+  std::unique_ptr<kafka::TopicReader> reader;
+  std::map<std::int32_t, std::int64_t> done_to;  // per partition: next offset, committed
+  std::map<std::int32_t, std::int64_t> range_end;
+  std::optional<TokenBucket> bucket;
+
+  bool Dry() const { return opt.bounds->dry_run; }
+  TransformObserver* Observer() const { return opt.bounds->observer; }
+
+  bool Finished() const {
+    for (const auto& [partition, end] : range_end) {
+      if (done_to.at(partition) < end) return false;
+    }
+    return true;
+  }
+
+  // A reader from the committed positions to the range ends (assigned, read_committed).
+  void OpenReader() {
+    if (reader) reader->Close();
+    std::vector<kafka::PartitionRange> ranges;
+    for (const auto& [partition, end] : range_end) {
+      ranges.push_back({{opt.input_topic, partition}, std::min(done_to[partition], end), end});
+    }
+    kafka::Config rcfg(opt.librdkafka);
+    rcfg.Set("group.id", opt.group_id);
+    rcfg.Set("isolation.level", "read_committed");
+    kafka::TopicReaderOptions ropt;
+    ropt.timeout = KafkaTimeout();
+    ropt.on_error = [this](const kafka::KafkaError& e) {
+      log.Warn("replay: consumer error", {{"error", e.what()}});
+    };
+    reader = std::make_unique<kafka::TopicReader>(rcfg, std::move(ranges), std::move(ropt));
+  }
+
+  // Per partition, the next offset once what the reader handed out is committed: its position
+  // (past commit markers and aborted records too), never past the range end.
+  std::map<std::int32_t, std::int64_t> ReaderNext() const {
+    std::map<std::int32_t, std::int64_t> next = done_to;
+    const bool at_end = reader->AtEnd();
+    for (const auto& p : reader->Positions()) {
+      const std::int64_t end = range_end.at(p.partition);
+      if (at_end) next[p.partition] = end;
+      else if (p.offset >= 0) next[p.partition] = std::max(next[p.partition], std::min(p.offset, end));
+    }
+    return next;
+  }
+
+  void ReportLag() {
+    if (!metrics) return;
+    for (const auto& [partition, end] : range_end) {
+      metrics->consumer_lag.With({opt.input_topic, std::to_string(partition)})
+          .Set(static_cast<double>(std::max<std::int64_t>(0, end - done_to[partition])));
+    }
+  }
+
+  // The open transaction failed: abort it (a producer whose abort failed is rebuilt before
+  // the next one), read again from the committed positions with a fresh stage.
+  void AbandonBounded(const std::string& why, bool open) {
+    if (open) {
+      if (auto failed = session.Abort()) {
+        log.Warn("abort failed; the producer will be rebuilt", {{"error", failed->what()}});
+        session.DropProducer();
+      }
+    }
+    if (Observer()) Observer()->Aborted();
+    OpenReader();
+    stage = make_stage();
+    WarmStage();
+    std::lock_guard lock(stats_mu);
+    ++stats.aborts;
+    log.Warn("replay transaction abandoned; it will be redone", {{"reason", why}});
+  }
+
+  // One transaction of the bounded run: records from the reader until batch_size, linger, a
+  // pause of the input or the range end; the offsets (and the observer's records) with them.
+  // Returns true when it committed (or, dry, when it was counted).
+  bool BoundedTransaction() {
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + opt.linger;
+    std::vector<kafka::Message> chunk;
+    const auto take = [&chunk](const kafka::Message& m) { chunk.push_back(m); };
+    reader->Read(take, std::min(kChunk, opt.batch_size),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(opt.linger));
+    if (chunk.empty() && ReaderNext() == done_to) return true;  // nothing new yet
+    std::size_t in = 0;
+    int out = 0, dlq = 0;
+    bool open = false;
+    std::map<std::int32_t, std::int64_t> next;
+    try {
+      if (!Dry()) {
+        Producer().BeginTransaction();
+        open = true;
+      }
+      while (true) {
+        // A chunk is always handled whole, so the reader's positions are what was handled.
+        for (const auto& m : chunk) {
+          if (bucket && !shutdown.Requested()) bucket->Take(shutdown);
+          auto [o, d] = Handle(HeldMessage(m));
+          out += o;
+          dlq += d;
+        }
+        in += chunk.size();
+        if (in >= opt.batch_size || shutdown.Requested() || reader->AtEnd()) break;
+        const auto now = Clock::now();
+        if (now >= deadline) break;
+        chunk.clear();
+        reader->Read(take, std::min(kChunk, opt.batch_size - in),
+                     std::min(kRefill, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)));
+        if (chunk.empty()) break;
+      }
+      next = ReaderNext();
+      if (!Dry()) {
+        if (Observer()) {
+          for (const auto& m : Observer()->BeforeCommit(next)) Producer().Produce(m);
+        }
+        std::vector<kafka::TopicPartitionOffset> offsets;
+        for (const auto& [partition, offset] : next) offsets.push_back({opt.input_topic, partition, offset});
+        // No group is joined: the metadata names the replay's group alone (generation -1).
+        const kafka::GroupMetadata group(rd_kafka_consumer_group_metadata_new(opt.group_id.c_str()));
+        Producer().SendOffsetsToTransaction(offsets, group, KafkaTimeout());
+        session.Commit();
+        open = false;
+      }
+    } catch (const kafka::KafkaError& e) {
+      AbandonBounded(e.what(), open);
+      if (e.IsFatal()) throw;
+      return false;
+    } catch (const core::InfraError& e) {
+      AbandonBounded(e.what(), open);
+      if (!e.Retryable()) throw;
+      return false;
+    } catch (...) {
+      if (open) {
+        if (auto failed = session.Abort()) log.Warn("abort transaction failed", {{"error", failed->what()}});
+      }
+      throw;
+    }
+    done_to = next;
+    if (Observer()) Observer()->Committed(next);
+    ReportLag();
+    if (metrics) {
+      metrics->records_in.Inc(static_cast<double>(in));
+      metrics->records_out.Inc(out);
+      metrics->batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    std::lock_guard lock(stats_mu);
+    ++stats.batches;
+    stats.records_in += in;
+    stats.records_out += static_cast<std::uint64_t>(out);
+    stats.records_dlq += static_cast<std::uint64_t>(dlq);
+    return true;
+  }
+
+  // Until every partition reached its end or shutdown. A failed transaction is abandoned and
+  // redone with backoff; failures lasting longer than the retry budget end the run with
+  // InfraError (a rerun resumes from the committed positions).
+  void RunBounded() {
+    const TransformBounds& b = *opt.bounds;
+    for (const auto& p : b.partitions) {
+      done_to[p.partition] = p.start;
+      range_end[p.partition] = p.end;
+    }
+    if (b.max_rate > 0) bucket.emplace(b.max_rate);
+    if (http) {
+      http->AddReadinessCheck(opt.stage_name + "-replay", [this] {
+        const auto idle = Clock::now().time_since_epoch() - std::chrono::nanoseconds(last_pulse.load());
+        if (idle > kPulseLimit) return http::CheckResult{false, "the replay has not come round (a commit or a dependency is waiting)"};
+        return http::CheckResult{true, ""};
+      });
+    }
+    if (Dry()) {
+      // Encoding needs the output schema's id; it is found (registered by the live stage).
+      WithRetry(opt.retry, shutdown, log, "find the output schema",
+                [&] { serde.RegisterOutput(opt.output_topic, opt.output_schema); });
+    } else {
+      session.Prepare();
+      if (!session.BuildProducer(/*until_shutdown=*/false)) return;
+    }
+    stage = make_stage();
+    WithRetry(opt.retry, shutdown, log, "warm stage state", [&] { WarmStage(); });
+    OpenReader();
+    ReportLag();
+    log.Info("bounded run started",
+             {{"input", opt.input_topic}, {"output", opt.output_topic}, {"group", opt.group_id},
+              {"transactional_id", opt.transactional_id}, {"dry_run", b.dry_run},
+              {"partitions", range_end.size()}});
+    core::Duration backoff = opt.retry.initial_backoff;
+    while (!shutdown.Requested() && !Finished()) {
+      last_pulse = Clock::now().time_since_epoch().count();
+      try {
+        if (!Dry() && !session.HasProducer() && !session.BuildProducer(/*until_shutdown=*/false)) break;
+        if (BoundedTransaction()) {
+          failing_since = {};
+          backoff = opt.retry.initial_backoff;
+          continue;
+        }
+      } catch (const kafka::KafkaError& e) {
+        // A bounded run has no twin to share the work with: a second run under the same
+        // transactional id fenced this one, and it stops at once (rebuilding would fence the
+        // other back, and both would write the range).
+        if (e.IsFenced()) throw core::FencedError(e.what());
+        log.Warn("Kafka client unusable; the producer will be rebuilt", {{"error", e.what()}});
+        session.DropProducer();
+      } catch (const core::InfraError& e) {
+        if (shutdown.Requested()) break;
+        if (!e.Retryable()) throw;
+        log.Warn("infrastructure failure in the replay", {{"error", e.what()}});
+      }
+      session.Trouble().Note();
+      const auto now = Clock::now();
+      if (failing_since == Clock::time_point{}) failing_since = now;
+      if (now - failing_since > opt.retry.budget) {
+        throw core::InfraError("replay transactions kept failing for longer than the retry budget of " +
+                                   core::FormatDuration(opt.retry.budget) +
+                                   "; run it again to resume from the committed positions",
+                               core::Retry::kNo);
+      }
+      if (shutdown.WaitFor(backoff)) break;
+      backoff = std::min(backoff * 2, opt.retry.max_backoff);
+    }
+    if (reader) reader->Close();
+    log.Info("bounded run stopping", {{"batches", Stats().batches}, {"finished", Finished()}});
+  }
+
   TransformLoopStats Stats() const {
     std::lock_guard lock(stats_mu);
     return stats;
@@ -575,6 +863,10 @@ TransformLoop::TransformLoop(TransformLoopOptions options, StageFactory make_sta
 TransformLoop::~TransformLoop() = default;
 
 void TransformLoop::Run() {
+  if (impl_->opt.bounds) {
+    impl_->RunBounded();
+    return;
+  }
   impl_->Start();
   impl_->Loop();
 }

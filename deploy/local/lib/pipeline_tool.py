@@ -503,9 +503,12 @@ def rows_read_total(pipeline):
 
 
 def positions(pipeline):
-    """The producer's committed positions (last record per key), decoded."""
+    """The producer's committed positions (last record per key), decoded. sluice-replay's state
+    records (keys "sluice-replay/<stage>", services/replay/README.md) are not the producer's."""
     last = {}
     for env in read_topic(f"{pipeline}.positions", kafka_brokers()):
+        if (env.get("key") or "").startswith("sluice-replay/"):
+            continue
         try:
             last[env.get("key")] = json.loads(env.get("payload") or "null")
         except ValueError:

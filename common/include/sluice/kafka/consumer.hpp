@@ -144,6 +144,11 @@ class Consumer {
   // committed: the start chosen by auto.offset.reset). Used after an aborted transaction so
   // the batch is read and processed again (librdkafka's examples/transactions.c).
   void RewindToCommitted(std::chrono::milliseconds timeout);
+  // Per partition, the earliest offset whose timestamp is >= the given one (`offset` of each
+  // entry holds a time in ms since the epoch); kOffsetEnd where no record is that recent.
+  // Needs no assignment (rd_kafka_offsets_for_times).
+  std::vector<TopicPartitionOffset> OffsetsForTimes(const std::vector<TopicPartitionOffset>& times,
+                                                    std::chrono::milliseconds timeout);
   // Next offset to read per partition (kOffsetInvalid before the first fetch).
   std::vector<TopicPartitionOffset> Position(const std::vector<TopicPartition>& partitions);
   std::vector<TopicPartition> Assignment();

@@ -38,12 +38,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sluice/avro/schema.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/core/duration.hpp"
 #include "sluice/core/shutdown.hpp"
 #include "sluice/http/server.hpp"
+#include "sluice/kafka/admin.hpp"
+#include "sluice/kafka/message.hpp"
 #include "sluice/obs/log.hpp"
 #include "sluice/obs/metrics.hpp"
 #include "sluice/runtime/daemon.hpp"
@@ -52,6 +55,49 @@
 #include "sluice/runtime/stage.hpp"
 
 namespace sluice::runtime {
+
+// What a bounded run (sluice-replay) reports while it runs: every judged input record, and
+// each transaction's end. Called on the loop's thread. Judged() comes inside the open
+// transaction: a tally is final only once Committed() follows (Aborted(): the records are
+// judged again). In a dry run nothing is written and Committed() follows every batch.
+class TransformObserver {
+ public:
+  virtual ~TransformObserver() = default;
+  // One input record and what the stage made of it: emit (with its output records, decoded
+  // unless the stage passed bytes through) or a dead letter (too_large, undecodable,
+  // unencodable included).
+  virtual void Judged(std::int32_t partition, const stages::Outcome& outcome,
+                      const std::vector<Record>& emitted) {
+    (void)partition, (void)outcome, (void)emitted;
+  }
+  // Extra records for the open transaction, written with its offsets (`next`: per input
+  // partition, the next offset to read once this transaction commits). Not called in a dry run.
+  virtual std::vector<kafka::Message> BeforeCommit(const std::map<std::int32_t, std::int64_t>& next) {
+    (void)next;
+    return {};
+  }
+  virtual void Committed(const std::map<std::int32_t, std::int64_t>& next) { (void)next; }
+  virtual void Aborted() {}
+};
+
+// A bounded run over part of the input topic, instead of the live subscription: the loop
+// reads the given partitions with an assigned kafka::TopicReader (no group join: the live
+// stage's consumers are untouched) from `start` up to `end` (exclusive, both explicit
+// offsets), commits the offsets under TransformLoopOptions::group_id in each transaction, and
+// Run() returns once every partition reached its end.
+struct TransformBounds {
+  struct Partition {
+    std::int32_t partition = 0;
+    std::int64_t start = 0;  // the next offset to read (where a resumed run goes on)
+    std::int64_t end = 0;    // exclusive
+  };
+  std::vector<Partition> partitions;
+  bool dry_run = false;   // nothing written: no transaction, no offsets, no topic created
+  double max_rate = 0;    // records per second taken in; 0 = no limit
+  TransformObserver* observer = nullptr;  // may be null; must outlive Run()
+  // Extra topics created at start when missing (the positions topic of a replay).
+  std::vector<kafka::TopicSpec> extra_topics;
+};
 
 // Everything the loop needs, explicit so tests run it in-process without RunDaemon.
 struct TransformLoopOptions {
@@ -75,6 +121,11 @@ struct TransformLoopOptions {
   bool create_topics = true;
   core::Duration kafka_timeout{30'000};  // each transaction call and admin request
   RetryPolicy retry;
+  // false: a stage with WantsWarm() is not fed the output topic (a replay decides from what
+  // it reads alone: its range's records would otherwise be duplicates of their first run).
+  bool warm = true;
+  // Set: a bounded run (see TransformBounds) instead of the live subscription.
+  std::optional<TransformBounds> bounds;
 };
 
 // Builds the options from the pipeline file: topics, schemas, group, librdkafka map, batch
@@ -107,7 +158,8 @@ class TransformLoop {
   TransformLoop& operator=(const TransformLoop&) = delete;
 
   // Creates topics, registers the output schema, initialises transactions, subscribes, then
-  // runs batches until shutdown is requested. Throws core::InfraError (kNo after the retry
+  // runs batches until shutdown is requested (a bounded run: until every partition reached its
+  // end, or shutdown). Throws core::InfraError (kNo after the retry
   // budget, or on a fatal Kafka error) and whatever the stage throws: a stage exception
   // abandons the open transaction (it is aborted; nothing of it becomes visible).
   void Run();
