@@ -53,6 +53,14 @@ ProducerOptions ProducerOptionsFromConfig(const pipeline::PipelineConfig& config
       s.raw = raw_spec;
       result.sources.emplace_back(std::move(s));
     } else if (const auto* topic = dynamic_cast<const stages::KafkaJsonSourceSettings*>(source.get())) {
+      // The source only reads its topic: one the pipeline writes itself would feed on its own output.
+      for (const std::string& own : {topics.raw, topics.clean, topics.enriched, topics.dlq, o.positions_topic}) {
+        if (topic->topic == own) {
+          throw core::ConfigError(config.File().string() + ": producer.sources: kafka_json topic '" + own +
+                                  "' is one this pipeline writes (raw, clean, enriched, dlq or <pipeline>.positions); "
+                                  "read another team's topic");
+        }
+      }
       KafkaJsonSourceOptions s;
       s.settings = *topic;
       s.raw = raw_spec;

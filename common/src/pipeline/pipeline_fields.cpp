@@ -125,6 +125,8 @@ class Checker {
       return VersionedTable::Loader([] { return VersionedTable::Snapshot{}; });
     };
     deps.http_fetch = [](const std::string&, core::Duration) { return std::optional<HttpResponse>(); };
+    // A deployment's variables need not be set to check the file (the daemon needs them).
+    deps.env = [](const std::string& name) { return std::optional<std::string>("http://env." + name + ".invalid"); };
     try {
       const Enricher enricher(steps, enriched.spec, "enricher.steps", std::move(deps));
       Flow("enricher.steps", "step", clean, enriched, enricher.FieldUses());

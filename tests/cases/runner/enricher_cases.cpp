@@ -119,6 +119,16 @@ std::size_t RunEnricherCases(const CaseFile& file, Report& report) {
   std::map<std::string, std::vector<Row>> versioned_rows;
   const auto versioned = VersionedTablesOf(file.doc["versioned_tables"], &versioned_rows);
   stages::EnricherDeps deps;
+  // `env:` of the case file: the {env:NAME} values of http_lookup URLs (others are unset).
+  std::map<std::string, std::string> env;
+  if (const YAML::Node e = file.doc["env"]) {
+    for (auto it = e.begin(); it != e.end(); ++it) env[it->first.as<std::string>()] = it->second.as<std::string>();
+  }
+  deps.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
   deps.versioned_loader = [&versioned, &versioned_rows](const stages::EnricherDeps::VersionedQuery& q) {
     return stages::VersionedTable::Loader([&versioned, &versioned_rows, q] {
       auto it = versioned_rows.find(q.table);

@@ -27,12 +27,12 @@ source_rejects=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["by
 want_source=$(fleet_truth "t['accounting']['bad_json'] + t['accounting']['wrong_type']")
 e2e_check "[[ $source_rejects == $want_source ]]" "producer rejects (bad JSON + wrong type) $source_rejects = $want_source"
 e2e_check "[[ $(by_rule cleaner/duplicate) == $(fleet_truth "t['accounting']['duplicates']") ]]" "duplicates dead-lettered as cleaner/duplicate"
-e2e_check "[[ $(by_rule cleaner/too_late) == $(fleet_truth "t['accounting']['late_beyond_lateness']") ]]" "events beyond the lateness dead-lettered as cleaner/too_late"
+e2e_check "[[ $(by_rule cleaner/late) == $(fleet_truth "t['accounting']['late_beyond_lateness']") ]]" "events beyond the lateness dead-lettered as cleaner/late"
 late_reason=$(python3 "$E2E_TOOL" dlq "$E2E_DLQ" --records | python3 -c '
 import json, sys
 for line in sys.stdin:
     r = json.loads(line)
-    if r["rule"] == "too_late":
+    if r["rule"] == "late":
         print(r["reason"]); break')
 e2e_check "[[ \$late_reason == *'behind the watermark'* ]]" "a late event's reason says how far behind the watermark it is: $late_reason"
 

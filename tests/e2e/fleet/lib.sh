@@ -24,7 +24,7 @@ fleet_init() {
   FLEET_UNITS_HISTORY="${E2E_ID}_units_history"
   FLEET_STATS_HISTORY="${E2E_ID}_stats_history"
   FLEET_EVENTS=$E2E_ID
-  FLEET_TOPIC="$E2E_ID.positions"
+  FLEET_TOPIC="$E2E_ID.locations"
   E2E_TABLE=$FLEET_EVENTS
   mkdir -p "$E2E_TMP/gen"
   python3 "$FLEET_GEN" --out "$E2E_TMP/gen/events.jsonl" --units-sql "$E2E_TMP/gen/units.sql" \
@@ -58,7 +58,7 @@ for folder, name in names.items():
             s["table"] = tables[s["table"]]
             s["poll_interval"] = "1s"  # the stats are polled hourly in production
         if s["type"] == "kafka_json":
-            s["topic"] = n + ".positions"
+            s["topic"] = n + ".locations"
     for step in (doc.get("enricher") or {}).get("steps", []):
         if "table" in step:
             step["table"] = tables[step["table"]]

@@ -198,6 +198,8 @@ struct EnricherDeps {
       table_loader;
   // For http_lookup steps.
   HttpFetch http_fetch;
+  // {env:NAME} in an http_lookup URL: the variable's value, nullopt when unset. Unset: getenv.
+  std::function<std::optional<std::string>(const std::string& name)> env;
   // For a pg_asof_lookup step: a loader of the versions and the horizon of a versioned table.
   struct VersionedQuery {
     std::string table, key_column, valid_from_column;

@@ -10,7 +10,7 @@ namespace {
 class HttpLookupFill final : public Step {
  public:
   HttpLookupFill(const ComponentInput& in, const EnricherDeps& deps)
-      : Step(in), field_(in.options.String("field")), lookup_(SettingsOf(in), FetchOf(in, deps)) {
+      : Step(in), field_(in.options.String("field")), lookup_(SettingsOf(in, deps), FetchOf(in, deps)) {
     // The {field} placeholders; SettingsOf checked that the braces balance and filled in {env:NAME}.
     const std::string& url = lookup_.UrlTemplate();
     for (std::size_t open = url.find('{'); open != std::string::npos; open = url.find('{', open + 1)) {
@@ -32,7 +32,7 @@ class HttpLookupFill final : public Step {
   }
 
  private:
-  static HttpLookup::Settings SettingsOf(const ComponentInput& in) {
+  static HttpLookup::Settings SettingsOf(const ComponentInput& in, const EnricherDeps& deps) {
     const config::View& o = in.options;
     HttpLookup::Settings s;
     s.url = o.String("url");
@@ -42,7 +42,7 @@ class HttpLookupFill final : public Step {
       if (depth < 0 || depth > 1) in.Fail("url", "unbalanced { } in the URL template");
     }
     if (depth != 0) in.Fail("url", "unbalanced { } in the URL template");
-    s.url = WithEnvironment(in, s.url);
+    s.url = WithEnvironment(in, deps, s.url);
     s.json_pointer = o.String("json_path");
     if (!s.json_pointer.empty() && s.json_pointer[0] != '/') in.Fail("json_path", "a JSON pointer starts with '/'");
     s.ttl = o.Duration("cache_ttl");
@@ -54,16 +54,21 @@ class HttpLookupFill final : public Step {
   }
   // {env:NAME} is replaced by the variable's value when the step is built (a base URL that
   // differs per deployment); an unset or empty variable is a configuration error.
-  static std::string WithEnvironment(const ComponentInput& in, const std::string& url) {
+  static std::string WithEnvironment(const ComponentInput& in, const EnricherDeps& deps, const std::string& url) {
     static constexpr std::string_view kEnv = "{env:";
     std::string out;
     std::size_t at = 0;
     for (std::size_t open = url.find(kEnv); open != std::string::npos; open = url.find(kEnv, at)) {
       const std::size_t close = url.find('}', open);
       const std::string var = url.substr(open + kEnv.size(), close - open - kEnv.size());
-      const char* value = std::getenv(var.c_str());
-      if (value == nullptr || *value == '\0') in.Fail("url", "environment variable " + var + " is not set");
-      out.append(url, at, open - at).append(value);
+      std::optional<std::string> value;
+      if (deps.env) {
+        value = deps.env(var);
+      } else if (const char* v = std::getenv(var.c_str())) {
+        value = v;
+      }
+      if (!value || value->empty()) in.Fail("url", "environment variable " + var + " is not set");
+      out.append(url, at, open - at).append(*value);
       at = close + 1;
     }
     return out.append(url, at);
