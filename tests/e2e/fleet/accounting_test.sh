@@ -39,7 +39,8 @@ e2e_check "[[ \$late_reason == *'behind the watermark'* ]]" "a late event's reas
 # The joins: every event has a unit version status; the undescribed unit's are 'missing'.
 unknown=$(fleet_truth "t['unknown_units'][0]")
 e2e_check "[[ $(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" WHERE unit_version IS NULL") == 0 ]]" "every event carries unit_version"
-e2e_check "[[ $(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" WHERE unit_id = '$unknown' AND unit_version <> 'missing'") == 0 ]]" "the undescribed unit $unknown's events are marked missing"
+e2e_check "[[ $(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" WHERE unit_id = '$unknown' AND (unit_version <> 'missing' OR unit_name IS NOT NULL)") == 0 ]]" "the undescribed unit $unknown's events are marked missing, with no description"
+e2e_check "[[ $(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" WHERE unit_id <> '$unknown' AND unit_version <> 'confirmed'") == 0 ]]" "every described unit's event is confirmed (the history holds every source row: horizon now)"
 e2e_check "[[ $(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" WHERE unit_id = '$unknown'") == $(fleet_truth "t['accounting']['unknown_unit']") ]]" "the undescribed unit's events are loaded, not dropped"
 wrong=$(e2e_psql "SELECT count(*) FROM \"$FLEET_EVENTS\" e JOIN \"$FLEET_UNITS\" u USING (unit_id) WHERE e.unit_type IS DISTINCT FROM u.type OR e.unit_name IS DISTINCT FROM u.name")
 e2e_check "[[ $wrong == 0 ]]" "every described unit's events carry its (only) description version"

@@ -62,6 +62,9 @@ for folder, name in names.items():
     for step in (doc.get("enricher") or {}).get("steps", []):
         if "table" in step:
             step["table"] = tables[step["table"]]
+        if step.get("horizon_query"):
+            step["horizon_query"] = re.sub(r"\b(" + "|".join(sorted(tables, key=len, reverse=True)) + r")\b",
+                                           lambda m: '"' + tables[m.group(1)] + '"', step["horizon_query"])
     doc["sink"]["table"] = tables[doc["sink"]["table"]]
     views = doc["sink"].pop("views", [])
     out_views = []
