@@ -21,10 +21,17 @@ RETAIL_LOADER="$SLUICE_ROOT/pipelines/retail/load_source_db.py"
 RETAIL_API="$SLUICE_ROOT/pipelines/retail/api/customer_api.py"
 RETAIL_DATA="$SLUICE_ROOT/tests/data/retail/superstore.csv"
 
+# Stops both APIs; after a failure, also the products pipeline and its slot at once (an
+# inactive slot holds WAL back on the shared server; the rest is kept for inspection).
 retail_exit() {
   local rc=$?
   [[ -n ${PRICES_API_PID:-} ]] && kill "$PRICES_API_PID" 2>/dev/null
   [[ -n ${RETAIL_API_PID:-} ]] && kill "$RETAIL_API_PID" 2>/dev/null
+  if (( rc != 0 )) && [[ -n ${PROD_NAME:-} ]]; then
+    "$E2E_PIPE" down "$PROD_NAME" >/dev/null 2>&1 || true
+    psql -X -q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                   WHERE slot_name = '$CDC_SLOT' AND NOT active" >/dev/null 2>&1 || true
+  fi
   (exit "$rc")
   cdc_exit
 }
