@@ -64,14 +64,15 @@ e2e_psql "CREATE TABLE ref_superstore (row_id integer, order_id text, order_date
             ship_mode text, customer_id text, customer_name text, segment text, country text, city text,
             state text, postal_code text, region text, product_id text, category text, sub_category text,
             product_name text, sales numeric, quantity integer, discount numeric, profit numeric);
-          CREATE TABLE ref_fx_text (date text, inr text, eur text)" >/dev/null
+          CREATE TABLE ref_fx_text (date text, inr text, eur text, cad text, mxn text)" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -c "\\copy ref_superstore FROM '$RETAIL_DATA' (FORMAT csv, HEADER true)" ||
   e2e_fail "could not COPY superstore.csv"
 psql -X -q -v ON_ERROR_STOP=1 -c "\\copy ref_fx_text FROM '$SLUICE_ROOT/tests/data/prices/usd_fx_2000.csv' (FORMAT csv, HEADER true)" ||
   e2e_fail "could not COPY usd_fx_2000.csv"
 reference="
 WITH fx AS (
-  SELECT date::date AS date, nullif(inr, '')::float8 AS inr, nullif(eur, '')::float8 AS eur
+  SELECT date::date AS date, nullif(eur, '')::float8 AS eur, nullif(cad, '')::float8 AS cad,
+         nullif(mxn, '')::float8 AS mxn
   FROM ref_fx_text WHERE date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}\$'
 ), lines AS (
   SELECT row_id, customer_id, order_date, sales, profit FROM \"$RETAIL_SRC\".transactions WHERE quantity > 0
@@ -82,12 +83,12 @@ WITH fx AS (
 ), priced AS (
   SELECT h.region, v.currency, l.sales,
          CASE v.currency WHEN 'USD' THEN 1
-           ELSE (SELECT CASE v.currency WHEN 'INR' THEN f.inr ELSE f.eur END FROM fx f
-                 WHERE f.date <= l.order_date AND (CASE v.currency WHEN 'INR' THEN f.inr ELSE f.eur END) IS NOT NULL
+           ELSE (SELECT CASE v.currency WHEN 'CAD' THEN f.cad ELSE f.mxn END FROM fx f
+                 WHERE f.date <= l.order_date AND (CASE v.currency WHEN 'CAD' THEN f.cad ELSE f.mxn END) IS NOT NULL
                  ORDER BY f.date DESC LIMIT 1) END AS rate,
          (SELECT f.eur FROM fx f WHERE f.date <= l.order_date AND f.eur IS NOT NULL ORDER BY f.date DESC LIMIT 1) AS eur
   FROM lines l JOIN home h USING (customer_id)
-  JOIN (VALUES ('West', 'EUR'), ('Central', 'INR'), ('East', 'USD'), ('South', 'USD')) v(region, currency) USING (region)
+  JOIN (VALUES ('West', 'CAD'), ('Central', 'MXN'), ('East', 'USD'), ('South', 'USD')) v(region, currency) USING (region)
 )
 SELECT region, currency, count(*), sum(sales), sum(sales::float8 / rate), sum(sales::float8 / rate * eur)
 FROM priced GROUP BY 1, 2"

@@ -54,7 +54,7 @@ e2e_check 'row "historic CSV \(2014-2015\)" 4095 4095 0' "accounting: the histor
 e2e_check 'row "transactions table \(2016-2017\)" 5899 5899 0' "accounting: the transactions table's 5,899 rows loaded"
 e2e_check 'row "customer API \(served, last sweep\)" 793 793 0' "accounting: the 793 customers served and loaded"
 e2e_check 'row "products table \(live rows\)" 1861 1861 0' "accounting: the 1,862 products less the SYNTHETIC delete"
-e2e_check 'grep -qE "^ West +\| EUR +\| +3208 \| +715195.88 \|" <<<"$out"' "revenue by region: West (EUR), 3,208 lines"
+e2e_check 'grep -qE "^ West +\| CAD +\| +3208 \| +715195.88 \|" <<<"$out"' "revenue by region: West (CAD), 3,208 lines"
 e2e_check 'grep -qE "^ +1 \| [A-Z]{2}-[0-9]{5} +\|" <<<"$out"' "the top customers view"
 e2e_check 'grep -qE "^ FUR-BO-10001798 \| Bush Somerset Collection Bookcase +\| +130.98 \| +144.08 \| +10.00$" <<<"$out"' \
   "the price-change view shows the SYNTHETIC update (130.98 -> 144.08)"
