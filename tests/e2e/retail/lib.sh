@@ -12,7 +12,8 @@
 #   retail_wait_loaded [timeout] waits for retail_sales rows + DLQ = CSV lines + table rows
 #   retail_count <sql>           one value from the test's schema
 #   retail_dlq <pipeline name>   the DLQ summary JSON of that pipeline
-#   retail_ref_csv               loads the historic CSV into the temp-able table ref_csv (COPY)
+#   retail_ref_csv               loads the historic CSV into the table ref_csv (COPY, the test's schema)
+#   retail_wait_table <p> <n>    waits until that pipeline's table rows + DLQ reach n, settled
 
 source "$(dirname "${BASH_SOURCE[0]}")/../prices/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../postgres/lib.sh"
