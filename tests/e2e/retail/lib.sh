@@ -26,6 +26,7 @@ RETAIL_DATA="$SLUICE_ROOT/tests/data/retail/superstore.csv"
 # inactive slot holds WAL back on the shared server; the rest is kept for inspection).
 retail_exit() {
   local rc=$?
+  set +e  # errexit must not end the trap before the teardown (as in cdc_exit)
   [[ -n ${PRICES_API_PID:-} ]] && kill "$PRICES_API_PID" 2>/dev/null
   [[ -n ${RETAIL_API_PID:-} ]] && kill "$RETAIL_API_PID" 2>/dev/null
   if (( rc != 0 )) && [[ -n ${PROD_NAME:-} ]]; then
