@@ -205,16 +205,28 @@ def pod_security():
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def source_env(doc):
-    """The {env:NAME} variables the producer's sources name, sorted."""
+def stage_env(doc, sid=None):
+    """The {env:NAME} variables a stage's section names, sorted: the producer's sources (an
+    http source's url, query, headers, body) and the enricher's steps (an http_lookup's url).
+    sid None: every stage's."""
+    texts = []
+    if sid in (None, "producer"):
+        for src in ((doc.get("producer") or {}).get("sources") or []):
+            texts += [src.get("url") or "", src.get("body") or ""]
+            for key in ("query", "headers"):
+                texts += [str(v) for v in (src.get(key) or {}).values()]
+    if sid in (None, "enricher"):
+        texts += [step.get("url") or "" for step in ((doc.get("enricher") or {}).get("steps") or [])]
     names = set()
-    for src in ((doc.get("producer") or {}).get("sources") or []):
-        texts = [src.get("url") or "", src.get("body") or ""]
-        for key in ("query", "headers"):
-            texts += [str(v) for v in (src.get(key) or {}).values()]
-        for t in texts:
-            names |= set(re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", t))
+    for t in texts:
+        names |= set(re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}", t))
     return sorted(names)
+
+
+def reads_pg(doc, sid):
+    """A producer with a postgres or postgres_cdc source connects to PostgreSQL."""
+    return sid == "producer" and any(
+        (s.get("type") or "").startswith("postgres") for s in ((doc.get("producer") or {}).get("sources") or []))
 
 
 def daemon(p, sid, st, doc, files, pg):
@@ -228,18 +240,19 @@ def daemon(p, sid, st, doc, files, pg):
     if sid == "producer":
         extra, egress_ports = source_network(p, doc)
         net.update(extra)
+    elif sid == "enricher":
+        # An http_lookup step's API (a {env:...} base URL counts as port 80).
+        egress_ports = sorted({urlparse(step["url"]).port or (443 if urlparse(step["url"]).scheme == "https" else 80)
+                               for step in ((doc.get("enricher") or {}).get("steps") or []) if step.get("url")})
     env = common_env(p, st["port"])
     env.append({"name": "SLUICE_INSTANCE_ID", "valueFrom": {"fieldRef": {
         "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}})
-    # The PG* endpoint: the stages that use PostgreSQL, and a producer with a postgres or
-    # postgres_cdc source (source_network gave it the postgres-client label).
-    if pg or net.get("sluice.dev/postgres-client") == "true":
+    if pg:
         env += pg_env()
-    if sid == "producer":
-        # {env:NAME} in an http source's url, query, headers or body: from the Secret
-        # sluice-pipeline-<p>-env (an API's base URL and credentials; deploy/README.md).
-        for var in source_env(doc):
-            env.append({"name": var, "valueFrom": {"secretKeyRef": {
+    # {env:NAME} in an http source (url, query, headers, body) or an http_lookup's url: from the
+    # Secret sluice-pipeline-<p>-env (an API's base URL and credentials; deploy/README.md).
+    for var in stage_env(doc, sid):
+        env.append({"name": var, "valueFrom": {"secretKeyRef": {
                 "name": f"sluice-pipeline-{kname(p)}-env", "key": var}}})
     mounts = [{"name": "pipeline", "mountPath": f"{IMAGE_ROOT}/pipelines/{p}", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
@@ -403,8 +416,8 @@ def render(p, stages, pg):
     resources = []
     known = known_env()
     for sid, st in run:
-        docs = daemon(p, sid, st, doc, files, pg.get(st["binary"], False))
-        check_env(p, docs, known | set(source_env(doc)))
+        docs = daemon(p, sid, st, doc, files, pg.get(st["binary"], False) or reads_pg(doc, sid))
+        check_env(p, docs, known | set(stage_env(doc)))
         out[f"{sid}.yaml"] = head + dump(docs)
         resources.append(f"{sid}.yaml")
     rel = f"../../../../pipelines/{p}"

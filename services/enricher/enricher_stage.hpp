@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "sluice/core/shutdown.hpp"
 #include "sluice/pipeline/pipeline_config.hpp"
 #include "sluice/http/client.hpp"
 #include "sluice/pg/connection.hpp"
@@ -39,10 +40,19 @@ std::vector<stages::Row> LoadTable(pg::Connection& conn, const std::string& tabl
                                    const std::string& key_column,
                                    const std::vector<std::string>& columns);
 
+// Reads a pg_asof_lookup step's versioned table (key, valid_from as epoch milliseconds, the
+// value columns as text) and its horizon (q.horizon_query, default max(valid_from)) in one
+// REPEATABLE READ snapshot. Rows with a null key or valid_from are skipped. Throws
+// core::InfraError(kYes) when PostgreSQL, the table or the query fails.
+stages::VersionedTable::Snapshot LoadVersions(pg::Connection& conn, const stages::EnricherDeps::VersionedQuery& q);
+
 class EnricherStage : public runtime::TransformStage {
  public:
-  // Throws core::ConfigError (bad steps or schema).
-  explicit EnricherStage(const pipeline::PipelineConfig& config);
+  // Throws core::ConfigError (bad steps or schema). `shutdown` ends a pg_asof_lookup wait.
+  explicit EnricherStage(const pipeline::PipelineConfig& config, core::ShutdownToken shutdown = {});
+  // The real lookups: tables through `pg`, HTTP through `http`, waits that end on `shutdown`.
+  static stages::EnricherDeps MakeDeps(std::shared_ptr<pg::Connection> pg, std::shared_ptr<HttpFetcher> http,
+                                       core::ShutdownToken shutdown);
   // For tests: explicit steps, output spec and dependencies.
   EnricherStage(stages::Enricher enricher) : enricher_(std::move(enricher)) {}
   runtime::StageResult Process(runtime::Record record) override;

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   };
   spec.run = [](sluice::runtime::DaemonContext& ctx) {
     sluice::runtime::RunTransformDaemon(ctx, sluice::config::Stage::kEnricher, [&ctx] {
-      return std::make_unique<sluice::enricher::EnricherStage>(ctx.config);
+      return std::make_unique<sluice::enricher::EnricherStage>(ctx.config, ctx.shutdown);
     });
   };
   return sluice::runtime::RunDaemon(argc, argv, std::move(spec));

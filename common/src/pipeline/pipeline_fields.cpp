@@ -121,6 +121,9 @@ class Checker {
     deps.table_loader = [](const std::string&, const std::string&, const std::vector<std::string>&) {
       return LookupTable::Loader([] { return std::vector<Row>{}; });
     };
+    deps.versioned_loader = [](const EnricherDeps::VersionedQuery&) {
+      return VersionedTable::Loader([] { return VersionedTable::Snapshot{}; });
+    };
     deps.http_fetch = [](const std::string&, core::Duration) { return std::optional<HttpResponse>(); };
     try {
       const Enricher enricher(steps, enriched.spec, "enricher.steps", std::move(deps));

@@ -1,5 +1,6 @@
 #include "sluice/stages/cleaner.hpp"
 
+#include <map>
 #include <optional>
 
 #include "rules/rule.hpp"
@@ -16,7 +17,7 @@ const ComponentList<rules::Rule>& CleanerRules() {
   static const ComponentList<rules::Rule> list(
       "rule", {rules::RequiredRule(), rules::CoerceRule(), rules::RangeRule(), rules::RegexRule(),
                rules::AllowedRule(), rules::ImputeRule(), rules::DedupeRule(), rules::OutlierRule(),
-               rules::SyntheticDateRule()},
+               rules::SyntheticDateRule(), rules::LateRule()},
       /*names_in_dlq=*/true);
   return list;
 }
@@ -38,6 +39,17 @@ Cleaner::Cleaner(const YAML::Node& rules, RecordSpec output, const std::string& 
                             settings_.flags_field +
                             "' field to keep the flags in: add it (a nullable string) or use "
                             "another action");
+    }
+  }
+  // What each field was coerced to by the rules before each rule (as --check's RuleOrder
+  // follows it), for the rules that depend on it (late).
+  std::map<std::string, std::string> coerced;
+  for (auto& rule : rules_) {
+    rule->Bind(coerced, output_);
+    for (const auto& use : rule->Fields()) {
+      if (use.coerced_to.empty()) continue;
+      if (use.coerced_to == "string") coerced.erase(use.field);
+      else coerced[use.field] = use.coerced_to;
     }
   }
   if (!settings_.flags_field.empty()) {
@@ -67,8 +79,9 @@ CleanResult Cleaner::Process(Row work, std::int64_t timestamp_ms) {
     std::string reason;
     const Step step = rule->Apply(work, ctx, &reason);
     if (step != Step::kContinue) {
-      return refuse(step == Step::kDrop ? Outcome::Drop(rule->name(), std::move(reason))
-                                        : Outcome::RuleReject(rule->name(), std::move(reason)));
+      if (step == Step::kDrop) return refuse(Outcome::Drop(rule->name(), std::move(reason)));
+      if (rule->RejectCode() != DlqCode::kRule) return refuse(Outcome::Reject(rule->RejectCode(), std::move(reason)));
+      return refuse(Outcome::RuleReject(rule->name(), std::move(reason)));
     }
   }
   if (!settings_.flags_field.empty() && output_.Find(settings_.flags_field)) {

@@ -66,6 +66,12 @@ const std::vector<DlqCodeInfo>& DlqCodes() {
        "the row, after every rule or step, does not convert to the output schema (the implicit "
        "typing rule; `type` is reserved as a rule name)",
        "the conversion error"},
+      {DlqCode::kLate, "late", "cleaner",
+       "a `late` rule found the record's time more than the rule's `lateness` behind the "
+       "watermark, the greatest time among the records the cleaner has emitted (warmed from the "
+       "clean topic on restart). The reason starts with the rule's field; with several rules of "
+       "type late, the field tells them apart",
+       "`ts 2014-03-01T10:00:00Z is 2h35m behind the watermark 2014-03-01T12:35:00Z (lateness 2h)`"},
       {DlqCode::kUnwritable, "unwritable", "pg-sink",
        "a known writer schema that cannot be a row of the table: not a flat record, or a key "
        "field missing",

@@ -1,5 +1,6 @@
 #include "sluice/stages/enricher.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -70,6 +71,93 @@ const Row* LookupTable::Find(std::string_view key, SteadyTime now) {
   if (!loaded_at_ || now - *loaded_at_ >= refresh_) Refresh(now);
   auto it = rows_.find(std::string(key));
   return it == rows_.end() ? nullptr : &it->second;
+}
+
+// ---- VersionedTable ----
+
+VersionedTable::VersionedTable(Settings settings, Loader loader)
+    : settings_(settings), loader_(std::move(loader)) {
+  SLUICE_ASSERT(loader_ != nullptr, "VersionedTable needs a loader");
+}
+
+const VersionedTable::Version* VersionedTable::ValidAt(const std::vector<Version>& versions, std::int64_t t_ms) {
+  // The first version starting after t; the one before it is valid at t.
+  auto after = std::upper_bound(versions.begin(), versions.end(), t_ms,
+                                [](std::int64_t t, const Version& v) { return t < v.valid_from_ms; });
+  return after == versions.begin() ? nullptr : &*std::prev(after);
+}
+
+VersionedTable::Status VersionedTable::StatusOf(bool has_version, std::int64_t t_ms, std::int64_t horizon_ms) {
+  if (t_ms > horizon_ms) return Status::kUnconfirmed;
+  return has_version ? Status::kConfirmed : Status::kMissing;
+}
+
+std::string_view VersionedTable::StatusName(Status status) {
+  switch (status) {
+    case Status::kConfirmed: return "confirmed";
+    case Status::kUnconfirmed: return "unconfirmed";
+    case Status::kMissing: return "missing";
+  }
+  return "missing";
+}
+
+void VersionedTable::Refresh(SteadyTime now) {
+  Snapshot snapshot;
+  try {
+    snapshot = loader_();
+  } catch (const std::exception& e) {
+    if (!loaded_at_) throw;  // nothing to serve
+    last_error_ = e.what();
+    loaded_at_ = now;  // retry after the next interval, not on every record
+    return;
+  }
+  std::unordered_map<std::string, std::vector<Version>> fresh;
+  for (auto& [key, version] : snapshot.versions) fresh[key].push_back(std::move(version));
+  for (auto& [key, versions] : fresh) {
+    std::stable_sort(versions.begin(), versions.end(),
+                     [](const Version& a, const Version& b) { return a.valid_from_ms < b.valid_from_ms; });
+  }
+  versions_ = std::move(fresh);
+  horizon_ = snapshot.horizon_ms.value_or(INT64_MIN);
+  loaded_at_ = now;
+  ++loads_;
+  last_error_.clear();
+}
+
+VersionedTable::Decision VersionedTable::Final(std::string_view key, std::int64_t t_ms) const {
+  Decision d;
+  auto it = versions_.find(std::string(key));
+  const Version* v = it == versions_.end() ? nullptr : ValidAt(it->second, t_ms);
+  d.version = v ? &v->row : nullptr;
+  d.status = StatusOf(v != nullptr, t_ms, horizon_);
+  return d;
+}
+
+VersionedTable::Decision VersionedTable::Resolve(std::string_view key, std::int64_t t_ms, SteadyTime now) {
+  if (!loaded_at_ || now - *loaded_at_ >= settings_.refresh) Refresh(now);
+  const core::Duration poll = std::min(settings_.refresh, settings_.poll);
+  while (true) {
+    // Within the horizon, or beyond a horizon already waited on in full: answer now.
+    if (t_ms <= horizon_ || (given_up_ && *given_up_ == horizon_)) return Final(key, t_ms);
+    if (!waiting_on_ || *waiting_on_ != horizon_) {
+      waiting_on_ = horizon_;
+      wait_since_ = now;
+    }
+    const SteadyTime deadline = wait_since_ + settings_.wait;
+    if (now >= deadline) {
+      given_up_ = horizon_;
+      return Final(key, t_ms);
+    }
+    if (now - *loaded_at_ >= poll) {
+      const std::int64_t before = horizon_;
+      Refresh(now);
+      if (horizon_ != before) continue;  // judge again against the new horizon
+    }
+    Decision d;
+    d.wait = true;
+    d.retry_at = std::min(*loaded_at_ + poll, deadline);
+    return d;
+  }
 }
 
 // ---- HttpLookup ----
@@ -157,7 +245,7 @@ double MonthlyInstallment(double principal, double annual_rate_pct, std::int64_t
 
 const ComponentList<steps::Step, const EnricherDeps&>& EnricherSteps() {
   static const ComponentList<steps::Step, const EnricherDeps&> list(
-      "step", {steps::PgLookupStep(), steps::DeriveStep(), steps::HttpLookupStep()},
+      "step", {steps::PgLookupStep(), steps::DeriveStep(), steps::HttpLookupStep(), steps::PgAsofLookupStep()},
       /*names_in_dlq=*/true);
   return list;
 }

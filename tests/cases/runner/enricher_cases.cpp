@@ -5,9 +5,15 @@
 //   tables: {ref_us_states: [{code: CT, name: Connecticut}, ...]}   # pg_lookup tables
 //   http: {"http://rates/EUR": {status: 200, body: '{"rate": 1.1}'}, "http://rates/XXX": ~}
 // (~: no answer, as a timeout). A table or URL the file does not list fails the case.
+// pg_asof_lookup tables are `versioned_tables`, each with its rows (valid_from as a
+// timestamp text) and optionally its `horizon` (default: the greatest valid_from):
+//   versioned_tables: {units: {horizon: '2014-03-01T12:00:00', rows: [{unit_id: u1, valid_from: ..., name: ...}]}}
+// A record that waits for the horizon waits on a virtual clock: the wait ends at once with the
+// time it was asked to wait for, so `at:` of the following cases should lie beyond it.
 // Marks are the http_lookup steps that used their fallback (`fallbacks:`).
 #include "case_file.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -37,6 +43,41 @@ std::map<std::string, std::vector<Row>> TablesOf(const YAML::Node& node) {
     }
   }
   return tables;
+}
+
+std::int64_t TimeOf(const YAML::Node& node, const std::string& what) {
+  std::string text = node.as<std::string>();
+  if (!text.empty() && text.back() == 'Z') text.pop_back();
+  for (const char* f : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"}) {
+    if (auto ms = stages::ParseDateTime(text, f)) return *ms;
+  }
+  throw core::ConfigError(what + ": '" + node.as<std::string>() + "' is not a timestamp");
+}
+
+// versioned_tables: name -> the snapshot the loader returns, every column as text.
+std::map<std::string, stages::VersionedTable::Snapshot> VersionedTablesOf(const YAML::Node& node,
+                                                                          std::map<std::string, std::vector<Row>>* raw) {
+  std::map<std::string, stages::VersionedTable::Snapshot> out;
+  if (!node) return out;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string name = it->first.as<std::string>();
+    for (auto key = it->second.begin(); key != it->second.end(); ++key) {
+      const std::string k = key->first.as<std::string>();
+      if (k != "rows" && k != "horizon") {
+        throw core::ConfigError("versioned_tables." + name + ": unknown key '" + k + "' (known: rows, horizon)");
+      }
+    }
+    auto& rows = (*raw)[name];
+    for (const auto& r : it->second["rows"]) {
+      Row row;
+      for (auto c = r.begin(); c != r.end(); ++c) {
+        row.Set(c->first.as<std::string>(), c->second.IsNull() ? stages::Value{stages::Null{}} : stages::Value{c->second.Scalar()});
+      }
+      rows.push_back(std::move(row));
+    }
+    if (it->second["horizon"]) out[name].horizon_ms = TimeOf(it->second["horizon"], "versioned_tables." + name + ".horizon");
+  }
+  return out;
 }
 
 std::map<std::string, std::optional<stages::HttpResponse>> AnswersOf(const YAML::Node& node) {
@@ -75,7 +116,36 @@ std::size_t RunEnricherCases(const CaseFile& file, Report& report) {
 
   const auto tables = TablesOf(file.doc["tables"]);
   const auto answers = AnswersOf(file.doc["http"]);
+  std::map<std::string, std::vector<Row>> versioned_rows;
+  const auto versioned = VersionedTablesOf(file.doc["versioned_tables"], &versioned_rows);
   stages::EnricherDeps deps;
+  deps.versioned_loader = [&versioned, &versioned_rows](const stages::EnricherDeps::VersionedQuery& q) {
+    return stages::VersionedTable::Loader([&versioned, &versioned_rows, q] {
+      auto it = versioned_rows.find(q.table);
+      if (it == versioned_rows.end()) {
+        throw core::InfraError("table " + q.table + " is not in the case file's versioned_tables", core::Retry::kNo);
+      }
+      stages::VersionedTable::Snapshot snapshot = versioned.count(q.table) ? versioned.at(q.table) : stages::VersionedTable::Snapshot{};
+      const bool default_horizon = !snapshot.horizon_ms;
+      for (const auto& row : it->second) {
+        for (const auto& column : q.columns) {
+          if (!row.Find(column) || !row.Find(q.key_column) || !row.Find(q.valid_from_column)) {
+            throw core::InfraError("versioned table " + q.table + ": a row has no column " + column + ", " +
+                                       q.key_column + " or " + q.valid_from_column, core::Retry::kNo);
+          }
+        }
+        if (IsNull(row.Get(q.key_column)) || IsNull(row.Get(q.valid_from_column))) continue;
+        stages::VersionedTable::Version v;
+        v.valid_from_ms = TimeOf(YAML::Node(stages::AsText(row.Get(q.valid_from_column))), "valid_from");
+        for (const auto& column : q.columns) v.row.Set(column, row.Get(column));
+        if (default_horizon) snapshot.horizon_ms = std::max(snapshot.horizon_ms.value_or(v.valid_from_ms), v.valid_from_ms);
+        snapshot.versions.emplace_back(stages::AsText(row.Get(q.key_column)), std::move(v));
+      }
+      return snapshot;
+    });
+  };
+  // A virtual clock: a wait ends at once, at the time it was for.
+  deps.wait_until = [](stages::SteadyTime until) { return until; };
   deps.table_loader = [&tables](const std::string& table, const std::string& key_column,
                                  const std::vector<std::string>& columns) {
     return stages::LookupTable::Loader([&tables, table, key_column, columns] {

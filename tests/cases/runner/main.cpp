@@ -30,7 +30,7 @@ struct Stage {
 const std::vector<Stage>& Stages() {
   static const std::vector<Stage> stages = {
       {"cleaner", "rules", {"rules"}, RunCleanerCases},
-      {"enricher", "steps", {"steps", "input_schema", "input_schema_file", "tables", "http"}, RunEnricherCases},
+      {"enricher", "steps", {"steps", "input_schema", "input_schema_file", "tables", "versioned_tables", "http"}, RunEnricherCases},
   };
   return stages;
 }

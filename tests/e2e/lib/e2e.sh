@@ -16,6 +16,8 @@
 #   e2e_rows, e2e_dlq_json, e2e_psql <sql>, e2e_check <cond> <message>
 #   e2e_kafka_tool <class> [args]  a Kafka CLI class of the version the stack runs
 #   e2e_on_teardown <command>      more clean-up, run with the rest after the pipeline is down
+#   e2e_api_start <script> <URL var> [options]   a local API (tools/local_api) on a free port
+#   e2e_kill_at <daemon> <fraction> <total>      SIGKILL a daemon once it is that far, restart it
 
 E2E_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SLUICE_ROOT="$(cd "$E2E_LIB_DIR/../../.." && pwd)"
@@ -240,6 +242,57 @@ e2e_kafka_tool() {
   local version=$KAFKA_KRAFT_VERSION
   [[ $(cat "$STACK_DIR/mode" 2>/dev/null) == zk ]] && version=$KAFKA_ZK_VERSION
   kafka_tool "$version" "$@"
+}
+
+# e2e_api_start <script> <URL variable> [script options]: starts a local API server built on
+# tools/local_api/local_api.py (the price, weather and customer APIs) on a free port, exports
+# <URL variable>=http://127.0.0.1:<port>, and stops it when the test exits, whatever the
+# outcome. Its log is $E2E_TMP/<script name>.log; E2E_API_PIDS holds the pids.
+E2E_API_PIDS=()
+e2e_api_start() {
+  local script=$1 var=$2 name port_file i
+  name=$(basename "$script" .py)
+  port_file="$E2E_TMP/$name.port"
+  python3 "$script" --port 0 --port-file "$port_file" "${@:3}" >"$E2E_TMP/$name.log" 2>&1 &
+  E2E_API_PIDS+=($!)
+  trap 'rc=$?; kill ${E2E_API_PIDS[*]} 2>/dev/null; (exit $rc); e2e_teardown' EXIT
+  for (( i = 0; i < 100; i++ )); do
+    [[ -s $port_file ]] && break
+    sleep 0.1
+  done
+  [[ -s $port_file ]] || e2e_fail "$name did not start (log: $E2E_TMP/$name.log)"
+  export "$var=http://127.0.0.1:$(cat "$port_file")"
+  e2e_log "$name at ${!var} (${*:3})"
+}
+
+# e2e_progress_of <daemon>: how far it got: rows in the table for the pg-sink, records taken in
+# (its sluice_records_in_total) for the others; 0 while it does not answer.
+e2e_progress_of() {
+  if [[ $1 == pg-sink ]]; then
+    e2e_rows 2>/dev/null || echo 0
+  else
+    e2e_metric "$1" sluice_records_in_total 2>/dev/null || echo 0
+  fi
+}
+
+# e2e_kill_at <daemon> <fraction> <total>: waits until its progress reaches fraction * total,
+# kills it with SIGKILL, appends "<daemon> <progress>" to $E2E_TMP/kills, starts it again. Meant
+# to run in the background: a failure is written to $E2E_TMP/kill-<daemon>.err.
+e2e_kill_at() {
+  local d=$1 target deadline progress
+  target=$(python3 -c "print(int($2 * $3))")
+  deadline=$((SECONDS + 300))
+  while :; do
+    progress=$(e2e_progress_of "$d")
+    progress=${progress%.*}
+    (( progress >= target )) && break
+    (( SECONDS < deadline )) || { echo "$d never reached $target (at $progress)" >"$E2E_TMP/kill-$d.err"; return 1; }
+    sleep 0.1
+  done
+  "$E2E_PIPE" kill -9 "$E2E_ID" "$d" || { echo "kill failed" >"$E2E_TMP/kill-$d.err"; return 1; }
+  e2e_log "killed $d with SIGKILL at $progress (target $target of $3)"
+  echo "$d $progress" >>"$E2E_TMP/kills"
+  "$E2E_PIPE" start "$E2E_ID" "$d" || { echo "$d did not come back after kill -9" >"$E2E_TMP/kill-$d.err"; return 1; }
 }
 
 # e2e_log_count <daemon> <extended regex>: lines of the daemon's log matching.

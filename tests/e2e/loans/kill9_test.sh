@@ -57,39 +57,12 @@ read -r F_PRODUCER F_CLEANER F_ENRICHER F_SINK < <(python3 -c "
 import random; r = random.Random($SEED)
 print(*(round(r.uniform(.1, .7), 3) for _ in range(4)))")
 
-progress_of() {
-  if [[ $1 == pg-sink ]]; then
-    e2e_rows 2>/dev/null || echo 0
-  else
-    e2e_metric "$1" sluice_records_in_total 2>/dev/null || echo 0
-  fi
-}
-
-# kill_at <daemon> <fraction>: waits until its progress reaches fraction*ROWS, kills it with
-# SIGKILL, records how far it was, starts it again. Runs in the background.
-kill_at() {
-  local d=$1 target deadline progress
-  target=$(python3 -c "print(int($2 * $ROWS))")
-  deadline=$((SECONDS + 300))
-  while :; do
-    progress=$(progress_of "$d")
-    progress=${progress%.*}
-    (( progress >= target )) && break
-    (( SECONDS < deadline )) || { echo "$d never reached $target (at $progress)" >"$E2E_TMP/kill-$d.err"; return 1; }
-    sleep 0.1
-  done
-  "$E2E_PIPE" kill -9 "$E2E_ID" "$d" || { echo "kill failed" >"$E2E_TMP/kill-$d.err"; return 1; }
-  e2e_log "killed $d with SIGKILL at $progress (target $target of $ROWS)"
-  echo "$d $progress" >>"$E2E_TMP/kills"
-  "$E2E_PIPE" start "$E2E_ID" "$d" || { echo "$d did not come back after kill -9" >"$E2E_TMP/kill-$d.err"; return 1; }
-}
-
 e2e_feed "$DATA" synthetic.csv
 killers=()
-kill_at producer "$F_PRODUCER" & killers+=($!)
-kill_at cleaner "$F_CLEANER" & killers+=($!)
-kill_at enricher "$F_ENRICHER" & killers+=($!)
-kill_at pg-sink "$F_SINK" & killers+=($!)
+e2e_kill_at producer "$F_PRODUCER" "$ROWS" & killers+=($!)
+e2e_kill_at cleaner "$F_CLEANER" "$ROWS" & killers+=($!)
+e2e_kill_at enricher "$F_ENRICHER" "$ROWS" & killers+=($!)
+e2e_kill_at pg-sink "$F_SINK" "$ROWS" & killers+=($!)
 for k in "${killers[@]}"; do wait "$k" || true; done
 for d in producer cleaner enricher pg-sink; do
   [[ ! -f $E2E_TMP/kill-$d.err ]] || e2e_fail "killing $d: $(cat "$E2E_TMP/kill-$d.err")"

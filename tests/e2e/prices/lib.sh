@@ -14,21 +14,8 @@
 PRICES_API="$SLUICE_ROOT/pipelines/prices/api/price_api.py"
 
 prices_api_start() {
-  local port_file="$E2E_TMP/api.port"
   export SLUICE_PRICE_API_TOKEN="e2e-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-  python3 "$PRICES_API" --port 0 --port-file "$port_file" --token "$SLUICE_PRICE_API_TOKEN" "$@" \
-    >"$E2E_TMP/api.log" 2>&1 &
-  PRICES_API_PID=$!
-  # Stopped whatever the outcome (e2e_on_teardown runs only for a passing test).
-  trap 'rc=$?; kill $PRICES_API_PID 2>/dev/null; (exit $rc); e2e_teardown' EXIT
-  local i
-  for (( i = 0; i < 100; i++ )); do
-    [[ -s $port_file ]] && break
-    sleep 0.1
-  done
-  [[ -s $port_file ]] || e2e_fail "the price API did not start (log: $E2E_TMP/api.log)"
-  export SLUICE_PRICE_API_URL="http://127.0.0.1:$(cat "$port_file")"
-  e2e_log "price API at $SLUICE_PRICE_API_URL ($*)"
+  e2e_api_start "$PRICES_API" SLUICE_PRICE_API_URL --token "$SLUICE_PRICE_API_TOKEN" "$@"
 }
 
 prices_api() {

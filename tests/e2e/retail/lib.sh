@@ -27,8 +27,7 @@ RETAIL_DATA="$SLUICE_ROOT/tests/data/retail/superstore.csv"
 retail_exit() {
   local rc=$?
   set +e  # errexit must not end the trap before the teardown (as in cdc_exit)
-  [[ -n ${PRICES_API_PID:-} ]] && kill "$PRICES_API_PID" 2>/dev/null
-  [[ -n ${RETAIL_API_PID:-} ]] && kill "$RETAIL_API_PID" 2>/dev/null
+  kill ${E2E_API_PIDS[*]} 2>/dev/null
   if (( rc != 0 )) && [[ -n ${PROD_NAME:-} ]]; then
     "$E2E_PIPE" down "$PROD_NAME" >/dev/null 2>&1 || true
     psql -X -q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
@@ -50,19 +49,9 @@ retail_init() {
   python3 "$RETAIL_LOADER" --schema "$RETAIL_SRC" --historic-out "$RETAIL_CSV" --reset ||
     e2e_fail "load_source_db.py failed"
   prices_api_start
-  local port_file="$E2E_TMP/customer_api.port"
   export SLUICE_RETAIL_API_TOKEN="e2e-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-  python3 "$RETAIL_API" --port 0 --port-file "$port_file" --token "$SLUICE_RETAIL_API_TOKEN" \
-    >"$E2E_TMP/customer_api.log" 2>&1 &
-  RETAIL_API_PID=$!
-  trap retail_exit EXIT
-  local i
-  for (( i = 0; i < 100; i++ )); do
-    [[ -s $port_file ]] && break
-    sleep 0.1
-  done
-  [[ -s $port_file ]] || e2e_fail "the customer API did not start (log: $E2E_TMP/customer_api.log)"
-  export SLUICE_RETAIL_API_URL="http://127.0.0.1:$(cat "$port_file")"
+  e2e_api_start "$RETAIL_API" SLUICE_RETAIL_API_URL --token "$SLUICE_RETAIL_API_TOKEN"
+  trap retail_exit EXIT   # after e2e_api_start's: the slot clean-up of a failed run too
   FX_NAME="${E2E_ID}_fx" CUST_NAME="${E2E_ID}_cust" PROD_NAME="${E2E_ID}_prod"
   e2e_copy_pipeline fx "$FX_NAME" "$E2E_TMP/fx.yaml" "sink.schema=$RETAIL_SCHEMA"
   e2e_copy_pipeline retail_customers "$CUST_NAME" "$E2E_TMP/customers.yaml" "sink.schema=$RETAIL_SCHEMA"

@@ -78,7 +78,7 @@ TEST_CASE("the check finds a declared option that the factory never reads") {
 
 TEST_CASE("every cleaner rule type reads every option it declares") {
   CHECK(UnreadOptions(CleanerRules()).empty());
-  CHECK(CleanerRules().Types().size() == 9);
+  CHECK(CleanerRules().Types().size() == 10);
 }
 
 TEST_CASE("a rule list is validated against the declarations, every issue at once") {
@@ -104,9 +104,12 @@ TEST_CASE("every enricher step type reads every option it declares") {
   deps.table_loader = [](const std::string&, const std::string&, const std::vector<std::string>&) {
     return LookupTable::Loader([] { return std::vector<Row>{}; });
   };
+  deps.versioned_loader = [](const EnricherDeps::VersionedQuery&) {
+    return VersionedTable::Loader([] { return VersionedTable::Snapshot{}; });
+  };
   deps.http_fetch = [](const std::string&, core::Duration) { return std::optional<HttpResponse>{}; };
   CHECK(UnreadOptions<steps::Step, const EnricherDeps&>(EnricherSteps(), deps).empty());
-  CHECK(EnricherSteps().Types().size() == 3);
+  CHECK(EnricherSteps().Types().size() == 4);
 }
 
 TEST_CASE("every source type reads every option it declares") {

@@ -24,6 +24,7 @@ enum class DlqCode {
   kUnencodable,  // producer, cleaner, enricher: a row that does not fit the output schema
   kDrop,         // cleaner, enricher: the stage dropped the record
   kType,         // cleaner, enricher: the row does not convert to the output schema
+  kLate,         // cleaner: a late rule found the record too far behind the watermark
   kUnwritable,   // sink: a writer schema that cannot be a row of the table
   kPgRejected,   // sink: PostgreSQL refused the row
   kRule,         // cleaner, enricher: a configured rule or step (the header is its name)

@@ -6,10 +6,14 @@
 //                 interval through a loader the wiring supplies (it reads PostgreSQL);
 //   derive      - substr, concat, installment, date_part, copy;
 //   http_lookup - a JSON API value through HttpLookup: cache with TTL and size bound,
-//                 timeout, fallback value; the fetch function is injected.
+//                 timeout, fallback value; the fetch function is injected;
+//   pg_asof_lookup - the version of a key valid at the record's time in a versioned (SCD-2)
+//                 table, through VersionedTable: an event-time temporal join whose watermark
+//                 is the table's horizon; a record beyond the horizon waits a bounded time.
 //
 // Time is passed in (steady clock), so refresh and TTL behaviour is tested without sleeping.
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -62,6 +66,80 @@ class LookupTable {
   std::string last_error_;
 };
 
+// A versioned (SCD-2) reference table for point-in-time joins: every version of every key, a
+// version valid from its `valid_from` until the key's next version, and the table's horizon:
+// the time up to which every version is known (by default the greatest valid_from). This is
+// Flink's event-time temporal join, the horizon playing the versioned table's watermark.
+//
+// Resolve(key, t) decides for a record at time t:
+//   t <= horizon: final. The version valid at t (the greatest valid_from <= t), status
+//     confirmed; none: status missing.
+//   t > horizon: a version starting before t may still come. The record waits: Resolve asks
+//     the caller to come back (Decision::wait, at retry_at) while it re-reads the table every
+//     min(refresh, 1 s), until the horizon passes t, or `wait` has passed since this horizon
+//     value was first waited on; then the latest known version valid at t (or none), status
+//     unconfirmed. A horizon that has been waited on for a full `wait` without moving holds no
+//     later record (each gets unconfirmed at once) until it moves.
+// Outside waits the table is re-read when older than `refresh`. A failed re-read keeps the
+// previous copy (last_error() says why); a failed first load throws. Time is passed in (steady
+// clock). Single-threaded (one per step).
+class VersionedTable {
+ public:
+  struct Version {
+    std::int64_t valid_from_ms = 0;
+    Row row;  // the value columns, as the loader returns them
+  };
+  struct Snapshot {
+    std::vector<std::pair<std::string, Version>> versions;  // (key as text, version), any order
+    std::optional<std::int64_t> horizon_ms;                 // nullopt: none (an empty table)
+  };
+  // Reads the versions and the horizon in one snapshot of the database. Throws
+  // core::InfraError when they cannot be read.
+  using Loader = std::function<Snapshot()>;
+  enum class Status { kConfirmed, kUnconfirmed, kMissing };
+  struct Settings {
+    core::Duration refresh = std::chrono::seconds(10);
+    core::Duration wait = std::chrono::seconds(30);
+    core::Duration poll = std::chrono::seconds(1);  // re-reads while waiting: min(refresh, poll)
+  };
+  struct Decision {
+    bool wait = false;             // hold the record and call Resolve again at retry_at
+    SteadyTime retry_at{};
+    const Row* version = nullptr;  // !wait: the version valid at t, nullptr when none
+    Status status = Status::kMissing;
+  };
+
+  VersionedTable(Settings settings, Loader loader);
+
+  Decision Resolve(std::string_view key, std::int64_t t_ms, SteadyTime now);
+
+  // The pure parts. The version of `versions` (sorted by valid_from) valid at t, or nullptr.
+  static const Version* ValidAt(const std::vector<Version>& versions, std::int64_t t_ms);
+  // The status of a final answer: t within the horizon is confirmed (missing without a version).
+  static Status StatusOf(bool has_version, std::int64_t t_ms, std::int64_t horizon_ms);
+  static std::string_view StatusName(Status status);  // "confirmed", "unconfirmed", "missing"
+
+  // Loads now regardless of age. Throws when it fails and there is no copy to keep.
+  void Refresh(SteadyTime now);
+  std::int64_t horizon_ms() const { return horizon_; }  // INT64_MIN when none
+  std::uint64_t loads() const { return loads_; }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  Decision Final(std::string_view key, std::int64_t t_ms) const;
+
+  Settings settings_;
+  Loader loader_;
+  std::unordered_map<std::string, std::vector<Version>> versions_;  // sorted by valid_from
+  std::int64_t horizon_ = INT64_MIN;
+  std::optional<SteadyTime> loaded_at_;
+  std::optional<std::int64_t> waiting_on_;  // the horizon value records wait on
+  SteadyTime wait_since_{};                 // when waiting_on_ was first waited on
+  std::optional<std::int64_t> given_up_;    // a horizon waited on for a full `wait`
+  std::uint64_t loads_ = 0;
+  std::string last_error_;
+};
+
 // What an HTTP GET returned; nullopt from the fetch function means no answer (timeout,
 // connection refused).
 struct HttpResponse {
@@ -96,6 +174,7 @@ class HttpLookup {
 
   // The URL for a row; nullopt (and *why) when a placeholder's field is null or unknown.
   std::optional<std::string> Url(const Row& row, std::string* why) const;
+  const std::string& UrlTemplate() const { return settings_.url; }
   std::uint64_t fetches() const { return fetches_; }
 
  private:
@@ -119,6 +198,16 @@ struct EnricherDeps {
       table_loader;
   // For http_lookup steps.
   HttpFetch http_fetch;
+  // For a pg_asof_lookup step: a loader of the versions and the horizon of a versioned table.
+  struct VersionedQuery {
+    std::string table, key_column, valid_from_column;
+    std::vector<std::string> columns;  // value columns
+    std::string horizon_query;         // "" = SELECT max(valid_from_column) FROM table
+  };
+  std::function<VersionedTable::Loader(const VersionedQuery&)> versioned_loader;
+  // Blocks until `until` and returns the clock's time then (pg_asof_lookup's waits). Throws
+  // core::InfraError when the wait must end early (the daemon is stopping). Unset: sleeps.
+  std::function<SteadyTime(SteadyTime until)> wait_until;
 };
 
 // The verdict (emit or reject, with the deciding step and reason) is the shared Outcome; the

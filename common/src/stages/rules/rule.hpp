@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "sluice/stages/component.hpp"
+#include "sluice/stages/dlq_code.hpp"
 #include "sluice/stages/field_use.hpp"
 #include "sluice/stages/row.hpp"
 
@@ -35,6 +37,15 @@ class Rule {
   virtual void Commit(const Row&, std::int64_t) {}
   // The record was rejected or dropped: forget per-record marks made by Apply.
   virtual void Abandon() {}
+  // Called once by the Cleaner when every rule is built: the type each field was left in by
+  // the coerce rules before this one ("timestamp", "date", "int", ...) and the clean schema.
+  // Throws core::ConfigError when the rule cannot work in that place.
+  virtual void Bind(const std::map<std::string, std::string>& coerced_before, const RecordSpec& output) {
+    (void)coerced_before;
+    (void)output;
+  }
+  // The DLQ code of a reject: kRule (under the rule's name) unless the rule has a fixed word.
+  virtual DlqCode RejectCode() const { return DlqCode::kRule; }
   virtual std::vector<FieldUse> Fields() const = 0;
   const std::string& name() const { return name_; }
   Action action() const { return action_; }
@@ -153,5 +164,6 @@ RuleType ImputeRule();
 RuleType DedupeRule();
 RuleType OutlierRule();
 RuleType SyntheticDateRule();
+RuleType LateRule();
 
 }  // namespace sluice::stages::rules

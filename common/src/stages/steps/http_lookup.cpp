@@ -1,4 +1,6 @@
 // http_lookup: a value from a JSON HTTP API, cached, with a fallback when the API fails.
+#include <cstdlib>
+
 #include "sluice/stages/yaml_util.hpp"
 #include "step.hpp"
 
@@ -9,8 +11,8 @@ class HttpLookupFill final : public Step {
  public:
   HttpLookupFill(const ComponentInput& in, const EnricherDeps& deps)
       : Step(in), field_(in.options.String("field")), lookup_(SettingsOf(in), FetchOf(in, deps)) {
-    // The {field} placeholders; SettingsOf checked that the braces balance.
-    const std::string url = in.options.String("url");
+    // The {field} placeholders; SettingsOf checked that the braces balance and filled in {env:NAME}.
+    const std::string& url = lookup_.UrlTemplate();
     for (std::size_t open = url.find('{'); open != std::string::npos; open = url.find('{', open + 1)) {
       url_fields_.push_back(url.substr(open + 1, url.find('}', open) - open - 1));
     }
@@ -40,6 +42,7 @@ class HttpLookupFill final : public Step {
       if (depth < 0 || depth > 1) in.Fail("url", "unbalanced { } in the URL template");
     }
     if (depth != 0) in.Fail("url", "unbalanced { } in the URL template");
+    s.url = WithEnvironment(in, s.url);
     s.json_pointer = o.String("json_path");
     if (!s.json_pointer.empty() && s.json_pointer[0] != '/') in.Fail("json_path", "a JSON pointer starts with '/'");
     s.ttl = o.Duration("cache_ttl");
@@ -48,6 +51,22 @@ class HttpLookupFill final : public Step {
     // The fallback as written (a quoted '0' stays text; the enriched schema types it).
     if (o.Has("fallback")) s.fallback = ScalarValue(config::Lookup(in.raw, "fallback"));
     return s;
+  }
+  // {env:NAME} is replaced by the variable's value when the step is built (a base URL that
+  // differs per deployment); an unset or empty variable is a configuration error.
+  static std::string WithEnvironment(const ComponentInput& in, const std::string& url) {
+    static constexpr std::string_view kEnv = "{env:";
+    std::string out;
+    std::size_t at = 0;
+    for (std::size_t open = url.find(kEnv); open != std::string::npos; open = url.find(kEnv, at)) {
+      const std::size_t close = url.find('}', open);
+      const std::string var = url.substr(open + kEnv.size(), close - open - kEnv.size());
+      const char* value = std::getenv(var.c_str());
+      if (value == nullptr || *value == '\0') in.Fail("url", "environment variable " + var + " is not set");
+      out.append(url, at, open - at).append(value);
+      at = close + 1;
+    }
+    return out.append(url, at);
   }
   static HttpFetch FetchOf(const ComponentInput& in, const EnricherDeps& deps) {
     if (!deps.http_fetch) in.Fail("", "no HTTP client available for http_lookup");
@@ -62,7 +81,7 @@ class HttpLookupFill final : public Step {
 void Declare(config::Section& s) {
   using T = config::OptionType;
   DeclareStepName(s, "weather");
-  s.Add("url", T::kString).Required().Describe("URL template; {field} is replaced by the URL-encoded field value").Example("http://127.0.0.1:8089/weather/{city}/{date}");
+  s.Add("url", T::kString).Required().Describe("URL template; {field} is replaced by the URL-encoded field value, {env:NAME} by an environment variable when the step starts").Example("http://127.0.0.1:8089/weather/{city}/{date}");
   s.Add("field", T::kString).Required().Describe("Output field").Example("temp_max");
   s.Add("json_path", T::kString).Default("''").Describe("JSON pointer to the value in the response").Example("/daily/temp_max");
   s.Add("cache_ttl", T::kDuration).Default("10m").Describe("How long an answer is reused").Example("1h");

@@ -31,5 +31,6 @@ void DeclareStepName(config::Section& s, const std::string& example);
 StepType PgLookupStep();
 StepType DeriveStep();
 StepType HttpLookupStep();
+StepType PgAsofLookupStep();
 
 }  // namespace sluice::stages::steps
