@@ -142,10 +142,16 @@ def source_network(p, doc):
     return extra, sorted(ports)
 
 
+def kname(p):
+    """A pipeline name as part of a Kubernetes object name (DNS-1123: no '_'): retail_products
+    -> retail-products. Pipeline names are [a-z0-9_-], so '_' is the only character to map."""
+    return p.replace("_", "-")
+
+
 def labels(p, sid):
     return {
         "app.kubernetes.io/name": sid,
-        "app.kubernetes.io/instance": f"{p}-{sid}",
+        "app.kubernetes.io/instance": f"{kname(p)}-{sid}",
         "app.kubernetes.io/component": "daemon",
         "app.kubernetes.io/part-of": "sluice",
         "sluice.dev/pipeline": p,
@@ -158,7 +164,7 @@ def config_map_key(rel):
 
 def pipeline_volume(p, files):
     return {"name": "pipeline", "configMap": {
-        "name": f"sluice-pipeline-{p}",
+        "name": f"sluice-pipeline-{kname(p)}",
         "items": [{"key": config_map_key(f), "path": f} for f in files]}}
 
 
@@ -224,7 +230,7 @@ def reads_pg(doc, sid):
 
 
 def daemon(p, sid, st, doc, files, pg):
-    name = f"{p}-{sid}"
+    name = f"{kname(p)}-{sid}"
     lab = labels(p, sid)
     net = {"sluice.dev/kafka-client": "true", "sluice.dev/registry-client": "true",
            "sluice.dev/metrics": "true"}
@@ -247,7 +253,7 @@ def daemon(p, sid, st, doc, files, pg):
     # Secret sluice-pipeline-<p>-env (an API's base URL and credentials; deploy/README.md).
     for var in stage_env(doc, sid):
         env.append({"name": var, "valueFrom": {"secretKeyRef": {
-                "name": f"sluice-pipeline-{p}-env", "key": var}}})
+                "name": f"sluice-pipeline-{kname(p)}-env", "key": var}}})
     mounts = [{"name": "pipeline", "mountPath": f"{IMAGE_ROOT}/pipelines/{p}", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
     claims = []
@@ -328,7 +334,7 @@ def daemon(p, sid, st, doc, files, pg):
 def scaled_object(p, sid, st, doc):
     topics = doc.get("topics") or {}
     partitions = int(topics.get("partitions") or 1)
-    name = f"{p}-{sid}"
+    name = f"{kname(p)}-{sid}"
     return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
             "metadata": {"name": name, "labels": labels(p, sid)},
             "spec": {
@@ -348,7 +354,7 @@ def scaled_object(p, sid, st, doc):
 
 
 def replay_job(p, files):
-    name = f"{p}-replay"
+    name = f"{kname(p)}-replay"
     lab = {**labels(p, "replay"), "app.kubernetes.io/component": "job"}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": lab}, "spec": {
         # Created suspended: set the range and target in args, then
@@ -419,7 +425,7 @@ def render(p, stages, pg):
         f"# The {p} pipeline's daemons. The ConfigMap is generated from the pipeline folder itself,\n"
         "# outside this directory: build with --load-restrictor LoadRestrictionsNone.\n") + component(
         resources, {"configMapGenerator": [{
-            "name": f"sluice-pipeline-{p}",
+            "name": f"sluice-pipeline-{kname(p)}",
             "files": [f"{config_map_key(f)}={rel}/{f}" for f in files]}]})
     scalers = [scaled_object(p, sid, st, doc) for sid, st in run if sid in INPUT_TOPIC]
     if scalers:
@@ -436,7 +442,7 @@ def render(p, stages, pg):
     out["replay/job.yaml"] = head + (
         "# A replay Job template. NEEDS ISSUE #15: the image has no sluice-replay yet, so this Job\n"
         "# cannot run today. It is created suspended; set args (#15's range and target), then\n"
-        f"#   kubectl -n sluice patch job {p}-replay --type merge -p '{{\"spec\":{{\"suspend\":false}}}}'\n") + dump([job])
+        f"#   kubectl -n sluice patch job {kname(p)}-replay --type merge -p '{{\"spec\":{{\"suspend\":false}}}}'\n") + dump([job])
     out["replay/kustomization.yaml"] = head + (
         "# Optional, in no default overlay: a suspended replay Job template (needs sluice-replay,\n"
         "# issue #15). The ConfigMap it mounts comes from the pipeline's component.\n") + component(["job.yaml"])

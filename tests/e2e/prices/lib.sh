@@ -8,6 +8,7 @@
 #   prices_copy <fx|prices> <name> <out> [k=v...]  the pipeline file, renamed after <name>
 #                                             (pipeline, topics, table), without sink views; each
 #                                             k=v sets an option of its http source (rate_limit=2/s)
+#                                             (e2e_copy_pipeline of ../lib/e2e.sh)
 #   prices_sweeps <pipeline dir>              "sweep done" lines in its producer log
 
 PRICES_API="$SLUICE_ROOT/pipelines/prices/api/price_api.py"
@@ -30,23 +31,9 @@ prices_api_stat() {
 }
 
 prices_copy() {
-  python3 - "$SLUICE_ROOT/pipelines/$1/pipeline.yaml" "$2" "$3" "${@:4}" <<'PY' || e2e_fail "could not copy pipelines/$1"
-import os, sys, yaml
-src, name, out = sys.argv[1:4]
-doc = yaml.safe_load(open(src))
-base = os.path.dirname(os.path.abspath(src))
-doc["pipeline"] = name
-doc["topics"] = {**doc["topics"], **{k: f"{name}.{k}" for k in ("raw", "clean", "enriched", "dlq")}}
-if "enricher" not in doc:
-    doc["topics"]["enriched"] = f"{name}.clean"
-doc["schemas"] = {k: os.path.join(base, v) for k, v in doc["schemas"].items()}
-doc["sink"]["table"] = name
-doc["sink"].pop("views", None)
-for kv in sys.argv[4:]:
-    k, v = kv.split("=", 1)
-    doc["producer"]["sources"][0][k] = v
-yaml.safe_dump(doc, open(out, "w"), sort_keys=False)
-PY
+  local kv extra=()
+  for kv in "${@:4}"; do extra+=("producer.sources.0.$kv"); done
+  e2e_copy_pipeline "$1" "$2" "$3" "sink.table=$2" "sink.views=[]" ${extra[@]+"${extra[@]}"}
 }
 
 prices_sweeps() { grep -c '"msg":"sweep done"' "$1/logs/producer.log" 2>/dev/null || true; }
