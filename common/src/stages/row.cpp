@@ -467,7 +467,7 @@ bool ReadDigits(std::string_view text, std::size_t& pos, int max_digits, bool ex
 std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_view format) {
   static const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                   "jul", "aug", "sep", "oct", "nov", "dec"};
-  int y = -1, m = -1, d = 1, hh = 0, mm = 0, ss = 0;
+  int y = -1, m = -1, d = 1, hh = 0, mm = 0, ss = 0, ms = 0;
   std::size_t pos = 0;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] == '%' && i + 1 < format.size()) {
@@ -502,6 +502,18 @@ std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_vie
           if (!ReadDigits(text, pos, 2, false, &v) || v > 60) return std::nullopt;
           ss = v;
           break;
+        case 'f': {  // a fraction of a second, 1 to 9 digits: kept to the millisecond
+          std::size_t digits = 0;
+          int scale = 100;
+          while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && digits < 9) {
+            ms += (text[pos] - '0') * scale;
+            scale /= 10;
+            ++pos;
+            ++digits;
+          }
+          if (digits == 0) return std::nullopt;
+          break;
+        }
         case 'b': {
           if (pos + 3 > text.size()) return std::nullopt;
           const std::string abbr = ToLower(text.substr(pos, 3));
@@ -529,7 +541,7 @@ std::optional<std::int64_t> ParseDateTime(std::string_view text, std::string_vie
   if (pos != text.size() || y < 0 || m < 1 || m > 12 || d < 1) return std::nullopt;
   if (static_cast<unsigned>(d) > DaysInMonth(y, static_cast<unsigned>(m))) return std::nullopt;
   const std::int64_t days = DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
-  return days * 86'400'000 + (hh * 3600 + mm * 60 + ss) * 1000LL;
+  return days * 86'400'000 + (hh * 3600 + mm * 60 + ss) * 1000LL + ms;
 }
 
 std::optional<std::int64_t> ParseDate(std::string_view text, std::string_view format) {

@@ -11,12 +11,17 @@ fleet_init --seed 11 --units 24 --hours 48
 fleet_up
 lines=$(fleet_truth "t['accounting']['events_written']")
 valid=$(fleet_truth "t['accounting']['valid_in_lateness']")
-fleet_send
+# The producer reads the topic faster than a poll can see: it is killed after the first half
+# was sent and before the second.
+half=$((lines / 2))
+fleet_send 1 "$half"
+e2e_kill_at producer 0.3 "$lines"
+[[ ! -f $E2E_TMP/kill-producer.err ]] || e2e_fail "killing producer: $(cat "$E2E_TMP/kill-producer.err")"
 killers=()
-e2e_kill_at producer 0.3 "$lines" & killers+=($!)
 e2e_kill_at cleaner 0.4 "$lines" & killers+=($!)
 e2e_kill_at enricher 0.5 "$lines" & killers+=($!)
 e2e_kill_at pg-sink 0.6 "$valid" & killers+=($!)
+fleet_send $((half + 1)) "$lines"
 for k in "${killers[@]}"; do wait "$k" || true; done
 for d in producer cleaner enricher pg-sink; do
   [[ ! -f $E2E_TMP/kill-$d.err ]] || e2e_fail "killing $d: $(cat "$E2E_TMP/kill-$d.err")"

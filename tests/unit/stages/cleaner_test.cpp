@@ -120,6 +120,13 @@ TEST_CASE("dates: formats and calendar arithmetic") {
   CHECK(ParseDate("1969-12-31", "%Y-%m-%d") == -1);
   CHECK(!ParseDate("2016-01-01x", "%Y-%m-%d"));
   CHECK(ParseDateTime("2016-01-01 00:00:01", "%Y-%m-%d %H:%M:%S") == DaysFromCivil(2016, 1, 1) * 86400000 + 1000);
+  // %f: a fraction of a second of 1 to 9 digits, kept to the millisecond (truncated).
+  const std::int64_t second = DaysFromCivil(2026, 12, 5) * 86400000 + (12 * 3600 + 10 * 60 + 58) * 1000LL;
+  CHECK(ParseDateTime("2026-12-05T12:10:58.562579Z", "%Y-%m-%dT%H:%M:%S.%fZ") == second + 562);
+  CHECK(ParseDateTime("2026-12-05T12:10:58.5Z", "%Y-%m-%dT%H:%M:%S.%fZ") == second + 500);
+  CHECK(ParseDateTime("2026-12-05T12:10:58.000000Z", "%Y-%m-%dT%H:%M:%S.%fZ") == second);
+  CHECK(ParseDateTime("2026-12-05T12:10:58.Z", "%Y-%m-%dT%H:%M:%S.%fZ") == std::nullopt);
+  CHECK(ParseDateTime("2026-12-05T12:10:58.1234567891Z", "%Y-%m-%dT%H:%M:%S.%fZ") == std::nullopt);
 }
 
 TEST_CASE("cleaner: a rule may not be named after a fixed DLQ word") {

@@ -132,7 +132,7 @@ void Declare(config::Section& s) {
   s.Add("to", T::kEnum).Allowed({"int", "long", "double", "decimal", "string", "bool", "date", "timestamp"}).Required().Describe("Target type").Example("int");
   s.Add("extract", T::kString).Describe("Regex whose first capture group holds the value").Example("'term_(\\d+)'");
   s.Add("remove", T::kList).Default("[]").Describe("Substrings removed before parsing").Example("['$', ',']");
-  s.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
+  s.Add("formats", T::kList).Default("[]").Describe("strptime formats tried in order for date/timestamp (%Y %y %m %d %H %M %S %b, and %f: a fraction of a second, kept to the millisecond)").Example("['%Y-%m-%d', '%m/%d/%Y', '%b-%Y']");
   s.Add("round", T::kInt).Min(0).Max(15).Describe("to: double or decimal only: round the number to this many decimals (half away from zero)").Example("2");
   s.Add("map", T::kMap).Default("{}").Describe("Exact input values replaced before parsing ('' maps to null)").Example("{emp_lt_1: '0', emp_ge_10: '10', emp_unk: ''}");
   s.Check(config::RegexCompiles("extract"));
