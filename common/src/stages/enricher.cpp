@@ -137,15 +137,17 @@ VersionedTable::Decision VersionedTable::Resolve(std::string_view key, std::int6
   if (!loaded_at_ || now - *loaded_at_ >= settings_.refresh) Refresh(now);
   const core::Duration poll = std::min(settings_.refresh, settings_.poll);
   while (true) {
-    // Within the horizon, or beyond a horizon already waited on in full: answer now.
-    if (t_ms <= horizon_ || (given_up_ && *given_up_ == horizon_)) return Final(key, t_ms);
-    if (!waiting_on_ || *waiting_on_ != horizon_) {
-      waiting_on_ = horizon_;
-      wait_since_ = now;
+    if (given_up_ && horizon_ >= *given_up_) given_up_.reset();
+    // Within the horizon, or beyond it while an earlier full wait has not been caught up: answer now.
+    if (t_ms <= horizon_ || given_up_) {
+      wait_since_.reset();
+      return Final(key, t_ms);
     }
-    const SteadyTime deadline = wait_since_ + settings_.wait;
+    if (!wait_since_) wait_since_ = now;  // the wait is the record's, whatever the horizon does
+    const SteadyTime deadline = *wait_since_ + settings_.wait;
     if (now >= deadline) {
-      given_up_ = horizon_;
+      given_up_ = t_ms;
+      wait_since_.reset();
       return Final(key, t_ms);
     }
     if (now - *loaded_at_ >= poll) {

@@ -136,9 +136,13 @@ TEST_CASE("asof: a horizon that never moves - unconfirmed after wait, and the ne
   CHECK(t.loads == loads);
   // A record within the horizon is still confirmed.
   CHECK(table.Resolve("u1", 100, now + 2ms).status == Status::kConfirmed);
-  // Once the horizon moves (seen at the next refresh), records beyond it are held again.
+  // A horizon that moves but stays below the given-up record's time holds nothing.
   t.snapshot.horizon_ms = 200;
   d = table.Resolve("u1", 900, now + 10s);
+  CHECK_FALSE(d.wait);
+  // Once it passes that time, records beyond it are held again.
+  t.snapshot.horizon_ms = 1000;
+  d = table.Resolve("u1", 1100, now + 20s);
   CHECK(d.wait);
 }
 

@@ -133,9 +133,11 @@ class VersionedTable {
   std::unordered_map<std::string, std::vector<Version>> versions_;  // sorted by valid_from
   std::int64_t horizon_ = INT64_MIN;
   std::optional<SteadyTime> loaded_at_;
-  std::optional<std::int64_t> waiting_on_;  // the horizon value records wait on
-  SteadyTime wait_since_{};                 // when waiting_on_ was first waited on
-  std::optional<std::int64_t> given_up_;    // a horizon waited on for a full `wait`
+  std::optional<SteadyTime> wait_since_;  // when the record being held began to wait
+  // The time of the record whose full `wait` ran out: later records are not held until the
+  // horizon passes it (a horizon that stands still, or one that follows the clock while the
+  // records are ahead of it, must not hold each record in turn).
+  std::optional<std::int64_t> given_up_;
   std::uint64_t loads_ = 0;
   std::string last_error_;
 };
