@@ -49,6 +49,28 @@ def ParseBody(body):
         raise ApiError(400, "the body is not JSON")
 
 
+def ParseConfig(body, keys):
+    """The {key: value} of a POST /admin/config body; unknown keys and bad values are 400. keys:
+    {name: int or float}, or a sequence of names that all take integers. Values are
+    non-negative; an int key takes no fraction."""
+    kinds = dict(keys) if isinstance(keys, dict) else {k: int for k in keys}
+    known = ", ".join(sorted(kinds))
+    if not isinstance(body, dict) or not body:
+        raise ApiError(400, f"expected a JSON object with some of {known}")
+    unknown = sorted(set(body) - set(kinds))
+    if unknown:
+        raise ApiError(400, f"unknown config key {', '.join(unknown)} (known: {known})")
+    changes = {}
+    for key, value in body.items():
+        kind = kinds[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+                or (kind is int and value != int(value)):
+            what = "integer" if kind is int else "number"
+            raise ApiError(400, f"{key} must be a non-negative {what}, got {value!r}")
+        changes[key] = kind(value)
+    return changes
+
+
 def Route(routes, method, path):
     """The 200 Response of routes[(method, path)]() (a JSON value); 405 (with Allow) when path is
     served under another method, 404 when it is not served at all."""

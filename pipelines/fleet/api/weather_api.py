@@ -21,7 +21,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
 from local_api import (  # noqa: E402 (found through the sys.path line above)
-    AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs,
+    ParseConfig, AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs,
     ParseBody, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "fleet"))
@@ -153,18 +153,6 @@ class Settings:
                 "auth": bool(self.token)}
 
 
-def ParseConfig(body):
-    """The {key: value} of a POST /admin/config body; unknown keys and bad values are 400."""
-    if not isinstance(body, dict) or not body:
-        raise ApiError(400, f"expected a JSON object with some of {', '.join(Settings.kConfigKeys)}")
-    unknown = sorted(set(body) - set(Settings.kConfigKeys))
-    if unknown:
-        raise ApiError(400, f"unknown config key {', '.join(unknown)} (known: {', '.join(Settings.kConfigKeys)})")
-    for key, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApiError(400, f"{key} must be a non-negative integer, got {value!r}")
-    return dict(body)
-
 
 class Stats:
     """Counters of /admin/stats, over data requests only."""
@@ -265,7 +253,7 @@ class WeatherApi(AdminState):
                   ("GET", "/admin/stats"): self.StatsJson,
                   ("GET", "/admin/config"): self.ConfigJson,
                   ("POST", "/admin/reset"): self.Reset,
-                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body)))}
+                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body), Settings.kConfigKeys))}
         return Route(routes, method, path)
 
     def Reset(self):

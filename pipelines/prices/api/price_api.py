@@ -24,7 +24,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
 from local_api import (  # noqa: E402 (found through the sys.path line above)
-    AdminState, ApiError, ArgParser, ErrorResponse, Json,
+    ParseConfig, AdminState, ApiError, ArgParser, ErrorResponse, Json,
     ParseArgs, ParseBody, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "prices"))
@@ -184,24 +184,6 @@ class Settings:
                 "drift": {"on": bool(self.drift_drop or self.drift_type), "drop": self.drift_drop,
                           "type": self.drift_type}}
 
-
-def ParseConfig(body):
-    """The {key: value} of a POST /admin/config body; unknown keys and bad values are 400."""
-    if not isinstance(body, dict) or not body:
-        raise ApiError(400, f"expected a JSON object with some of {sorted(Settings.kConfigKeys)}")
-    unknown = sorted(set(body) - set(Settings.kConfigKeys))
-    if unknown:
-        raise ApiError(400, f"unknown config key {', '.join(unknown)}"
-                            f" (known: {', '.join(sorted(Settings.kConfigKeys))})")
-    changes = {}
-    for key, value in body.items():
-        kind = Settings.kConfigKeys[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                or (kind is int and value != int(value)):
-            what = "integer" if kind is int else "number"
-            raise ApiError(400, f"{key} must be a non-negative {what}, got {value!r}")
-        changes[key] = kind(value)
-    return changes
 
 
 def ParseDrift(body):
@@ -382,7 +364,7 @@ class PriceApi(AdminState):
                   ("GET", "/admin/stats"): self.StatsJson,
                   ("GET", "/admin/config"): self.ConfigJson,
                   ("POST", "/admin/reset"): self.Reset,
-                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body))),
+                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body), Settings.kConfigKeys)),
                   ("POST", "/admin/drift"): lambda: self.SetDrift(*ParseDrift(ParseBody(body)))}
         return Route(routes, method, path)
 
