@@ -265,6 +265,57 @@ e2e_api_start() {
   e2e_log "$name at ${!var} (${*:3})"
 }
 
+# The tests that run scripts/demo <use case> as a user does, on the pipelines' real names (ctest
+# runs them one at a time: RESOURCE_LOCK in tests/CMakeLists.txt).
+#   e2e_demo_init <name>             checks env and binaries, makes $E2E_DEMO_TMP, and sets the
+#                                    EXIT trap that calls the test's demo_reset() and reports
+#   e2e_demo_reset_pipelines <p>...  each pipeline down, its sink table dropped, its sink offsets
+#                                    and topics (<p>.*) deleted
+#   e2e_demo_stop_apis <name>...     the local APIs the demo started (.stack/<name>/pid)
+#   e2e_demo_run <demo args...>      demo_reset, then scripts/demo <args> --skip-build on the
+#                                    running stack into $E2E_DEMO_TMP/demo.log; fails with its tail;
+#                                    sets $E2E_DEMO_OUT (the output without progress lines)
+e2e_demo_init() {
+  e2e_require_env
+  e2e_require_binaries
+  E2E_DEMO_TMP=$(mktemp -d "/tmp/sluice-e2e-demo-$1.XXXX")
+  trap e2e_demo_exit EXIT
+}
+e2e_demo_exit() {
+  local rc=$?
+  demo_reset
+  (( rc == 0 )) && rm -rf "$E2E_DEMO_TMP"
+  if (( rc == 0 )); then e2e_log PASS; else e2e_log "FAILED (output: $E2E_DEMO_TMP/demo.log)"; fi
+  exit "$rc"
+}
+e2e_demo_reset_pipelines() {
+  local p table
+  for p in "$@"; do
+    "$SLUICE_BIN_DIR/sluice" pipeline down "$p" >/dev/null 2>&1 || true
+    table=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["sink"]["table"])' \
+      "$SLUICE_ROOT/pipelines/$p/pipeline.yaml")
+    psql -X -q -c "DROP TABLE IF EXISTS \"$table\" CASCADE" >/dev/null 2>&1 || true
+    psql -X -q -c "DELETE FROM sluice_offsets WHERE consumer_group = 'sluice-sink-$p'" >/dev/null 2>&1 || true
+    e2e_kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SLUICE_KAFKA_BROKERS" \
+      --delete --topic "$p\\..*" >/dev/null 2>&1 || true
+  done
+}
+e2e_demo_stop_apis() {
+  local a
+  for a in "$@"; do
+    if [[ -f $SLUICE_ROOT/.stack/$a/pid ]]; then kill "$(cat "$SLUICE_ROOT/.stack/$a/pid")" 2>/dev/null || true; fi
+  done
+}
+e2e_demo_run() {
+  # A fresh start: no state of an earlier run of the demo.
+  demo_reset
+  sleep 2  # topic deletion is asynchronous
+  # The stack the environment names (checked by e2e_demo_init), whichever checkout started it.
+  SLUICE_DEMO_STACK=running "$SLUICE_ROOT/scripts/demo" "$@" --skip-build >"$E2E_DEMO_TMP/demo.log" 2>&1 ||
+    { tail -40 "$E2E_DEMO_TMP/demo.log"; e2e_fail "scripts/demo $* failed"; }
+  E2E_DEMO_OUT=$(grep -v '^\[' "$E2E_DEMO_TMP/demo.log")
+}
+
 # e2e_progress_of <daemon>: how far it got: rows in the table for the pg-sink, records taken in
 # (its sluice_records_in_total) for the others; 0 while it does not answer.
 e2e_progress_of() {

@@ -7,48 +7,19 @@
 # shares fx: tests/CMakeLists.txt, RESOURCE_LOCK).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/e2e.sh"
-e2e_require_env
-e2e_require_binaries
-tmp=$(mktemp -d /tmp/sluice-e2e-demo-retail.XXXX)
-read -r price_port customer_port <<<"$(e2e_free_ports 2)"
-reset() {
-  local p
-  for p in retail retail_products retail_customers fx; do
-    "$SLUICE_BIN_DIR/sluice" pipeline down "$p" >/dev/null 2>&1 || true
-  done
-  for p in price-api customer-api; do
-    if [[ -f $SLUICE_ROOT/.stack/$p/pid ]]; then kill "$(cat "$SLUICE_ROOT/.stack/$p/pid")" 2>/dev/null || true; fi
-  done
-  psql -X -q -c 'DROP TABLE IF EXISTS retail_sales, retail_customers, retail_product_changes,
-                   retail_region_currency, fx_rates CASCADE' >/dev/null 2>&1 || true
+e2e_demo_init retail
+demo_reset() {
+  e2e_demo_reset_pipelines retail retail_products retail_customers fx
+  e2e_demo_stop_apis price-api customer-api
+  psql -X -q -c 'DROP TABLE IF EXISTS retail_region_currency CASCADE' >/dev/null 2>&1 || true
   psql -X -q -c 'DROP SCHEMA IF EXISTS retail_src CASCADE' >/dev/null 2>&1 || true
   psql -X -q -c 'DROP PUBLICATION IF EXISTS sluice_retail_products' >/dev/null 2>&1 || true
   psql -X -q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
                   WHERE slot_name = 'sluice_retail_products' AND NOT active" >/dev/null 2>&1 || true
-  psql -X -q -c "DELETE FROM sluice_offsets WHERE consumer_group IN ('sluice-sink-fx', 'sluice-sink-retail',
-                  'sluice-sink-retail_customers', 'sluice-sink-retail_products')" >/dev/null 2>&1 || true
-  for p in fx retail retail_customers retail_products; do
-    e2e_kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SLUICE_KAFKA_BROKERS" \
-      --delete --topic "$p\\..*" >/dev/null 2>&1 || true
-  done
 }
-cleanup() {
-  local rc=$?
-  reset
-  (( rc == 0 )) && rm -rf "$tmp"
-  if (( rc == 0 )); then e2e_log PASS; else e2e_log "FAILED (output: $tmp/demo.log)"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-# A fresh start: no state of an earlier run of the demo.
-reset
-sleep 2  # topic deletion is asynchronous
-
-# The stack the environment names (checked above), whichever checkout started it.
-SLUICE_DEMO_STACK=running SLUICE_PRICE_API_PORT=$price_port SLUICE_RETAIL_API_PORT=$customer_port \
-  "$SLUICE_ROOT/scripts/demo" retail --skip-build >"$tmp/demo.log" 2>&1 ||
-  { tail -40 "$tmp/demo.log"; e2e_fail "scripts/demo retail failed"; }
-out=$(grep -v '^\[' "$tmp/demo.log")
+read -r price_port customer_port <<<"$(e2e_free_ports 2)"
+SLUICE_PRICE_API_PORT=$price_port SLUICE_RETAIL_API_PORT=$customer_port e2e_demo_run retail
+out=$E2E_DEMO_OUT
 row() { grep -qE "^ *$1 *\| *$2 *\| *$3 *\| *$4 *$" <<<"$out"; }
 e2e_check 'row "historic CSV \(2014-2015\)" 4095 4095 0' "accounting: the historic CSV's 4,095 lines loaded"
 e2e_check 'row "transactions table \(2016-2017\)" 5899 5899 0' "accounting: the transactions table's 5,899 rows loaded"
