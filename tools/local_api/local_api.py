@@ -9,6 +9,7 @@ own file, so it runs from any current directory.
 """
 import argparse
 import json
+import re
 import os
 import signal
 import sys
@@ -83,10 +84,32 @@ def Route(routes, method, path):
     raise ApiError(404, f"no such endpoint {path}")
 
 
+def IntParam(query, name, default, low, high):
+    """The integer query parameter name in [low, high]; ApiError 400 when it is not."""
+    text = query.get(name)
+    if text is None or text == "":
+        return default
+    if not re.fullmatch(r"\d+", text):
+        raise ApiError(400, f"{name} must be an integer, got {text!r}")
+    value = int(text)
+    if value < low or value > high:
+        raise ApiError(400, f"{name} must be in {low}..{high}, got {value}")
+    return value
+
+
 class AdminState:
     """The /admin/stats, GET and POST /admin/config answers of an api object that holds lock_,
-    stats_ (with Json()) and settings_ (with Config()); Configured(changes) runs under the lock
-    after a config change (e.g. to refill a rate limiter)."""
+    stats_ (with Json()) and settings_ (with Config() and kConfigKeys); Configured(changes) runs
+    under the lock after a config change (e.g. to refill a rate limiter); Reset() is the api's."""
+
+    def AdminRoutes(self, body):
+        """The /admin routes for Route(): health, stats, config (GET, POST) and reset."""
+        return {("GET", "/admin/health"): lambda: {"status": "ok"},
+                ("GET", "/admin/stats"): self.StatsJson,
+                ("GET", "/admin/config"): self.ConfigJson,
+                ("POST", "/admin/reset"): self.Reset,
+                ("POST", "/admin/config"): lambda: self.SetConfig(
+                    ParseConfig(ParseBody(body), type(self.settings_).kConfigKeys))}
 
     def StatsJson(self):
         with self.lock_:

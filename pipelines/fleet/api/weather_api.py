@@ -21,8 +21,8 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
 from local_api import (  # noqa: E402 (found through the sys.path line above)
-    ParseConfig, AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs,
-    ParseBody, Response, Route, Serve)
+    AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs,
+    Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "fleet"))
 kWeatherFile = "weather.csv"
@@ -249,11 +249,7 @@ class WeatherApi(AdminState):
     def Other(self, method, path, body):
         """/v1/stations and /admin: never faulted, authenticated or counted."""
         routes = {("GET", "/v1/stations"): lambda: {"data": [s.Json() for s in self.dataset_.stations]},
-                  ("GET", "/admin/health"): lambda: {"status": "ok"},
-                  ("GET", "/admin/stats"): self.StatsJson,
-                  ("GET", "/admin/config"): self.ConfigJson,
-                  ("POST", "/admin/reset"): self.Reset,
-                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body), Settings.kConfigKeys))}
+                  **self.AdminRoutes(body)}
         return Route(routes, method, path)
 
     def Reset(self):

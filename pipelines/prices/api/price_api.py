@@ -24,7 +24,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
 from local_api import (  # noqa: E402 (found through the sys.path line above)
-    ParseConfig, AdminState, ApiError, ArgParser, ErrorResponse, Json,
+    IntParam, AdminState, ApiError, ArgParser, ErrorResponse, Json,
     ParseArgs, ParseBody, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "prices"))
@@ -109,19 +109,6 @@ def DecodeCursor(token):
 
 def IsDateOrEmpty(text):
     return text == "" or bool(kDate.match(text))
-
-
-def IntParam(query, name, default, low, high):
-    """The integer query parameter name in [low, high]; ApiError 400 when it is not."""
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    if not re.fullmatch(r"\d+", text):
-        raise ApiError(400, f"{name} must be an integer, got {text!r}")
-    value = int(text)
-    if value < low or value > high:
-        raise ApiError(400, f"{name} must be in {low}..{high}, got {value}")
-    return value
 
 
 def DateParam(query, name):
@@ -360,11 +347,7 @@ class PriceApi(AdminState):
     def Other(self, method, path, body):
         """/v1/instruments and /admin: never rate limited, faulted or counted."""
         routes = {("GET", "/v1/instruments"): lambda: {"data": kInstruments},
-                  ("GET", "/admin/health"): lambda: {"status": "ok"},
-                  ("GET", "/admin/stats"): self.StatsJson,
-                  ("GET", "/admin/config"): self.ConfigJson,
-                  ("POST", "/admin/reset"): self.Reset,
-                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body), Settings.kConfigKeys)),
+                  **self.AdminRoutes(body),
                   ("POST", "/admin/drift"): lambda: self.SetDrift(*ParseDrift(ParseBody(body)))}
         return Route(routes, method, path)
 

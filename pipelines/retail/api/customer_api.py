@@ -23,7 +23,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "local_api"))
 from local_api import (  # noqa: E402 (found through the sys.path line above)
-    ParseConfig, AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs, ParseBody, Response, Route, Serve)
+    IntParam, AdminState, ApiError, ArgParser, ErrorResponse, ParseArgs, Response, Route, Serve)
 
 kDefaultDataDir = os.path.normpath(os.path.join(HERE, "..", "..", "..", "tests", "data", "retail"))
 kFile = "superstore.csv"
@@ -48,18 +48,6 @@ def LoadCustomers(path):
              "city": row["City"], "state": row["State"], "region": row["Region"],
              "date_joined": order[0]}
             for cid, (order, row) in sorted(first.items())]
-
-
-def IntParam(query, name, default, low, high):
-    text = query.get(name)
-    if text is None or text == "":
-        return default
-    if not re.fullmatch(r"\d+", text):
-        raise ApiError(400, f"{name} must be an integer, got {text!r}")
-    value = int(text)
-    if value < low or value > high:
-        raise ApiError(400, f"{name} must be in {low}..{high}, got {value}")
-    return value
 
 
 class Settings:
@@ -145,11 +133,7 @@ class CustomerApi(AdminState):
             return ErrorResponse(e), []
 
     def Other(self, method, path, body):
-        routes = {("GET", "/admin/health"): lambda: {"status": "ok"},
-                  ("GET", "/admin/stats"): self.StatsJson,
-                  ("GET", "/admin/config"): self.ConfigJson,
-                  ("POST", "/admin/reset"): self.Reset,
-                  ("POST", "/admin/config"): lambda: self.SetConfig(ParseConfig(ParseBody(body), Settings.kConfigKeys))}
+        routes = self.AdminRoutes(body)
         return Route(routes, method, path)
 
     def Reset(self):
