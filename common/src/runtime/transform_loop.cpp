@@ -555,18 +555,22 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
       throw;
     }
     last_progress = Clock::now();
-    double secs = std::chrono::duration<double>(last_progress - t0).count();
+    CountBatch(t0, in, out, dlq);
+    return true;
+  }
+
+  // A committed batch in the metrics and the stats (the live and the bounded loop).
+  void CountBatch(Clock::time_point t0, std::size_t in, int out, int dlq) {
     if (metrics) {
       metrics->records_in.Inc(static_cast<double>(in));
-      metrics->records_out.Inc(out);
-      metrics->batch_seconds.Observe(secs);
+      metrics->records_out.Inc(static_cast<double>(out));
+      metrics->batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     std::lock_guard lock(stats_mu);
     ++stats.batches;
     stats.records_in += in;
     stats.records_out += static_cast<std::uint64_t>(out);
     stats.records_dlq += static_cast<std::uint64_t>(dlq);
-    return true;
   }
 
   // Consumes until shutdown. Infrastructure failures never end it: a failed batch is aborted
@@ -764,16 +768,7 @@ struct TransformLoop::Impl : kafka::RebalanceListener {
     done_to = next;
     if (Observer()) Observer()->Committed(next);
     ReportLag();
-    if (metrics) {
-      metrics->records_in.Inc(static_cast<double>(in));
-      metrics->records_out.Inc(out);
-      metrics->batch_seconds.Observe(std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    std::lock_guard lock(stats_mu);
-    ++stats.batches;
-    stats.records_in += in;
-    stats.records_out += static_cast<std::uint64_t>(out);
-    stats.records_dlq += static_cast<std::uint64_t>(dlq);
+    CountBatch(t0, in, out, dlq);
     return true;
   }
 
